@@ -1,0 +1,5 @@
+"""devbox: per-project reproducible Linux userlands."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""Entry point: run the CLI and map every error to the exit codes of SPEC.md in one place."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DevboxError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in args or "-v" in args[:1]
+    try:
+        from .cli import app
+
+        try:
+            rv = app(args=args, prog_name="devbox", standalone_mode=False)
+        except Exception as e:
+            code = _cli_framework_exit(e)
+            if code is None:
+                raise
+            return code
+        return rv if isinstance(rv, int) else 0
+    except DevboxError as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("devbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as e:
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}\n"
+            "  rerun with --verbose for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _cli_framework_exit(e: Exception) -> int | None:
+    """Usage errors, aborts and exits of the CLI framework (click, or typer's vendored click)."""
+    name = type(e).__name__
+    if name == "Abort":
+        return EXIT_INTERRUPTED
+    if name == "Exit":
+        return int(getattr(e, "exit_code", 0))
+    show = getattr(e, "show", None)
+    if callable(show) and hasattr(e, "exit_code"):
+        show()
+        return (
+            EXIT_USAGE
+            if "Usage" in name
+            or name
+            in (
+                "NoSuchOption",
+                "BadParameter",
+                "MissingParameter",
+                "BadOptionUsage",
+                "BadArgumentUsage",
+            )
+            else int(e.exit_code)
+        )
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

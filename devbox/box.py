@@ -1,0 +1,241 @@
+"""A running box: one overlay mount per project, held by a supervisor; sessions join it.
+
+A session holds the project's sessions lock shared for its whole life (the fd is inherited by
+the process tree in the box). The first session starts the supervisor (see sandbox.py), which
+mounts the overlay in a mount namespace of its own and waits for the lock to be free. Every
+session, first or not, enters that mount namespace with nsenter and builds its own bwrap
+sandbox there on the one merged root: two sessions never mount the writable layer twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pwd
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from . import boxenv, host, sandbox, shellrc, store
+from .errors import DevboxError
+from .paths import ProjectPaths, Store
+from .plan import workdir_of
+from .progress import Display
+from .spec import Spec
+
+STACK_FILE = "upper.stack"
+
+
+@dataclass(frozen=True)
+class Box:
+    spec: Spec
+    store: Store
+    stack: tuple[str, ...]  # layer digests, bottom first
+
+    @property
+    def paths(self) -> ProjectPaths:
+        return ProjectPaths(self.store.project_dir(self.spec.project))
+
+    def roots(self) -> list[Path]:
+        """The layer roots, top first, the writable layer included."""
+        return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(self.stack)]
+
+
+def supervisor_pid(paths: ProjectPaths) -> int | None:
+    """The pid of this project's running supervisor, or None."""
+    try:
+        pid = int(paths.supervisor_pid.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if str(paths.supervisor_pid).encode() in cmdline else None
+
+
+def _prepare(box: Box, display: Display) -> None:
+    """Make the project's dirs; drop a writable layer made against another stack."""
+    p = box.paths
+    for d in (p.upper, p.work, p.merged, p.home, p.rc, p.run):
+        d.mkdir(parents=True, exist_ok=True)
+    stack_file = p.root / STACK_FILE
+    want = "\n".join(box.stack)
+    try:
+        have = stack_file.read_text()
+    except OSError:
+        have = None
+    if have is not None and have != want and any(p.upper.iterdir()):
+        display.info(
+            "devbox: the box was rebuilt; its writable layer (changes outside the working tree) "
+            "was reset"
+        )
+        _wipe_upper(p)
+    if have != want:
+        stack_file.write_text(want)
+    if not any(p.home.iterdir()):
+        _seed_home(box)
+
+
+def _wipe_upper(p: ProjectPaths) -> None:
+    for d in (p.upper, p.work):
+        store.remove_tree(d)
+        d.mkdir(parents=True)
+
+
+def _seed_home(box: Box) -> None:
+    """A new isolated home starts as the box's /etc/skel."""
+    for root in box.roots():
+        skel = root / "etc/skel"
+        if skel.is_dir():
+            subprocess.run(["cp", "-a", f"{skel}/.", str(box.paths.home)], check=False)
+            return
+
+
+def _start_supervisor(box: Box) -> int:
+    p = box.paths
+
+    def rel(q: Path) -> str:
+        return str(q.relative_to(box.store.root))
+
+    lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
+    opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work))
+    argv = sandbox.supervisor_argv(
+        host.tool("unshare"),
+        None,
+        str(box.store.root),
+        opts,
+        str(p.merged),
+        str(p.supervisor_pid),
+        str(p.session_lock),
+    )
+    p.supervisor_pid.unlink(missing_ok=True)
+    with open(p.supervisor_log, "wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+        )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pid = supervisor_pid(p)
+        if pid is not None:
+            return pid
+        if proc.poll() is not None:
+            break
+        time.sleep(0.002)
+    proc.kill()
+    why = p.supervisor_log.read_text(errors="replace").strip()
+    raise DevboxError(
+        f"the box could not be started: {why or 'no reason given'}", log=str(p.supervisor_log)
+    )
+
+
+def _hold_session_lock(p: ProjectPaths) -> int:
+    fd = os.open(p.session_lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def ensure_running(box: Box, display: Display) -> int:
+    """Hold a session lock and return the pid of the box's supervisor, starting it if needed."""
+    p = box.paths
+    p.run.mkdir(parents=True, exist_ok=True)
+    _hold_session_lock(p)
+    with store.flocked(p.start_lock):
+        pid = supervisor_pid(p)
+        if pid is not None:
+            running = (p.root / STACK_FILE).read_text() if (p.root / STACK_FILE).exists() else ""
+            if running != "\n".join(box.stack):
+                display.info(
+                    "devbox: this box is running an older build; exit its other sessions to use "
+                    "the new one"
+                )
+            return pid
+        _prepare(box, display)
+        return _start_supervisor(box)
+
+
+def _user() -> tuple[str, str, str]:
+    """(name, home, login shell) of the invoking user."""
+    try:
+        pw = pwd.getpwuid(os.getuid())
+        return pw.pw_name, pw.pw_dir, pw.pw_shell
+    except KeyError:
+        return os.environ.get("USER", "user"), os.environ.get("HOME", "/"), "/bin/sh"
+
+
+def box_cwd(spec: Spec, host_cwd: str) -> str:
+    """The current directory inside the box: kept when it is inside the working tree."""
+    workdir = workdir_of(spec)
+    project = str(spec.project)
+    real = os.path.realpath(host_cwd)
+    for root in {project, os.path.realpath(project)}:
+        if real == root or real.startswith(root.rstrip("/") + "/"):
+            return workdir.rstrip("/") + real[len(root.rstrip("/")) :] or "/"
+    return workdir
+
+
+def enter(
+    box: Box,
+    argv: Sequence[str] | None,
+    display: Display,
+    *,
+    cwd: str | None = None,
+) -> NoReturn:
+    """Replace this process with `argv` (or an interactive shell) in the box."""
+    spec = box.spec
+    user, host_home, login_shell = _user()
+    workdir = workdir_of(spec)
+    home = host_home
+    p = box.paths
+    pid = ensure_running(box, display)
+    binds = [
+        sandbox.Bind(str(spec.project), workdir),
+        sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
+    ]
+    home_src = str(p.home) if spec.shell.home == "isolated" else host_home
+    binds.insert(0, sandbox.Bind(home_src, home))
+    interactive = argv is None
+    extra_env: dict[str, str] = {}
+    if argv is None:
+        program = shellrc.choose_program(spec.shell.program, login_shell, box.roots())
+        shellrc.write_rc(p.rc, spec.name)
+        argv, extra_env = shellrc.shell_argv(program, spec.name)
+        shell = program
+    else:
+        shell = login_shell
+    env = boxenv.box_env(spec, os.environ, user=user, home=home, shell=shell, workdir=workdir)
+    env.update(extra_env)
+    session = sandbox.Session(
+        root=str(p.merged),
+        argv=tuple(argv),
+        cwd=box_cwd(spec, cwd or os.getcwd()),
+        binds=tuple(binds),
+        new_session=not interactive,
+    )
+    full = sandbox.join_argv(host.tool("nsenter"), pid, None) + sandbox.bwrap_argv(
+        host.tool("bwrap"), session
+    )
+    if display.verbose:
+        display.info("devbox: " + json.dumps(full))
+    os.execve(full[0], full, env)
+
+
+def reset(box: Box) -> bool:
+    """Discard the writable layer. False if the box is running."""
+    p = box.paths
+    if not p.root.exists():
+        return True
+    with store.flocked(p.session_lock, blocking=False) as free:
+        if not free:
+            return False
+        with store.flocked(p.start_lock):
+            _wipe_upper(p)
+    return True

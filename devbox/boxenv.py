@@ -1,0 +1,46 @@
+"""The environment inside a box: a clean base, a few host values passed through, then [env]."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .spec import Spec
+
+BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PASS_THROUGH = (
+    "TERM", "COLORTERM", "NO_COLOR", "TZ",
+    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+)  # fmt: skip
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """${VAR} from the box's env so far; unknown variables expand to nothing."""
+    return _VAR.sub(lambda m: env.get(m.group(1), ""), value)
+
+
+def box_env(
+    spec: Spec,
+    host_env: Mapping[str, str],
+    *,
+    user: str,
+    home: str,
+    shell: str,
+    workdir: str,
+) -> dict[str, str]:
+    env = {
+        "PATH": BOX_PATH,
+        "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
+        "SHELL": shell,
+        "LANG": "C.UTF-8",
+        "DEVBOX_BOX": spec.name,
+        "DEVBOX_PROJECT": workdir,
+    }
+    env.update({k: host_env[k] for k in PASS_THROUGH if k in host_env})
+    env.setdefault("TERM", "xterm-256color" if host_env.get("TERM") else "dumb")
+    for key, value in spec.env:
+        env[key] = expand(value, env)
+    return env

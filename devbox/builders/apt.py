@@ -1,0 +1,11 @@
+"""The [packages].apt layer: apt-get install over the base, caches kept out of the layer."""
+
+from __future__ import annotations
+
+from .. import sandbox
+from ..plan import LayerRecipe
+from .context import BuildContext
+
+
+def build(ctx: BuildContext, layer: LayerRecipe) -> None:
+    ctx.run_over_lowers(sandbox.apt_script(layer.recipe["packages"]))

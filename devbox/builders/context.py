@@ -1,0 +1,87 @@
+"""What a builder gets, and the one way builders run a command over the lower layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import host, sandbox
+from ..paths import Store
+from ..progress import Display, run_logged
+from ..store import LayerBuild
+
+
+@dataclass
+class BuildContext:
+    store: Store
+    build: LayerBuild
+    lowers: list[str]  # digests of the layers below, top first
+    display: Display
+    log: Path
+    label: str
+    apt_cache_key: str  # per mirror and suite
+    project: Path
+    workdir: str
+
+    @property
+    def out(self) -> Path:
+        return self.build.tmp / "out"
+
+    def apt_cache(self) -> tuple[Path, Path]:
+        root = self.store.apt_cache(self.apt_cache_key)
+        archives, lists = root / "archives", root / "lists"
+        for d in (archives / "partial", lists / "partial"):
+            d.mkdir(parents=True, exist_ok=True)
+        return archives, lists
+
+    def rel(self, p: Path) -> str:
+        return str(p.relative_to(self.store.root))
+
+    def run_over_lowers(
+        self,
+        script: str,
+        *,
+        binds: Sequence[sandbox.Bind] = (),
+        cwd: str = "/",
+    ) -> None:
+        """Run `script` with /bin/sh as root in a sandbox whose root is the layers below with
+        this layer as the writable upper. Apt caches and the output dir are bind-mounted."""
+        archives, lists = self.apt_cache()
+        lowers = [self.rel(self.store.layer_rootfs(d)) for d in self.lowers]
+        b = self.build
+        opts = sandbox.overlay_options(lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"))
+        merged = str(b.tmp / "merged")
+        session = sandbox.Session(
+            root=merged,
+            argv=("/bin/sh", "-c", script),
+            cwd=cwd,
+            tmpfs=("/tmp", "/run"),
+            binds=(
+                sandbox.Bind(str(archives), sandbox.APT_ARCHIVES),
+                sandbox.Bind(str(lists), sandbox.APT_LISTS),
+                sandbox.Bind(str(self.out), sandbox.BUILD_OUT),
+                *binds,
+            ),
+        )
+        bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
+        argv = sandbox.build_argv(
+            host.tool("unshare"), None, str(self.store.root), opts, merged, bw
+        )
+        run_logged(argv, log=self.log, display=self.display, label=self.label, env=build_env())
+
+
+def build_env() -> dict[str, str]:
+    """The environment of build steps: fixed, so builds don't depend on the caller's env."""
+    import os
+
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+    }
+    for k in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env

@@ -1,0 +1,169 @@
+"""The command line (typer). Thin: parse, call a plain function, print."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import __version__
+from .errors import DevboxError
+from .paths import Store
+from .progress import Display
+from .spec import SPEC_NAME, Spec, find_spec, load_spec
+
+if TYPE_CHECKING:
+    from .box import Box
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Per-project reproducible Linux userlands: declarative, locked, rootless, fast to enter.",
+)
+
+
+class Options:
+    verbose = False
+    quiet = False
+
+
+OPTS = Options()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"devbox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tools' full output.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    OPTS.verbose, OPTS.quiet = verbose, quiet
+
+
+def _display() -> Display:
+    return Display(quiet=OPTS.quiet, verbose=OPTS.verbose)
+
+
+def _spec() -> Spec:
+    found = find_spec(Path(os.getcwd()))
+    if found is None:
+        raise DevboxError(
+            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
+            hint="`devbox init` writes a starter one",
+        )
+    return load_spec(found)
+
+
+def _ready_box(spec: Spec, display: Display) -> Box:
+    from . import build, store
+    from .box import Box
+    from .plan import plan
+
+    st = Store.default()
+    layers = plan(spec)
+    if all(store.has_layer(st, layer.digest) for layer in layers):
+        stack = tuple(layer.digest for layer in layers)
+        if store.read_project(st, spec.project) is None:
+            store.register_project(st, spec.project, spec.name, list(stack))
+    else:
+        display.info(f"devbox: building {spec.name} first")
+        stack = tuple(m.digest for m in build.build_box(spec, st, display))
+    return Box(spec, st, stack)
+
+
+@app.command()
+def init(
+    base: Annotated[str, typer.Option("--base", help="debian:<suite>")] = "debian:bookworm",
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="python, node, c or minimal")
+    ] = "minimal",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing devbox.toml.")
+    ] = False,
+) -> None:
+    """Write a starter devbox.toml here."""
+    from .scaffold import init as do_init
+
+    path = do_init(Path(os.getcwd()), base=base, template=template, force=force)
+    _display().info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
+
+
+@app.command()
+def build(
+    locked: Annotated[
+        bool, typer.Option("--locked", help="Build exactly devbox.lock (not yet).")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+) -> None:
+    """Build (or reuse) every layer of this project's box; write devbox.lock."""
+    from .build import build_box
+
+    if locked:
+        raise DevboxError("`devbox build --locked` is not supported yet")
+    spec = _spec()
+    display = _display()
+    metas = build_box(spec, Store.default(), display, no_cache=no_cache)
+    size = sum(m.size for m in metas) / 2**20
+    display.info(f"{spec.name}: ready ({len(metas)} layers, {size:.0f} MiB)")
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+) -> None:
+    """Run one command in the box; its exit status is devbox's."""
+    from .box import enter
+
+    spec = _spec()
+    display = _display()
+    box = _ready_box(spec, display)
+    enter(box, command, display)
+
+
+@app.command()
+def shell() -> None:
+    """An interactive shell in the box; `exit` returns here."""
+    from .box import enter
+
+    spec = _spec()
+    display = _display()
+    box = _ready_box(spec, display)
+    enter(box, None, display)
+
+
+@app.command()
+def status() -> None:
+    """This project's box: base, layers, lock state."""
+    from .status import status_lines
+
+    for line in status_lines(_spec(), Store.default()):
+        typer.echo(line)
+
+
+@app.command()
+def reset() -> None:
+    """Discard the box's writable layer (changes made outside the working tree)."""
+    from . import box as boxmod
+    from .plan import plan
+
+    spec = _spec()
+    st = Store.default()
+    b = boxmod.Box(spec, st, tuple(layer.digest for layer in plan(spec)))
+    if not boxmod.reset(b):
+        raise DevboxError(
+            f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"
+        )
+    _display().info(f"{spec.name}: writable layer reset")

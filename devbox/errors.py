@@ -1,0 +1,62 @@
+"""The one error type users see, and the exit codes of SPEC.md."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class DevboxError(Exception):
+    """A user-facing error: printed without a traceback, exit status 1.
+
+    ``hint`` says what to do instead; ``log`` points at a file with the full story.
+    """
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None, log: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.log = log
+
+    def render(self) -> str:
+        lines = [f"devbox: error: {self.message}"]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        if self.log:
+            lines.append(f"  full log: {self.log}")
+        return "\n".join(lines)
+
+
+class SpecError(DevboxError):
+    """A problem in devbox.toml: names the file, key path and line."""
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        key: str | None = None,
+        line: int | None = None,
+        allowed: str | None = None,
+    ) -> None:
+        where = path if line is None else f"{path}:{line}"
+        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        super().__init__(text, hint=allowed)
+        self.path = path
+        self.key = key
+        self.line = line
+        self.allowed = allowed
+
+    def render(self) -> str:
+        lines = [f"devbox: error in {self.message}"]
+        if self.allowed:
+            lines.append(f"  allowed: {self.allowed}")
+        return "\n".join(lines)
+
+
+class HostError(DevboxError):
+    """The host lacks something devbox needs (a tool, a kernel feature)."""

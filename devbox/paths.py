@@ -1,0 +1,118 @@
+"""Where devbox keeps things. Tests redirect everything with DEVBOX_HOME."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def store_root() -> Path:
+    env = os.environ.get("DEVBOX_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("devbox", appauthor=False))
+
+
+def project_id(project: Path) -> str:
+    """A stable id for a project directory (its real path)."""
+    real = os.path.realpath(project)
+    return hashlib.sha256(real.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Store:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Store:
+        return cls(store_root())
+
+    @property
+    def layers(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def projects(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def layer_dir(self, digest: str) -> Path:
+        return self.layers / digest
+
+    def layer_rootfs(self, digest: str) -> Path:
+        return self.layers / digest / "rootfs"
+
+    def layer_lock(self, digest: str) -> Path:
+        return self.locks / f"{digest}.lock"
+
+    def apt_cache(self, key: str) -> Path:
+        return self.cache / "apt" / key
+
+    def project_dir(self, project: Path) -> Path:
+        return self.projects / project_id(project)
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The per-project state: the writable layer, the isolated home, the running box."""
+
+    root: Path
+
+    @property
+    def upper(self) -> Path:
+        return self.root / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def rc(self) -> Path:
+        return self.root / "rc"
+
+    @property
+    def info(self) -> Path:
+        return self.root / "project.json"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def session_lock(self) -> Path:
+        return self.run / "sessions.lock"
+
+    @property
+    def start_lock(self) -> Path:
+        return self.run / "start.lock"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.run / "supervisor.pid"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.run / "supervisor.log"

@@ -1,0 +1,134 @@
+"""The build display: which layer, what it is doing, elapsed time; full output in a log file."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from .errors import DevboxError
+
+
+class Display:
+    def __init__(
+        self, *, quiet: bool = False, verbose: bool = False, stream: IO[str] | None = None
+    ):
+        self.quiet = quiet
+        self.verbose = verbose
+        self.out = stream or sys.stderr
+        self.live = self.out.isatty() and not verbose and not quiet
+        self._status = ""
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            self._clear()
+            print(msg, file=self.out, flush=True)
+
+    def status(self, msg: str) -> None:
+        """A transient line on a terminal; nothing elsewhere."""
+        if not self.live:
+            return
+        width = max(20, _columns() - 1)
+        line = msg[:width]
+        self.out.write("\r\x1b[K" + line)
+        self.out.flush()
+        self._status = line
+
+    def _clear(self) -> None:
+        if self._status:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self._status = ""
+
+    def done(self, msg: str) -> None:
+        self.info(msg)
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 80
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    log: Path,
+    display: Display,
+    label: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run `argv`, appending its output to `log`, showing its last line under `label`.
+
+    Raises DevboxError naming the log on failure.
+    """
+    start = time.monotonic()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as logf:
+        logf.write(f"\n$ {' '.join(argv)}\n".encode())
+        logf.flush()
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+            )
+        except OSError as e:
+            raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e
+        assert proc.stdout is not None
+        _pump(proc, proc.stdout, logf, display, label, start)
+        rc = proc.wait()
+    if rc != 0:
+        tail = _tail(log, 12)
+        raise DevboxError(
+            f"{label} failed (exit status {rc}); last lines:\n{tail}",
+            log=str(log),
+        )
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    pipe: IO[bytes],
+    logf: IO[bytes],
+    display: Display,
+    label: str,
+    start: float,
+) -> None:
+    fd = pipe.fileno()
+    buf = b""
+    last = ""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.25)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            logf.write(chunk)
+            if display.verbose:
+                display.out.write(chunk.decode(errors="replace"))
+                display.out.flush()
+            buf += chunk
+            *lines, buf = buf.replace(b"\r", b"\n").split(b"\n")
+            for raw in reversed(lines):
+                text = raw.decode(errors="replace").strip()
+                if text:
+                    last = text
+                    break
+        display.status(f"{label}  {time.monotonic() - start:5.1f}s  {last}")
+    logf.flush()
+
+
+def _tail(log: Path, n: int) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in lines[-n:])

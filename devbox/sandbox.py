@@ -1,0 +1,209 @@
+"""Pure argv builders for the sandbox: overlay options, the box supervisor, bwrap, nsenter.
+
+Nothing here runs anything; every function is golden-tested. The privilege tier (the uid map)
+is a parameter (`UserNs`), not an assumption: tier 1 (host root) passes None.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# Mount points inside a box that devbox owns.
+RC_DIR = "/run/devbox"
+BUILD_OUT = "/tmp/devbox-out"
+APT_ARCHIVES = "/var/cache/apt/archives"
+APT_LISTS = "/var/lib/apt/lists"
+
+
+@dataclass(frozen=True)
+class Bind:
+    src: str
+    dest: str
+    mode: str = "rw"  # "rw" | "ro" | "ro-try"
+
+    def argv(self) -> list[str]:
+        flag = {"rw": "--bind", "ro": "--ro-bind", "ro-try": "--ro-bind-try"}[self.mode]
+        return [flag, self.src, self.dest]
+
+
+@dataclass(frozen=True)
+class UserNs:
+    """How unshare(1) maps ids for tiers 2 and 3 (None everywhere means tier 1, host root)."""
+
+    unshare_flags: tuple[str, ...]
+
+
+def overlay_options(
+    lowers: Sequence[str], upper: str, work: str, *, userxattr: bool = False
+) -> str:
+    """Mount options for an overlay; `lowers` top first. Paths are relative to the store root
+    (the mount runs there), so they need no escaping and stay short."""
+    for p in (*lowers, upper, work):
+        if any(c in p for c in ",:\\") or p.startswith("/"):
+            raise ValueError(f"overlay path must be store-relative and plain: {p!r}")
+    opts = [f"lowerdir={':'.join(lowers)}", f"upperdir={upper}", f"workdir={work}"]
+    opts += ["redirect_dir=off", "metacopy=off", "index=off", "xino=off"]
+    if userxattr:
+        opts.append("userxattr")
+    return ",".join(opts)
+
+
+def unshare_argv(unshare: str, userns: UserNs | None) -> list[str]:
+    argv = [unshare]
+    if userns is not None:
+        argv += list(userns.unshare_flags)
+    return [*argv, "--mount", "--propagation", "private", "--"]
+
+
+# The box supervisor: mounts the project's overlay once, in a mount namespace of its own, says
+# it is ready by writing its pid, then waits until no session holds the sessions lock (each
+# session holds it shared for its whole life). It removes its pid file and unmounts while it
+# still holds the lock exclusively, so a new session never joins a box that is going away and
+# never mounts the writable layer while the old mount lives.
+SUPERVISOR_SCRIPT = r"""set -eu
+trap '' INT HUP QUIT TSTP
+cd "$1"
+mount -t overlay devbox -o "$2" "$3"
+mount -t tmpfs -o mode=1777,nosuid,nodev devbox-tmp "$3/tmp"
+mount -t tmpfs -o mode=755,nosuid,nodev devbox-run "$3/run"
+exec 9>>"$5"
+echo $$ > "$4.new"
+mv -f "$4.new" "$4"
+flock -x 9
+rm -f "$4"
+umount "$3/run" "$3/tmp" "$3"
+"""
+
+
+def supervisor_argv(
+    unshare: str,
+    userns: UserNs | None,
+    store_root: str,
+    options: str,
+    merged: str,
+    pid_file: str,
+    session_lock: str,
+) -> list[str]:
+    return [
+        *unshare_argv(unshare, userns),
+        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        store_root, options, merged, pid_file, session_lock,
+    ]  # fmt: skip
+
+
+def join_argv(nsenter: str, pid: int, userns: UserNs | None) -> list[str]:
+    """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3)."""
+    argv = [nsenter, f"--target={pid}", "--mount"]
+    if userns is not None:
+        argv += ["--user", "--preserve-credentials"]
+    return [*argv, "--"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """One process tree in a box: what bwrap needs to set up around `argv`."""
+
+    root: str  # the merged root, as seen where bwrap starts
+    argv: tuple[str, ...]
+    cwd: str
+    binds: tuple[Bind, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    new_session: bool = True
+
+
+def bwrap_argv(bwrap: str, s: Session) -> list[str]:
+    argv = [bwrap, "--bind", s.root, "/", "--proc", "/proc", "--dev", "/dev"]
+    argv += ["--ro-bind-try", "/sys", "/sys"]
+    argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+    argv += ["--ro-bind-try", "/etc/hosts", "/etc/hosts"]
+    for t in s.tmpfs:
+        argv += ["--perms", "1777" if t == "/tmp" else "0755", "--tmpfs", t]
+    for b in s.binds:
+        argv += b.argv()
+    argv += ["--chdir", s.cwd, "--unshare-pid", "--die-with-parent"]
+    if s.new_session:
+        argv.append("--new-session")
+    return [*argv, "--", *s.argv]
+
+
+# A build step: mount the layer being built over the layers below it, run the step in bwrap.
+BUILD_SCRIPT = r"""set -eu
+cd "$1"
+mount -t overlay devbox-build -o "$2" "$3"
+shift 3
+exec "$@"
+"""
+
+
+def build_argv(
+    unshare: str,
+    userns: UserNs | None,
+    store_root: str,
+    options: str,
+    merged: str,
+    bwrap_cmd: Sequence[str],
+) -> list[str]:
+    return [
+        *unshare_argv(unshare, userns),
+        "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
+        store_root, options, merged, *bwrap_cmd,
+    ]  # fmt: skip
+
+
+def apt_script(packages: Sequence[str], out: str = BUILD_OUT) -> str:
+    """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
+    so they never land in the layer."""
+    opts = (
+        "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
+    )
+    pkgs = " ".join(shlex.quote(p) for p in packages)
+    return "\n".join(
+        [
+            "set -eu",
+            "export DEBIAN_FRONTEND=noninteractive",
+            f"apt-get {opts} -q update",
+            f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}",
+            packages_query(out),
+        ]
+    )
+
+
+def setup_script(steps: Sequence[str], workdir: str, out: str = BUILD_OUT) -> str:
+    lines = ["set -eu", f"cd {shlex.quote(workdir)}"]
+    for i, step in enumerate(steps, 1):
+        lines.append(f"echo {shlex.quote(f'devbox: setup step {i}/{len(steps)}: {step}')}")
+        lines.append(f"/bin/sh -c {shlex.quote(step)}")
+    lines.append(packages_query(out))
+    return "\n".join(lines)
+
+
+def packages_query(out: str) -> str:
+    fmt = r"${Package}\t${Version}\t${Architecture}\n"
+    return f"dpkg-query -W -f '{fmt}' > {shlex.quote(out)}/packages.tsv"
+
+
+def mmdebstrap_argv(
+    mmdebstrap: str,
+    suite: str,
+    target: str,
+    mirror: str,
+    cache: str,
+    out: str,
+) -> list[str]:
+    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache."""
+    fmt = r"${Package}\t${Version}\t${Architecture}\n"
+    q = shlex.quote
+    return [
+        mmdebstrap, "--variant=minbase", "--mode=root", "--skip=essential/unlink",
+        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+        f"--setup-hook=sync-in {q(cache)} /var/cache/apt/archives/",
+        f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
+        f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
+        suite, target, mirror,
+    ]  # fmt: skip
+
+
+def shell_quote_env(env: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())

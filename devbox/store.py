@@ -1,0 +1,174 @@
+"""The content-addressed layer store.
+
+A layer is `layers/<digest>/{rootfs/, meta.json}`. It is built in `layers/.tmp-<digest>-*` and
+renamed into place, so a layer directory is complete or absent. A per-digest lock makes a second
+build of the same layer wait for the first instead of colliding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DevboxError
+from .paths import Store
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Iterator[bool]:
+    """Hold a flock on `path` (created if missing). Yields False if non-blocking and busy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if not blocking:
+            op |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, op)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes used on disk under `path`, counting each inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += st.st_blocks * 512
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree, including directories without write or search permission."""
+    if not path.exists() and not path.is_symlink():
+        return
+
+    def fix(func: Any, p: str, exc: Any) -> None:
+        parent = os.path.dirname(p)
+        with contextlib.suppress(OSError):
+            os.chmod(parent, 0o700)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(p) and not os.path.islink(p):
+                os.chmod(p, 0o700)
+        func(p)
+
+    shutil.rmtree(path, onerror=fix)
+
+
+@dataclass(frozen=True)
+class LayerMeta:
+    digest: str
+    kind: str
+    parent: str | None
+    recipe: dict[str, Any]
+    title: str
+    size: int
+    created: float
+    tier: int
+    packages: dict[str, str]  # name -> version, the whole dpkg database after this layer
+    arch: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LayerMeta:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def has_layer(store: Store, digest: str) -> bool:
+    return (store.layer_dir(digest) / "meta.json").is_file()
+
+
+def read_meta(store: Store, digest: str) -> LayerMeta:
+    try:
+        data = json.loads((store.layer_dir(digest) / "meta.json").read_text())
+        return LayerMeta.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DevboxError(
+            f"layer {digest[:12]} in {store.layers} is damaged ({e})",
+            hint="delete that directory and build again",
+        ) from e
+
+
+class LayerBuild:
+    """A layer under construction: a temp dir beside its final place, committed by rename."""
+
+    def __init__(self, store: Store, digest: str) -> None:
+        self.store = store
+        self.digest = digest
+        store.layers.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{digest}-", dir=store.layers))
+        for sub in ("rootfs", "work", "merged", "out"):
+            (self.tmp / sub).mkdir()
+        self.tmp.chmod(0o755)
+
+    @property
+    def rootfs(self) -> Path:
+        return self.tmp / "rootfs"
+
+    def commit(self, meta: LayerMeta) -> None:
+        for sub in ("work", "merged", "out"):
+            remove_tree(self.tmp / sub)
+        (self.tmp / "meta.json").write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))
+        os.rename(self.tmp, self.store.layer_dir(self.digest))
+
+    def abort(self) -> None:
+        remove_tree(self.tmp)
+
+
+def clean_stale(store: Store) -> list[Path]:
+    """Remove temp dirs of builds that died (their layer lock is free)."""
+    removed: list[Path] = []
+    if not store.layers.is_dir():
+        return removed
+    for entry in store.layers.iterdir():
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        digest = entry.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        with flocked(store.layer_lock(digest), blocking=False) as got:
+            if got:
+                remove_tree(entry)
+                removed.append(entry)
+    return removed
+
+
+def register_project(store: Store, project: Path, name: str, stack: list[str]) -> None:
+    pdir = store.project_dir(project)
+    pdir.mkdir(parents=True, exist_ok=True)
+    info = {"path": str(project), "name": name, "stack": stack, "updated": time.time()}
+    tmp = pdir / "project.json.new"
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, pdir / "project.json")
+
+
+def read_project(store: Store, project: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((store.project_dir(project) / "project.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return None
