@@ -40,7 +40,8 @@ def box_env(
         "DEVBOX_PROJECT": workdir,
     }
     env.update({k: host_env[k] for k in PASS_THROUGH if k in host_env})
-    env.setdefault("TERM", "xterm-256color" if host_env.get("TERM") else "dumb")
+    if not env.get("TERM"):
+        env["TERM"] = "dumb"
     for key, value in spec.env:
         env[key] = expand(value, env)
     return env

@@ -29,7 +29,8 @@ def lock_path(spec: Spec) -> Path:
 
 
 def _q(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
+    """A TOML basic string (JSON's escapes, plus DEL, which TOML also forbids raw)."""
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _table(name: str, items: dict[str, Any]) -> list[str]:

@@ -71,6 +71,7 @@ def run_logged(
     start = time.monotonic()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as logf:
+        offset = logf.tell()
         logf.write(f"\n$ {' '.join(argv)}\n".encode())
         logf.flush()
         try:
@@ -87,7 +88,7 @@ def run_logged(
         _pump(proc, proc.stdout, logf, display, label, start)
         rc = proc.wait()
     if rc != 0:
-        tail = _tail(log, 12)
+        tail = _tail(log, 12, offset)
         raise DevboxError(
             f"{label} failed (exit status {rc}); last lines:\n{tail}",
             log=str(log),
@@ -126,9 +127,12 @@ def _pump(
     logf.flush()
 
 
-def _tail(log: Path, n: int) -> str:
+def _tail(log: Path, n: int, offset: int = 0) -> str:
+    """The last `n` lines of `log` written after `offset` (the failing command's output)."""
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        with open(log, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()[1:]  # less the "$ argv" line
     except OSError:
         return ""
     return "\n".join("    " + line for line in lines[-n:])

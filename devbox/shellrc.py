@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +18,13 @@ def box_has(roots: Sequence[Path], program: str) -> str | None:
         candidates = [f"usr/bin/{program}", f"bin/{program}", f"usr/local/bin/{program}"]
     for rel in candidates:
         for root in roots:
-            if os.path.lexists(root / rel):
-                return "/" + rel
+            try:
+                st = os.lstat(root / rel)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                break  # an overlayfs whiteout: deleted in this layer, whatever is below
+            return "/" + rel
     return None
 
 

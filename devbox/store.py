@@ -63,20 +63,24 @@ def disk_usage(path: Path) -> int:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a directory tree, including directories without write or search permission."""
-    if not path.exists() and not path.is_symlink():
+    """Delete `path`: a file, a symlink (not its target), or a directory tree, including
+    directories without read, write or search permission (dpkg leaves some)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
         return
+    if not path.exists():
+        return
+    for dirpath, dirnames, _ in os.walk(path, onerror=lambda e: _open_up(Path(e.filename))):
+        for name in dirnames:
+            _open_up(Path(dirpath) / name)
+    shutil.rmtree(path)
 
-    def fix(func: Any, p: str, exc: Any) -> None:
-        parent = os.path.dirname(p)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, 0o700)
-        with contextlib.suppress(OSError):
-            if os.path.isdir(p) and not os.path.islink(p):
-                os.chmod(p, 0o700)
-        func(p)
 
-    shutil.rmtree(path, onerror=fix)
+def _open_up(directory: Path) -> None:
+    """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
+    with contextlib.suppress(OSError):
+        if not directory.is_symlink():
+            directory.chmod(0o700)
 
 
 @dataclass(frozen=True)

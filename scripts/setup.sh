@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# Set up everything devbox and its tests need: system packages (as root, with apt-get) and a
+# Python virtualenv at .venv with devbox installed in editable mode, test tools included.
+#
+# Sourced by scripts/demo and scripts/test (it can also be run on its own: bash scripts/setup.sh).
+# Idempotent: it installs only what is missing, and does nothing when everything is in place.
+# On return the current directory is the repository root, and REPO_ROOT and VENV are set.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+cd "$REPO_ROOT"
+
+# Debian/Ubuntu packages: the sandbox and layer tools devbox drives (bubblewrap, mmdebstrap,
+# uidmap, util-linux, mount), the shells the tests start (zsh, fish), and Python for .venv.
+SETUP_APT_PACKAGES=(
+  bubblewrap mmdebstrap uidmap util-linux mount zsh fish
+  python3 python3-venv python3-pip ca-certificates
+)
+
+_setup_log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Is a Debian package installed (not merely known to dpkg, e.g. removed with its config left)?
+_setup_installed() {
+  local status
+  status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+  [[ "$status" == "install ok installed" ]]
+}
+
+_setup_system_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    _setup_log "this script sets up Debian and Ubuntu (apt-get) machines only;"
+    _setup_log "install these packages (or their equivalents) yourself: ${SETUP_APT_PACKAGES[*]}"
+    return 1
+  fi
+  local pkg missing=()
+  for pkg in "${SETUP_APT_PACKAGES[@]}"; do
+    _setup_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if ((EUID != 0)); then
+    _setup_log "missing system packages: ${missing[*]}"
+    _setup_log "install them, then run this again:"
+    printf '  sudo apt-get install -y --no-install-recommends %s\n' "${missing[*]}" >&2
+    return 1
+  fi
+  _setup_log "installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
+}
+
+_setup_venv() {
+  if [[ -e "$VENV" ]] && ! "$VENV/bin/python" -c 'import sys, venv' >/dev/null 2>&1; then
+    _setup_log "the virtualenv $VENV is broken; recreating it"
+    rm -rf -- "$VENV"
+  fi
+  if [[ ! -e "$VENV" ]]; then
+    _setup_log "creating .venv"
+    python3 -m venv "$VENV"
+  fi
+  local stamp="$VENV/.devbox-installed"
+  if [[ -x "$VENV/bin/devbox" && -f "$stamp" && "$REPO_ROOT/pyproject.toml" -ot "$stamp" ]]; then
+    return 0
+  fi
+  _setup_log "installing devbox and its test tools into .venv (pip install -e '.[test]')"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+  touch "$stamp"
+}
+
+_setup_system_packages || exit 1
+_setup_venv
+_setup_log "ready ($VENV)"

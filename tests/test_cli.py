@@ -1,0 +1,95 @@
+"""The CLI as users meet it: errors are one clear screen with exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devbox.spec import parse_spec
+
+
+def devbox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+BAD_SPECS = {
+    "broken TOML": ('[box]\nbase = "debian:bookworm"\napt = [\n', 3, "not valid TOML"),
+    "unknown key": (
+        '[box]\nbase = "debian:bookworm"\n\n[shell]\nprogam = "zsh"\n',
+        5,
+        "shell.progam",
+    ),
+    "wrong type": ('[box]\nbase = "debian:bookworm"\n[packages]\napt = "git"\n', 4, "packages.apt"),
+    "unknown base": ('[box]\nbase = "fedora:40"\n', 2, "box.base"),
+    "unknown suite": ('[box]\nbase = "debian:buster"\n', 2, "bookworm"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+@pytest.mark.parametrize("command", ["build", "run", "status"])
+def test_bad_specs_give_one_clear_error(tmp_path: Path, case: str, command: str) -> None:
+    text, line, needle = BAD_SPECS[case]
+    (tmp_path / "devbox.toml").write_text(text)
+    args = [command] + (["--", "true"] if command == "run" else [])
+    r = devbox(*args, cwd=tmp_path)
+    assert r.returncode == 1, r
+    assert "Traceback" not in r.stderr
+    assert f"devbox.toml:{line}" in r.stderr, r.stderr
+    assert needle in r.stderr
+    assert len(r.stderr.splitlines()) <= 10
+    assert r.stdout == ""
+
+
+def test_no_spec_says_how_to_make_one(tmp_path: Path) -> None:
+    r = devbox("build", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "no devbox.toml" in r.stderr and "devbox init" in r.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert devbox("frobnicate", cwd=tmp_path).returncode == 2
+    assert devbox("build", "--no-such-flag", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize("template", ["minimal", "python", "node", "c"])
+def test_init_writes_a_valid_spec_from_each_template(tmp_path: Path, template: str) -> None:
+    project = tmp_path / "my app"
+    project.mkdir()
+    r = devbox("init", "--template", template, "--base", "debian:trixie", cwd=project)
+    assert r.returncode == 0, r.stderr
+    spec = parse_spec((project / "devbox.toml").read_text(), project / "devbox.toml")
+    assert spec.name == "my-app"
+    assert (spec.base.kind, spec.base.ref) == ("debian", "trixie")
+    again = devbox("init", cwd=project)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_init_refuses_unknown_template_and_suite(tmp_path: Path) -> None:
+    r = devbox("init", "--template", "cobol", cwd=tmp_path)
+    assert r.returncode == 1 and "minimal" in r.stderr
+    r = devbox("init", "--base", "debian:hamm", cwd=tmp_path)
+    assert r.returncode == 1 and "bookworm" in r.stderr
+    assert not (tmp_path / "devbox.toml").exists()
+
+
+def test_status_of_an_unbuilt_project(tmp_path: Path) -> None:
+    (tmp_path / "devbox.toml").write_text('[box]\nname = "st"\nbase = "debian:bookworm"\n')
+    r = devbox("status", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "box:      st" in r.stdout
+    assert "not built" in r.stdout
+    assert "needs `devbox build`" in r.stdout
+
+
+def test_not_yet_supported_keys_are_refused_clearly(tmp_path: Path) -> None:
+    (tmp_path / "devbox.toml").write_text(
+        '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\n'
+    )
+    r = devbox("build", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "not supported yet" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devbox import plan as plan_mod
+from devbox.errors import DevboxError
+from devbox.plan import LayerRecipe, hash_inputs, plan, workdir_of
+from devbox.spec import DEFAULT_MIRROR, Spec, parse_spec
+
+FULL = """\
+[box]
+name = "webapp"
+base = "debian:bookworm"
+
+[packages]
+apt = ["git", "curl"]
+
+[env]
+DJANGO_SETTINGS_MODULE = "web.settings"
+
+[setup]
+run = ["pip install -r requirements.txt", "make"]
+inputs = ["requirements.txt"]
+"""
+
+
+def make_spec(project: Path, text: str, files: dict[str, str] | None = None) -> Spec:
+    project.mkdir(parents=True, exist_ok=True)
+    if files is None:
+        files = {"requirements.txt": "django==5.0\n"}
+    for name, content in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(content)
+    return parse_spec(textwrap.dedent(text), project / "devbox.toml")
+
+
+def digests(layers: list[LayerRecipe]) -> dict[str, str]:
+    return {layer.kind: layer.digest for layer in layers}
+
+
+def full_digests(
+    project: Path, text: str = FULL, files: dict[str, str] | None = None
+) -> dict[str, str]:
+    return digests(plan(make_spec(project, text, files)))
+
+
+# -- shape ---------------------------------------------------------------------------------------
+
+
+def test_full_spec_gives_base_apt_setup_chained_by_parent(tmp_path: Path) -> None:
+    layers = plan(make_spec(tmp_path, FULL))
+    assert [layer.kind for layer in layers] == ["debian", "apt", "setup"]
+    assert layers[0].parent is None
+    assert layers[1].parent == layers[0].digest
+    assert layers[2].parent == layers[1].digest
+
+
+def test_digests_are_sha256_hex_and_distinct(tmp_path: Path) -> None:
+    found = list(full_digests(tmp_path).values())
+    assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in found)
+    assert len(set(found)) == 3
+
+
+def test_recipes_and_titles(tmp_path: Path) -> None:
+    req = "django==5.0\n"
+    base, apt, setup = plan(make_spec(tmp_path, FULL, {"requirements.txt": req}))
+    assert base.recipe == {"suite": "bookworm", "mirror": DEFAULT_MIRROR, "variant": "minbase"}
+    assert base.title == "base debian:bookworm"
+    assert apt.recipe == {"packages": ["curl", "git"]}  # sorted
+    assert apt.title == "apt git curl"  # as written
+    assert setup.recipe == {
+        "run": ["pip install -r requirements.txt", "make"],
+        "inputs": {"requirements.txt": hashlib.sha256(req.encode()).hexdigest()},
+        "workdir": str(tmp_path),
+    }
+    assert setup.title == "setup (2 step(s))"
+
+
+def test_no_apt_means_no_apt_layer(tmp_path: Path) -> None:
+    text = FULL.replace('apt = ["git", "curl"]', "")
+    layers = plan(make_spec(tmp_path, text))
+    assert [layer.kind for layer in layers] == ["debian", "setup"]
+    assert layers[1].parent == layers[0].digest
+
+
+def test_no_setup_run_means_no_setup_layer(tmp_path: Path) -> None:
+    text = FULL.replace('run = ["pip install -r requirements.txt", "make"]\n', "")
+    layers = plan(make_spec(tmp_path, text))
+    assert [layer.kind for layer in layers] == ["debian", "apt"]
+
+
+def test_base_only(tmp_path: Path) -> None:
+    layers = plan(make_spec(tmp_path, '[box]\nbase = "debian:sid"\n'))
+    assert [layer.kind for layer in layers] == ["debian"]
+    assert layers[0].recipe["suite"] == "sid"
+
+
+# -- what changes which digest -------------------------------------------------------------------
+
+
+def test_same_spec_gives_same_digests(tmp_path: Path) -> None:
+    first = full_digests(tmp_path)
+    assert full_digests(tmp_path) == first
+    spec = make_spec(tmp_path, FULL)
+    assert plan(spec) == plan(spec)
+
+
+def test_env_changes_no_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    text = FULL.replace('"web.settings"', '"other.settings"\nPATH = "/x:${PATH}"')
+    assert full_digests(tmp_path, text) == before
+    assert full_digests(tmp_path, FULL.replace("[env]\n", "[env]\nNEW = '1'\n")) == before
+
+
+def test_box_name_changes_no_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    assert full_digests(tmp_path, FULL.replace('name = "webapp"', 'name = "other"')) == before
+
+
+def test_adding_an_apt_package_changes_apt_and_setup_not_base(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    after = full_digests(tmp_path, FULL.replace('"git", "curl"', '"git", "curl", "make"'))
+    assert after["debian"] == before["debian"]
+    assert after["apt"] != before["apt"]
+    assert after["setup"] != before["setup"]
+
+
+def test_reordering_apt_packages_changes_no_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    assert full_digests(tmp_path, FULL.replace('"git", "curl"', '"curl", "git"')) == before
+
+
+def test_pinning_a_package_version_changes_apt_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    after = full_digests(tmp_path, FULL.replace('"git"', '"git=1:2.39.*"'))
+    assert after["debian"] == before["debian"]
+    assert after["apt"] != before["apt"]
+
+
+def test_changing_the_mirror_changes_every_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    text = FULL.replace(
+        'base = "debian:bookworm"', 'base = "debian:bookworm"\nmirror = "http://m/d"'
+    )
+    after = full_digests(tmp_path, text)
+    assert all(after[kind] != before[kind] for kind in ("debian", "apt", "setup"))
+
+
+def test_changing_the_suite_changes_every_digest(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    after = full_digests(tmp_path, FULL.replace("debian:bookworm", "debian:trixie"))
+    assert all(after[kind] != before[kind] for kind in ("debian", "apt", "setup"))
+
+
+def test_changing_a_setup_input_changes_only_setup(tmp_path: Path) -> None:
+    before = full_digests(tmp_path, files={"requirements.txt": "django==5.0\n"})
+    after = full_digests(tmp_path, files={"requirements.txt": "django==5.1\n"})
+    assert after["debian"] == before["debian"]
+    assert after["apt"] == before["apt"]
+    assert after["setup"] != before["setup"]
+
+
+def test_changing_a_setup_step_changes_only_setup(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    after = full_digests(tmp_path, FULL.replace('"make"', '"make all"'))
+    assert (after["debian"], after["apt"]) == (before["debian"], before["apt"])
+    assert after["setup"] != before["setup"]
+
+
+def test_changing_the_workdir_changes_only_setup(tmp_path: Path) -> None:
+    before = full_digests(tmp_path)
+    after = full_digests(tmp_path, FULL + '\n[shell]\nworkdir = "/workspace"\n')
+    assert (after["debian"], after["apt"]) == (before["debian"], before["apt"])
+    assert after["setup"] != before["setup"]
+
+
+def test_two_projects_with_the_same_spec_share_every_layer(tmp_path: Path) -> None:
+    text = FULL + '\n[shell]\nworkdir = "/workspace"\n'
+    assert full_digests(tmp_path / "a", text) == full_digests(tmp_path / "b", text)
+
+
+def test_two_projects_share_base_and_apt_even_with_default_workdirs(tmp_path: Path) -> None:
+    a = full_digests(tmp_path / "a")
+    b = full_digests(tmp_path / "b")
+    assert (a["debian"], a["apt"]) == (b["debian"], b["apt"])
+
+
+def test_a_builder_version_bump_invalidates_its_layer_and_those_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = full_digests(tmp_path)
+    monkeypatch.setitem(plan_mod.BUILDER_VERSIONS, "apt", plan_mod.BUILDER_VERSIONS["apt"] + 1)
+    after = full_digests(tmp_path)
+    assert after["debian"] == before["debian"]
+    assert after["apt"] != before["apt"]
+    assert after["setup"] != before["setup"]
+
+
+def test_given_input_hashes_are_used_instead_of_reading_files(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL, files={})  # requirements.txt does not exist
+    setup = plan(spec, input_hashes={"requirements.txt": "0" * 64})[-1]
+    assert setup.recipe["inputs"] == {"requirements.txt": "0" * 64}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base", ["oci:docker.io/library/debian:bookworm", "rootfs:images/root.tar.gz"]
+)
+def test_non_debian_bases_are_not_supported_yet(tmp_path: Path, base: str) -> None:
+    spec = make_spec(tmp_path, f'[box]\nbase = "{base}"\n')
+    with pytest.raises(DevboxError, match="not supported yet") as info:
+        plan(spec)
+    assert base in info.value.message
+
+
+def test_interpreters_are_not_supported_yet(tmp_path: Path) -> None:
+    text = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\nnode = "20"\n'
+    with pytest.raises(DevboxError, match="not supported yet") as info:
+        plan(make_spec(tmp_path, text))
+    assert "python, node" in info.value.message
+    assert info.value.hint is not None
+
+
+def test_a_missing_setup_input_is_named(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL, files={})
+    with pytest.raises(DevboxError, match=r"'requirements\.txt'") as info:
+        plan(spec)
+    assert str(tmp_path) in info.value.message
+
+
+def test_a_missing_input_is_not_an_error_without_setup_steps(tmp_path: Path) -> None:
+    text = FULL.replace('run = ["pip install -r requirements.txt", "make"]\n', "")
+    assert len(plan(make_spec(tmp_path, text, files={}))) == 2
+
+
+# -- hash_inputs and workdir_of ------------------------------------------------------------------
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_hash_inputs_of_files_and_directories(tmp_path: Path) -> None:
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "b.py").write_text("b")
+    (tmp_path / "src" / "sub" / "a.py").write_text("a")
+    (tmp_path / "req.txt").write_text("r")
+    found = hash_inputs(tmp_path, ("src", "req.txt"))
+    assert found == {"req.txt": sha("r"), "src/b.py": sha("b"), "src/sub/a.py": sha("a")}
+    assert list(found) == sorted(found)
+
+
+def test_a_new_file_in_an_input_directory_changes_the_setup_digest(tmp_path: Path) -> None:
+    text = FULL.replace('inputs = ["requirements.txt"]', 'inputs = ["src"]')
+    before = full_digests(tmp_path, text, files={"src/a.py": "a"})
+    after = full_digests(tmp_path, text, files={"src/b.py": "b"})  # a.py is still there
+    assert after["apt"] == before["apt"]
+    assert after["setup"] != before["setup"]
+
+
+def test_renaming_an_input_file_changes_the_setup_digest(tmp_path: Path) -> None:
+    text = FULL.replace('inputs = ["requirements.txt"]', 'inputs = ["src"]')
+    before = full_digests(tmp_path / "p1", text, files={"src/a.py": "x"})
+    after = full_digests(tmp_path / "p2", text, files={"src/b.py": "x"})
+    assert before["setup"] != after["setup"]
+
+
+def test_workdir_defaults_to_the_project_path(tmp_path: Path) -> None:
+    assert workdir_of(make_spec(tmp_path, FULL)) == str(tmp_path)
+    custom = make_spec(tmp_path, FULL + '\n[shell]\nworkdir = "/workspace"\n')
+    assert workdir_of(custom) == "/workspace"
