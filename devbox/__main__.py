@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -9,8 +10,13 @@ from collections.abc import Sequence
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DevboxError
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: builds are rolled back
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)
     verbose = "--verbose" in args or "-v" in args[:1]
     try:
         from .cli import app
@@ -22,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if code is None:
                 raise
             return code
+        if rv == EXIT_INTERRUPTED:  # typer returns KeyboardInterrupt as Exit(130)
+            print("devbox: interrupted", file=sys.stderr)
         return rv if isinstance(rv, int) else 0
     except DevboxError as e:
         print(e.render(), file=sys.stderr)
@@ -45,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cli_framework_exit(e: Exception) -> int | None:
     """Usage errors, aborts and exits of the CLI framework (click, or typer's vendored click)."""
     name = type(e).__name__
-    if name == "Abort":
+    if name == "Abort":  # the CLI framework's name for KeyboardInterrupt
+        print("devbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if name == "Exit":
         return int(getattr(e, "exit_code", 0))

@@ -136,6 +136,24 @@ def _start_supervisor(box: Box) -> int:
     )
 
 
+def _other_sessions(p: ProjectPaths) -> list[int]:
+    """Pids, other than ours, holding the sessions lock (from /proc/locks)."""
+    try:
+        st = os.stat(p.session_lock)
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = set()
+    for line in text.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  READ  1234 fd:01:5678 0 EOF" (blocked waiters have "->")
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4].isdigit():
+            if fields[5] == ident and int(fields[4]) != os.getpid():
+                pids.add(int(fields[4]))
+    return sorted(pids)
+
+
 def _hold_session_lock(p: ProjectPaths) -> int:
     fd = os.open(p.session_lock, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_SH)
@@ -158,6 +176,14 @@ def ensure_running(box: Box, display: Display) -> int:
                     "the new one"
                 )
             return pid
+        orphans = _other_sessions(p)
+        if orphans:
+            raise DevboxError(
+                f"the box {box.spec.name} lost its supervisor while sessions are still inside "
+                f"(pids {', '.join(map(str, orphans))}); mounting it again now would mount its "
+                "writable layer twice",
+                hint="exit those shells and runs (or kill them), then try again",
+            )
         _prepare(box, display)
         return _start_supervisor(box)
 

@@ -85,7 +85,12 @@ def run_logged(
         except OSError as e:
             raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e
         assert proc.stdout is not None
-        _pump(proc, proc.stdout, logf, display, label, start)
+        try:
+            _pump(proc, proc.stdout, logf, display, label, start)
+        except BaseException:
+            _stop(proc)
+            display.status("")
+            raise
         rc = proc.wait()
     if rc != 0:
         tail = _tail(log, 12, offset)
@@ -93,6 +98,17 @@ def run_logged(
             f"{label} failed (exit status {rc}); last lines:\n{tail}",
             log=str(log),
         )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Interrupted: end the tool (and wait, so nothing writes into a layer being removed)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _pump(

@@ -72,7 +72,13 @@ def remove_tree(path: Path) -> None:
         return
     for dirpath, dirnames, _ in os.walk(path, onerror=lambda e: _open_up(Path(e.filename))):
         for name in dirnames:
-            _open_up(Path(dirpath) / name)
+            sub = Path(dirpath) / name
+            if os.path.ismount(sub):
+                raise DevboxError(
+                    f"refusing to delete {path}: {sub} is a mount point",
+                    hint=f"unmount it (umount -R {sub}), then try again",
+                )
+            _open_up(sub)
     shutil.rmtree(path)
 
 

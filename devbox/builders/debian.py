@@ -20,4 +20,6 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
         str(archives),
         str(ctx.out),
     )
+    # its own mount namespace: whatever mmdebstrap mounts in the target dies with it
+    argv = [*sandbox.unshare_argv(host.tool("unshare"), None), *argv]
     run_logged(argv, log=ctx.log, display=ctx.display, label=ctx.label, env=build_env())

@@ -1,0 +1,97 @@
+"""Interrupted builds leave the store as it was; a box never gets mounted twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devbox.paths import project_id
+from tests.conftest import Devbox, layer_dirs
+
+pytestmark = pytest.mark.integration
+
+SLOW = '[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["echo started; sleep 120"]\n'
+
+
+def _wait_for_temp_layer(store: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if any(d.startswith(".tmp-") for d in layer_dirs(store)):
+            time.sleep(1.5)  # well inside the step now
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the build never started its layer")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_build_leaves_the_store_as_it_was(
+    devbox: Devbox, make_project: Any, how: str
+) -> None:
+    project = make_project(f"interrupted {how}", SLOW)
+    base_only = make_project(f"base for {how}", '[box]\nbase = "debian:bookworm"\n')
+    devbox("build", cwd=base_only, check=True)
+    before = layer_dirs(devbox.store)
+    proc = devbox.popen(
+        "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    _wait_for_temp_layer(devbox.store, proc)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    assert layer_dirs(devbox.store) == before
+    assert not (project / "devbox.lock").exists()
+
+
+def test_a_box_whose_supervisor_died_is_not_mounted_again_under_live_sessions(
+    devbox: Devbox, make_project: Any
+) -> None:
+    project = make_project("orphaned", '[box]\nbase = "debian:bookworm"\n')
+    devbox("build", cwd=project, check=True)
+    session = devbox.popen("run", "--", "sleep", "300", cwd=project, start_new_session=True)
+    try:
+        pid_file = devbox.store / "projects" / project_id(project) / "run" / "supervisor.pid"
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        time.sleep(0.5)
+        r = devbox("run", "--", "true", cwd=project)
+        assert r.returncode == 1
+        assert "lost its supervisor" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        os.killpg(session.pid, signal.SIGKILL)
+        session.wait()
+    time.sleep(0.5)
+    assert devbox("run", "--", "true", cwd=project).returncode == 0
+
+
+def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
+    devbox: Devbox, make_project: Any, tmp_path: Path
+) -> None:
+    fresh = Devbox(tmp_path / "fresh store")
+    project = make_project("bootstrap", '[box]\nbase = "debian:bookworm"\n')
+    proc = fresh.popen(
+        "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    _wait_for_temp_layer(fresh.store, proc)
+    time.sleep(3)  # mmdebstrap is downloading or unpacking by now
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert layer_dirs(fresh.store) == set()
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(fresh.store).replace(" ", "\\040") not in mounts  # mounts escapes spaces
