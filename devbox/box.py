@@ -189,12 +189,14 @@ def ensure_running(box: Box, display: Display) -> int:
 
 
 def _user() -> tuple[str, str, str]:
-    """(name, home, login shell) of the invoking user."""
+    """(name, home, login shell) of the invoking user; $HOME wins, as for any program."""
     try:
         pw = pwd.getpwuid(os.getuid())
-        return pw.pw_name, pw.pw_dir, pw.pw_shell
+        name, home, shell = pw.pw_name, pw.pw_dir, pw.pw_shell
     except KeyError:
-        return os.environ.get("USER", "user"), os.environ.get("HOME", "/"), "/bin/sh"
+        name, home, shell = os.environ.get("USER", "user"), "/", "/bin/sh"
+    home = os.environ.get("HOME") or home
+    return name, os.path.abspath(home), shell
 
 
 def box_cwd(spec: Spec, host_cwd: str) -> str:

@@ -187,3 +187,29 @@ def test_a_failed_build_leaves_the_store_as_it_was(devbox: Devbox, make_project:
     assert "about to fail" in log.read_text()
     assert layer_dirs(devbox.store) == before
     assert not (p / "devbox.lock").exists()
+
+
+def test_custom_workdir_and_host_home(devbox: Devbox, make_project: Any, tmp_path: Path) -> None:
+    spec = (
+        '[box]\nbase = "debian:bookworm"\n'
+        '[shell]\nworkdir = "/workspace"\nhome = "host"\n'
+        '[env]\nWHERE = "${DEVBOX_PROJECT}"\n'
+    )
+    project = make_project("custom workdir", spec)
+    (project / "sub").mkdir()
+    home = tmp_path / "a home"
+    home.mkdir()
+    (home / "from-host").write_text("host file\n")
+    script = 'pwd; echo "$WHERE"; cat ~/from-host; echo hi > ~/from-box; ls /workspace'
+    r = devbox(
+        "run", "--", "sh", "-c", script, cwd=project / "sub", env={"HOME": str(home)}, check=True
+    )
+    assert r.stdout.splitlines() == [
+        "/workspace/sub",
+        "/workspace",
+        "host file",
+        "devbox.lock",
+        "devbox.toml",
+        "sub",
+    ]
+    assert (home / "from-box").read_text() == "hi\n"
