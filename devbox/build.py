@@ -41,6 +41,21 @@ def build_box(
     return metas
 
 
+def ensure_built(spec: Spec, st: Store, display: Display) -> tuple[str, ...]:
+    """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
+    layers = plan(spec)
+    if not all(store.has_layer(st, layer.digest) for layer in layers):
+        display.info(f"devbox: building {spec.name} first")
+        return tuple(m.digest for m in build_box(spec, st, display))
+    stack = [layer.digest for layer in layers]
+    registered = store.read_project(st, spec.project)
+    if registered is None or registered.get("stack") != stack:
+        store.register_project(st, spec.project, spec.name, stack)
+    if not lockfile.lock_path(spec).exists():
+        lockfile.write(spec, [store.read_meta(st, d) for d in stack])
+    return tuple(stack)
+
+
 def _build_layer(
     spec: Spec,
     st: Store,

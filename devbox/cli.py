@@ -66,20 +66,11 @@ def _spec() -> Spec:
 
 
 def _ready_box(spec: Spec, display: Display) -> Box:
-    from . import build, store
     from .box import Box
-    from .plan import plan
+    from .build import ensure_built
 
     st = Store.default()
-    layers = plan(spec)
-    if all(store.has_layer(st, layer.digest) for layer in layers):
-        stack = tuple(layer.digest for layer in layers)
-        if store.read_project(st, spec.project) is None:
-            store.register_project(st, spec.project, spec.name, list(stack))
-    else:
-        display.info(f"devbox: building {spec.name} first")
-        stack = tuple(m.digest for m in build.build_box(spec, st, display))
-    return Box(spec, st, stack)
+    return Box(spec, st, ensure_built(spec, st, display))
 
 
 @app.command()

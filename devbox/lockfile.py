@@ -68,7 +68,6 @@ def render(spec: Spec, metas: Sequence[LayerMeta]) -> str:
             head = {"requested": list(m.recipe["packages"])}
         elif m.kind == "setup":
             head = {"run": list(m.recipe["run"])}
-        head["layer"] = m.digest
         delta = {k: v for k, v in m.packages.items() if previous.get(k) != v}
         removed = sorted(set(previous) - set(m.packages))
         if removed:

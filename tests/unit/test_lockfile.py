@@ -86,7 +86,6 @@ arch = "amd64"
 source = "debian:bookworm"
 suite = "bookworm"
 mirror = "http://deb.debian.org/debian"
-layer = "{A}"
 
 [base.packages]
 "base-files" = "12.4+deb12u5"
@@ -96,7 +95,6 @@ layer = "{A}"
 
 [apt]
 requested = ["g++", "git"]
-layer = "{B}"
 removed = ["mawk"]
 
 [apt.packages]
@@ -106,7 +104,6 @@ removed = ["mawk"]
 
 [setup]
 run = ["pip install -r requirements.txt", "echo \\"hi\\" > out"]
-layer = "{C}"
 
 [setup.inputs]
 "requirements.txt" = "sha256:{REQ_HASH}"
@@ -141,18 +138,15 @@ def test_lock_parses_into_the_expected_structure(spec: Spec) -> None:
             "source": "debian:bookworm",
             "suite": "bookworm",
             "mirror": DEFAULT_MIRROR,
-            "layer": A,
             "packages": BASE_PACKAGES,
         },
         "apt": {
             "requested": ["g++", "git"],
-            "layer": B,
             "removed": ["mawk"],
             "packages": {"g++": "4:12.2.0-3", "git": "1:2.39.2-1.1", "libc6": "2.36-9+deb12u4"},
         },
         "setup": {
             "run": ["pip install -r requirements.txt", 'echo "hi" > out'],
-            "layer": C,
             "inputs": {"requirements.txt": "sha256:" + REQ_HASH},
             "packages": {"python3-pip": "23.0.1+dfsg-1"},
         },
@@ -178,9 +172,9 @@ def test_base_only_lock(spec: Spec) -> None:
 def test_a_layer_that_changes_no_package_has_no_packages_table(spec: Spec) -> None:
     setup = meta(C, "setup", B, {"run": ["true"], "inputs": {}, "workdir": "/w"}, APT_PACKAGES)
     text = render(spec, [BASE, APT, setup])
-    assert text.endswith(f'[setup]\nrun = ["true"]\nlayer = "{C}"\n')
+    assert text.endswith('[setup]\nrun = ["true"]\n')
     lock = tomllib.loads(text)
-    assert lock["setup"] == {"run": ["true"], "layer": C}
+    assert lock["setup"] == {"run": ["true"]}
 
 
 def test_arch_comes_from_the_first_layer_and_defaults_to_unknown(spec: Spec) -> None:
