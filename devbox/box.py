@@ -10,18 +10,20 @@ sandbox there on the one merged root: two sessions never mount the writable laye
 from __future__ import annotations
 
 import fcntl
+import grp
 import json
 import os
 import pwd
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from . import boxenv, host, sandbox, shellrc, store
+from . import boxenv, host, sandbox, seccomp, shellrc, store
 from .errors import DevboxError
+from .host import Tier
 from .paths import ProjectPaths, Store
 from .plan import workdir_of
 from .progress import Display
@@ -35,6 +37,7 @@ class Box:
     spec: Spec
     store: Store
     stack: tuple[str, ...]  # layer digests, bottom first
+    tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
 
     @property
     def paths(self) -> ProjectPaths:
@@ -71,16 +74,19 @@ def _prepare(box: Box, display: Display) -> None:
             "devbox: the box was rebuilt; its writable layer (changes outside the working tree) "
             "was reset"
         )
-        _wipe_upper(p)
+        _wipe_upper(box)
     if have != want:
         stack_file.write_text(want)
     if not any(p.home.iterdir()):
         _seed_home(box)
 
 
-def _wipe_upper(p: ProjectPaths) -> None:
+def _wipe_upper(box: Box) -> None:
+    from .build import remover
+
+    p = box.paths
     for d in (p.upper, p.work):
-        store.remove_tree(d)
+        remover(box.tier)(d)
         d.mkdir(parents=True)
 
 
@@ -100,15 +106,28 @@ def _start_supervisor(box: Box) -> int:
         return str(q.relative_to(box.store.root))
 
     lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
-    opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work))
+    tier = box.tier
+    opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=tier.level > 1)
+    passwd = group = ""
+    if tier.level > 1:  # the user must exist in the box under their own name
+        _, home, login = _user()
+        shell = shellrc.box_has(box.roots(), os.path.basename(login)) or "/bin/sh"
+        passwd = f"{tier.user}:x:{tier.uid}:{tier.gid}::{home}:{shell}"
+        try:
+            gname = grp.getgrgid(tier.gid).gr_name
+        except KeyError:
+            gname = tier.user
+        group = f"{gname}:x:{tier.gid}:"
     argv = sandbox.supervisor_argv(
         host.tool("unshare"),
-        None,
+        tier.userns,
         str(box.store.root),
         opts,
         str(p.merged),
         str(p.supervisor_pid),
         str(p.session_lock),
+        passwd,
+        group,
     )
     p.supervisor_pid.unlink(missing_ok=True)
     with open(p.supervisor_log, "wb") as log:
@@ -216,9 +235,12 @@ def enter(
     display: Display,
     *,
     cwd: str | None = None,
+    root: bool = False,
 ) -> NoReturn:
-    """Replace this process with `argv` (or an interactive shell) in the box."""
+    """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
+    in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
     spec = box.spec
+    tier = box.tier
     user, host_home, login_shell = _user()
     workdir = workdir_of(spec)
     home = host_home
@@ -239,16 +261,30 @@ def enter(
         shell = program
     else:
         shell = login_shell
+    if root and tier.level > 1:
+        user, home = "root", "/root"
     env = boxenv.box_env(spec, os.environ, user=user, home=home, shell=shell, workdir=workdir)
     env.update(extra_env)
+    drop_to = nested = None
+    if tier.level == 2 and not root:
+        if shellrc.box_has(box.roots(), "setpriv"):
+            drop_to = (tier.uid, tier.gid)
+        else:  # no setpriv in this box: be the user in a nested namespace instead
+            nested = (tier.uid, tier.gid)
+    if tier.level == 3 and not root:
+        nested = (tier.uid, tier.gid)
     session = sandbox.Session(
         root=str(p.merged),
         argv=tuple(argv),
         cwd=box_cwd(spec, cwd or os.getcwd()),
         binds=tuple(binds),
         new_session=not interactive,
+        cap_add_all=tier.level > 1 and root,
+        drop_to=drop_to,
+        nested_uid=nested,
+        seccomp_fd=seccomp.memfd() if tier.seccomp else None,
     )
-    full = sandbox.join_argv(host.tool("nsenter"), pid, None) + sandbox.bwrap_argv(
+    full = sandbox.join_argv(host.tool("nsenter"), pid, tier.userns) + sandbox.bwrap_argv(
         host.tool("bwrap"), session
     )
     if display.verbose:
@@ -265,5 +301,5 @@ def reset(box: Box) -> bool:
         if not free:
             return False
         with store.flocked(p.start_lock):
-            _wipe_upper(p)
+            _wipe_upper(box)
     return True

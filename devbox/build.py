@@ -23,34 +23,55 @@ def build_box(
     spec: Spec, st: Store, display: Display, *, no_cache: bool = False
 ) -> list[store.LayerMeta]:
     """Make sure every layer of `spec` is in the store; write devbox.lock. Returns the metas."""
-    layers = plan(spec)
-    tier = host.tier()
-    store.clean_stale(st)
-    log = st.logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}.log"
-    metas: list[store.LayerMeta] = []
-    n = len(layers)
-    for i, layer in enumerate(layers, 1):
-        label = f"[{i}/{n}] {layer.title}"
-        if store.has_layer(st, layer.digest) and not no_cache:
-            metas.append(store.read_meta(st, layer.digest))
-            display.info(f"{label}: cached")
-            continue
-        metas.append(_build_layer(spec, st, display, layer, metas, label, log, tier, no_cache))
-    store.register_project(st, spec.project, spec.name, [m.digest for m in metas])
+    tier = host.current_tier()
+    layers = plan(spec, idmap=tier.key)
+    st.root.mkdir(parents=True, exist_ok=True)
+    with store.gc_lock(st, exclusive=False):
+        store.clean_stale(st, remover(tier))
+        before = store.read_project(st, spec.project)
+        if before and before.get("idmap") not in (None, tier.key):
+            display.info(
+                f"devbox: your sandbox changed since this box was built ({tier.describe()}); "
+                "building its layers again under the new uid map (`devbox gc` frees the old ones)"
+            )
+        log = st.logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}.log"
+        metas: list[store.LayerMeta] = []
+        n = len(layers)
+        for i, layer in enumerate(layers, 1):
+            label = f"[{i}/{n}] {layer.title}"
+            if store.has_layer(st, layer.digest) and not no_cache:
+                metas.append(store.read_meta(st, layer.digest))
+                display.info(f"{label}: cached")
+                continue
+            metas.append(_build_layer(spec, st, display, layer, metas, label, log, tier, no_cache))
+            display.status("")
+        register(spec, st, [m.digest for m in metas], tier)
     lockfile.write(spec, metas)
     return metas
 
 
+def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
+    store.register_project(
+        st, spec.project, spec.name, stack, idmap=tier.key, apt_cache=_apt_cache_key(spec)
+    )
+
+
+def remover(tier: host.Tier) -> store.Remover:
+    flags = tier.userns.unshare_flags if tier.level == 2 and tier.userns else None
+    return store.remover_for(flags, host.which("unshare"))
+
+
 def ensure_built(spec: Spec, st: Store, display: Display) -> tuple[str, ...]:
     """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
-    layers = plan(spec)
+    tier = host.current_tier()
+    layers = plan(spec, idmap=tier.key)
     if not all(store.has_layer(st, layer.digest) for layer in layers):
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
     stack = [layer.digest for layer in layers]
     registered = store.read_project(st, spec.project)
     if registered is None or registered.get("stack") != stack:
-        store.register_project(st, spec.project, spec.name, stack)
+        register(spec, st, stack, tier)
     if not lockfile.lock_path(spec).exists():
         lockfile.write(spec, [store.read_meta(st, d) for d in stack])
     return tuple(stack)
@@ -64,7 +85,7 @@ def _build_layer(
     below: list[store.LayerMeta],
     label: str,
     log: Path,
-    tier: int,
+    tier: host.Tier,
     no_cache: bool,
 ) -> store.LayerMeta:
     lock = st.layer_lock(layer.digest)
@@ -77,7 +98,7 @@ def _build_layer(
             return store.read_meta(st, layer.digest)
         start = time.monotonic()
         display.status(f"{label}  starting")
-        lb = store.LayerBuild(st, layer.digest)
+        lb = store.LayerBuild(st, layer.digest, remover(tier))
         try:
             ctx = BuildContext(
                 store=st,
@@ -89,8 +110,12 @@ def _build_layer(
                 apt_cache_key=_apt_cache_key(spec),
                 project=spec.project,
                 workdir=workdir_of(spec),
+                tier=tier,
             )
-            registry()[layer.kind](ctx, layer)
+            try:
+                registry()[layer.kind](ctx, layer)
+            except DevboxError as e:
+                raise host.userns_failure(e.message) or e from None
             packages, arch = _read_packages(lb.tmp / "out" / "packages.tsv", log)
             meta = store.LayerMeta(
                 digest=layer.digest,
@@ -100,12 +125,12 @@ def _build_layer(
                 title=layer.title,
                 size=store.disk_usage(lb.rootfs),
                 created=time.time(),
-                tier=tier,
+                tier=tier.level,
                 packages=packages,
                 arch=arch,
             )
             if no_cache and store.has_layer(st, layer.digest):
-                _replace(st, lb, meta)
+                _replace(st, lb, meta, remover(tier))
             else:
                 lb.commit(meta)
         except BaseException:
@@ -116,13 +141,13 @@ def _build_layer(
         return meta
 
 
-def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta) -> None:
+def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: store.Remover) -> None:
     old = st.layer_dir(meta.digest)
     trash = old.with_name(f"{store.TMP_PREFIX}{meta.digest}-replaced")
-    store.remove_tree(trash)
+    remove(trash)
     os.rename(old, trash)
     lb.commit(meta)
-    store.remove_tree(trash)
+    remove(trash)
 
 
 def _apt_cache_key(spec: Spec) -> str:

@@ -68,9 +68,10 @@ def _spec() -> Spec:
 def _ready_box(spec: Spec, display: Display) -> Box:
     from .box import Box
     from .build import ensure_built
+    from .host import current_tier
 
     st = Store.default()
-    return Box(spec, st, ensure_built(spec, st, display))
+    return Box(spec, st, ensure_built(spec, st, display), current_tier())
 
 
 @app.command()
@@ -114,6 +115,7 @@ def build(
 )
 def run(
     command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
     """Run one command in the box; its exit status is devbox's."""
     from .box import enter
@@ -121,18 +123,20 @@ def run(
     spec = _spec()
     display = _display()
     box = _ready_box(spec, display)
-    enter(box, command, display)
+    enter(box, command, display, root=root)
 
 
 @app.command()
-def shell() -> None:
+def shell(
+    root: Annotated[bool, typer.Option("--root", help="Be root in the box.")] = False,
+) -> None:
     """An interactive shell in the box; `exit` returns here."""
     from .box import enter
 
     spec = _spec()
     display = _display()
     box = _ready_box(spec, display)
-    enter(box, None, display)
+    enter(box, None, display, root=root)
 
 
 @app.command()
@@ -148,13 +152,43 @@ def status() -> None:
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
     from . import box as boxmod
+    from .host import current_tier
     from .plan import plan
 
     spec = _spec()
     st = Store.default()
-    b = boxmod.Box(spec, st, tuple(layer.digest for layer in plan(spec)))
+    tier = current_tier()
+    b = boxmod.Box(spec, st, tuple(x.digest for x in plan(spec, idmap=tier.key)), tier)
     if not boxmod.reset(b):
         raise DevboxError(
             f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"
         )
     _display().info(f"{spec.name}: writable layer reset")
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
+) -> None:
+    """Delete layers and state that no live project uses; print what was freed."""
+    from .gc import collect
+    from .host import current_tier
+
+    st = Store.default()
+    freed = collect(st, current_tier(), dry_run=dry_run)
+    verb = "would free" if dry_run else "freed"
+    for what, size in freed.items:
+        typer.echo(f"  {size / 2**20:8.1f} MiB  {what}")
+    typer.echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
+    from .doctor import report, run_checks
+
+    checks, tier, works = run_checks()
+    for line in report(checks, tier, works):
+        typer.echo(line)
+    if not works:
+        raise typer.Exit(1)

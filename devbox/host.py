@@ -1,11 +1,20 @@
-"""What the host has: the tools devbox drives, and which privilege tier this user gets."""
+"""What the host has: the tools devbox drives, and which privilege tier this user gets.
+
+Tiers (DESIGN.md): 1 host root, no user namespace; 2 an unprivileged user with a subuid/subgid
+range, the full range mapped through newuidmap/newgidmap; 3 an unprivileged user without one, a
+single-uid namespace plus a seccomp filter that fakes chown/setuid.
+"""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import HostError
+from .sandbox import UserNs
 
 # tool -> (Debian package, what it is for)
 TOOLS = {
@@ -15,25 +24,146 @@ TOOLS = {
     "nsenter": ("util-linux", "joining a running box"),
     "flock": ("util-linux", "keeping a box up while sessions use it"),
     "mount": ("mount", "overlay mounts"),
+    "newuidmap": ("uidmap", "mapping your subuid range (tier 2)"),
+    "newgidmap": ("uidmap", "mapping your subgid range (tier 2)"),
 }
+MIN_RANGE = 65536
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    path = which(name)
     if path is None:
         pkg, purpose = TOOLS.get(name, (name, name))
         raise HostError(
             f"`{name}` is not installed; devbox needs it for {purpose}",
-            hint=f"install it: sudo apt-get install {pkg}   (then `devbox doctor` checks the rest)",
+            hint=f"install it: sudo apt-get install {pkg}   (`devbox doctor` checks the rest)",
         )
     return path
 
 
-def tier() -> int:
-    """The privilege tier of this process (DESIGN.md): 1 host root. Rootless tiers come later."""
+def sub_range(path: str, name: str, ident: int) -> tuple[int, int] | None:
+    """The first range of at least MIN_RANGE ids for this user in /etc/subuid or /etc/subgid."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) != 3 or parts[0] not in (name, str(ident)):
+            continue
+        try:
+            start, count = int(parts[1]), int(parts[2])
+        except ValueError:
+            continue
+        if count >= MIN_RANGE:
+            return start, count
+    return None
+
+
+@dataclass(frozen=True)
+class Tier:
+    level: int
+    uid: int
+    gid: int
+    user: str
+    subuid: tuple[int, int] | None = None
+    subgid: tuple[int, int] | None = None
+
+    @property
+    def key(self) -> str:
+        """Identifies the uid map a layer is built under: part of every layer digest, so a
+        layer is never entered under another map (a changed map means new layers)."""
+        if self.level == 1:
+            return "root"
+        if self.level == 2 and self.subuid and self.subgid:
+            return f"sub:{self.uid}:{self.gid}:{self.subuid[0]}+{self.subgid[0]}"
+        return f"single:{self.uid}:{self.gid}"
+
+    @property
+    def userns(self) -> UserNs | None:
+        """unshare(1) flags that make this process root over the layers' ids."""
+        if self.level == 1:
+            return None
+        if self.level == 2 and self.subuid and self.subgid:
+            (su, nu), (sg, ng) = self.subuid, self.subgid
+            flags: tuple[str, ...] = ("--user", f"--map-user={self.uid}", f"--map-group={self.gid}")
+            flags += (f"--map-users={su},0,{min(nu, MIN_RANGE)}",)
+            flags += (f"--map-groups={sg},0,{min(ng, MIN_RANGE)}",)
+            return UserNs((*flags, "--setuid", "0", "--setgid", "0"))
+        return UserNs(("--user", "--map-root-user"), ("--user", "--preserve-credentials"))
+
+    @property
+    def seccomp(self) -> bool:
+        return self.level == 3
+
+    def describe(self) -> str:
+        return {
+            1: "tier 1: root on the host; no user namespace",
+            2: f"tier 2: user namespace with your subuid range {self.subuid} mapped",
+            3: "tier 3: single-uid user namespace with a seccomp filter (no subuid range)",
+        }[self.level]
+
+
+def current_tier() -> Tier:
+    """The tier of this process. DEVBOX_TIER=3 forces tier 3 for an unprivileged user."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = os.environ.get("USER", str(uid))
     if os.geteuid() == 0:
-        return 1
-    raise HostError(
-        "devbox runs as root only in this version; rootless boxes are not supported yet",
-        hint="run it with sudo for now",
-    )
+        return Tier(1, 0, 0, user)
+    subuid = sub_range("/etc/subuid", user, uid)
+    subgid = sub_range("/etc/subgid", user, uid)
+    forced = os.environ.get("DEVBOX_TIER", "")
+    helpers = which("newuidmap") and which("newgidmap")
+    if forced != "3" and subuid and subgid and helpers:
+        return Tier(2, uid, gid, user, subuid, subgid)
+    return Tier(3, uid, gid, user)
+
+
+def free_subid_range() -> str:
+    """A range of MIN_RANGE ids after every range in /etc/subuid and /etc/subgid."""
+    end = 100000
+    for path in ("/etc/subuid", "/etc/subgid"):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                end = max(end, int(parts[1]) + int(parts[2]))
+    return f"{end}-{end + MIN_RANGE - 1}"
+
+
+def userns_failure(output: str) -> HostError | None:
+    """Turn unshare's complaint about user namespaces into what to change, if it is one."""
+    low = output.lower()
+    if "unshare failed" not in low and "newuidmap" not in low and "newgidmap" not in low:
+        return None
+    if "no space left on device" in low:
+        why = "this system allows no more user namespaces (user.max_user_namespaces is 0)"
+        fix = "sudo sysctl -w user.max_user_namespaces=15000"
+    elif "operation not permitted" in low or "permission denied" in low:
+        if "newuidmap" in low or "newgidmap" in low:
+            why = "newuidmap/newgidmap refused your subuid/subgid range"
+            fix = (
+                "check your ranges in /etc/subuid and /etc/subgid (`devbox doctor` suggests a "
+                "free one), or use tier 3 with DEVBOX_TIER=3"
+            )
+        else:
+            why = "unprivileged user namespaces are disabled (sysctl or AppArmor)"
+            fix = (
+                "sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian), or on Ubuntu 24.04+ "
+                "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+            )
+    else:
+        why = "a user namespace could not be created"
+        fix = "run `devbox doctor` for what is missing"
+    detail = output.strip().splitlines()[-1] if output.strip() else ""
+    return HostError(f"{why} ({detail})", hint=fix)

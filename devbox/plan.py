@@ -28,19 +28,22 @@ class LayerRecipe:
     run_env: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-def _digest(kind: str, parent: str | None, recipe: dict[str, Any]) -> str:
+def _digest(kind: str, parent: str | None, recipe: dict[str, Any], idmap: str) -> str:
     doc = {
         "kind": kind,
         "builder": BUILDER_VERSIONS[kind],
         "parent": parent,
         "recipe": recipe,
+        "idmap": idmap,
     }
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def _layer(kind: str, parent: str | None, recipe: dict[str, Any], title: str) -> LayerRecipe:
-    return LayerRecipe(kind, recipe, parent, _digest(kind, parent, recipe), title)
+def _layer(
+    kind: str, parent: str | None, recipe: dict[str, Any], title: str, idmap: str
+) -> LayerRecipe:
+    return LayerRecipe(kind, recipe, parent, _digest(kind, parent, recipe, idmap), title)
 
 
 def hash_inputs(project: Path, inputs: tuple[str, ...]) -> dict[str, str]:
@@ -66,8 +69,11 @@ def workdir_of(spec: Spec) -> str:
     return spec.shell.workdir or str(spec.project)
 
 
-def plan(spec: Spec, input_hashes: dict[str, str] | None = None) -> list[LayerRecipe]:
-    """The layers of a box, bottom first."""
+def plan(
+    spec: Spec, input_hashes: dict[str, str] | None = None, *, idmap: str = "root"
+) -> list[LayerRecipe]:
+    """The layers of a box, bottom first. `idmap` names the uid map the layers are built under
+    (host.Tier.key): layers built under one map are never entered under another."""
     base = spec.base
     if base.kind != "debian":
         raise DevboxError(
@@ -82,16 +88,15 @@ def plan(spec: Spec, input_hashes: dict[str, str] | None = None) -> list[LayerRe
         )
     layers: list[LayerRecipe] = []
     rec: dict[str, Any] = {"suite": base.ref, "mirror": base.mirror, "variant": "minbase"}
-    layers.append(_layer("debian", None, rec, f"base debian:{base.ref}"))
+    layers.append(_layer("debian", None, rec, f"base debian:{base.ref}", idmap))
     if spec.apt:
         rec = {"packages": sorted(spec.apt)}
         title = "apt " + " ".join(spec.apt)
-        layers.append(_layer("apt", layers[-1].digest, rec, title))
+        layers.append(_layer("apt", layers[-1].digest, rec, title, idmap))
     if spec.setup.run:
         if input_hashes is None:
             input_hashes = hash_inputs(spec.project, spec.setup.inputs)
         rec = {"run": list(spec.setup.run), "inputs": input_hashes, "workdir": workdir_of(spec)}
-        layers.append(
-            _layer("setup", layers[-1].digest, rec, f"setup ({len(spec.setup.run)} step(s))")
-        )
+        title = f"setup ({len(spec.setup.run)} step(s))"
+        layers.append(_layer("setup", layers[-1].digest, rec, title, idmap))
     return layers

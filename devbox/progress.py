@@ -7,7 +7,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -63,6 +63,8 @@ def run_logged(
     display: Display,
     label: str,
     env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+    preexec: Callable[[], None] | None = None,
 ) -> None:
     """Run `argv`, appending its output to `log`, showing its last line under `label`.
 
@@ -81,6 +83,8 @@ def run_logged(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
+                pass_fds=tuple(pass_fds),
+                preexec_fn=preexec,
             )
         except OSError as e:
             raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e

@@ -7,7 +7,7 @@ is a parameter (`UserNs`), not an assumption: tier 1 (host root) passes None.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Mount points inside a box that devbox owns.
@@ -33,6 +33,9 @@ class UserNs:
     """How unshare(1) maps ids for tiers 2 and 3 (None everywhere means tier 1, host root)."""
 
     unshare_flags: tuple[str, ...]
+    # nsenter into it: tier 2 becomes its root (setuid 0); in tier 3 the user already maps to
+    # its root and setgroups is denied there, so credentials are kept as they are
+    join_flags: tuple[str, ...] = ("--user",)
 
 
 def overlay_options(
@@ -44,17 +47,20 @@ def overlay_options(
         if any(c in p for c in ",:\\") or p.startswith("/"):
             raise ValueError(f"overlay path must be store-relative and plain: {p!r}")
     opts = [f"lowerdir={':'.join(lowers)}", f"upperdir={upper}", f"workdir={work}"]
-    opts += ["redirect_dir=off", "metacopy=off", "index=off", "xino=off"]
+    opts += ["redirect_dir=nofollow", "metacopy=off", "index=off", "xino=off"]
     if userxattr:
         opts.append("userxattr")
     return ",".join(opts)
 
 
-def unshare_argv(unshare: str, userns: UserNs | None) -> list[str]:
+def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> list[str]:
     argv = [unshare]
     if userns is not None:
         argv += list(userns.unshare_flags)
-    return [*argv, "--mount", "--propagation", "private", "--"]
+    argv += ["--mount", "--propagation", "private"]
+    if pid:
+        argv += ["--pid", "--fork"]
+    return [*argv, "--"]
 
 
 # The box supervisor: mounts the project's overlay once, in a mount namespace of its own, says
@@ -68,6 +74,9 @@ cd "$1"
 mount -t overlay devbox -o "$2" "$3"
 mount -t tmpfs -o mode=1777,nosuid,nodev devbox-tmp "$3/tmp"
 mount -t tmpfs -o mode=755,nosuid,nodev devbox-run "$3/run"
+add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; }
+add "$6" "$3/etc/passwd"
+add "$7" "$3/etc/group"
 exec 9>>"$5"
 echo $$ > "$4.new"
 mv -f "$4.new" "$4"
@@ -85,20 +94,23 @@ def supervisor_argv(
     merged: str,
     pid_file: str,
     session_lock: str,
+    passwd_line: str = "",
+    group_line: str = "",
 ) -> list[str]:
+    """`passwd_line`/`group_line`: the invoking user's entries, added to the box if missing."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
-        store_root, options, merged, pid_file, session_lock,
+        store_root, options, merged, pid_file, session_lock, passwd_line, group_line,
     ]  # fmt: skip
 
 
 def join_argv(nsenter: str, pid: int, userns: UserNs | None) -> list[str]:
     """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3)."""
-    argv = [nsenter, f"--target={pid}", "--mount"]
+    argv = [nsenter, f"--target={pid}"]
     if userns is not None:
-        argv += ["--user", "--preserve-credentials"]
-    return [*argv, "--"]
+        argv += list(userns.join_flags)  # as its root: bwrap then sets the box up
+    return [*argv, "--mount", "--"]
 
 
 @dataclass(frozen=True)
@@ -111,29 +123,66 @@ class Session:
     binds: tuple[Bind, ...] = ()
     tmpfs: tuple[str, ...] = ()
     new_session: bool = True
+    cap_add_all: bool = False  # root in the box keeps its capabilities (tiers 2, 3)
+    nested_uid: tuple[int, int] | None = None  # tier 3: be (uid, gid) in a nested namespace
+    drop_to: tuple[int, int] | None = None  # tier 2: setpriv to (uid, gid) in the box
+    seccomp_fd: int | None = None  # tier 3: the fake-chown filter
 
 
 def bwrap_argv(bwrap: str, s: Session) -> list[str]:
-    argv = [bwrap, "--bind", s.root, "/", "--proc", "/proc", "--dev", "/dev"]
+    argv = [bwrap]
+    if s.nested_uid is not None:
+        argv += ["--unshare-user", "--uid", str(s.nested_uid[0]), "--gid", str(s.nested_uid[1])]
+    argv += ["--bind", s.root, "/", "--proc", "/proc", "--dev", "/dev"]
     argv += ["--ro-bind-try", "/sys", "/sys"]
     argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
     argv += ["--ro-bind-try", "/etc/hosts", "/etc/hosts"]
     for t in s.tmpfs:
         argv += ["--perms", "1777" if t == "/tmp" else "0755", "--tmpfs", t]
+    made: set[str] = set()
     for b in s.binds:
+        argv += _parents(b.dest, made)
         argv += b.argv()
     argv += ["--chdir", s.cwd, "--unshare-pid", "--die-with-parent"]
     if s.new_session:
         argv.append("--new-session")
-    return [*argv, "--", *s.argv]
+    if s.cap_add_all:
+        argv += ["--cap-add", "ALL"]
+    if s.seccomp_fd is not None:
+        argv += ["--seccomp", str(s.seccomp_fd)]
+    command = list(s.argv)
+    if s.drop_to is not None:
+        uid, gid = s.drop_to
+        command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *command]
+    return [*argv, "--", *command]
+
+
+def _parents(dest: str, made: set[str]) -> list[str]:
+    """bwrap makes a bind's missing parent dirs 0700, which only root can traverse; make them
+    0755 first (`--dir` leaves existing directories alone)."""
+    out: list[str] = []
+    parts = [p for p in dest.split("/") if p][:-1]
+    for i in range(1, len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        if d not in made:
+            made.add(d)
+            out += ["--perms", "0755", "--dir", d]
+    return out
 
 
 # A build step: mount the layer being built over the layers below it, run the step in bwrap.
 BUILD_SCRIPT = r"""set -eu
 cd "$1"
 mount -t overlay devbox-build -o "$2" "$3"
-shift 3
-exec "$@"
+merged=$3
+cleanup=$4
+shift 4
+rc=0
+"$@" || rc=$?
+if [ -n "$cleanup" ]; then
+  printf '%s\n' "$cleanup" | while IFS= read -r d; do rmdir "$merged/$d" 2>/dev/null || :; done
+fi
+exit "$rc"
 """
 
 
@@ -144,15 +193,18 @@ def build_argv(
     options: str,
     merged: str,
     bwrap_cmd: Sequence[str],
+    rmdirs: Sequence[str] = (),
 ) -> list[str]:
+    """`rmdirs`: mount points bwrap made in the new layer (merged-relative, deepest first),
+    removed through the overlay after the step, so they do not end up in the layer."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
-        store_root, options, merged, *bwrap_cmd,
+        store_root, options, merged, "\n".join(rmdirs), *bwrap_cmd,
     ]  # fmt: skip
 
 
-def apt_script(packages: Sequence[str], out: str = BUILD_OUT) -> str:
+def apt_script(packages: Sequence[str], out: str = BUILD_OUT, *, sandbox_root: bool = False) -> str:
     """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
     so they never land in the layer."""
     opts = (
@@ -184,6 +236,16 @@ def packages_query(out: str) -> str:
     return f"dpkg-query -W -f '{fmt}' > {shlex.quote(out)}/packages.tsv"
 
 
+# Tier 3: devpts cannot be mounted with gid=5 in a single-uid namespace, and device nodes
+# cannot be made; bind the host's few device nodes into the chroot for the bootstrap instead.
+_DEVS = "null zero full random urandom tty"
+_BIND_DEVS = (
+    f'for f in {_DEVS}; do rm -f "$1/dev/$f"; touch "$1/dev/$f"; '
+    'mount --bind "/dev/$f" "$1/dev/$f"; done'
+)
+_UNBIND_DEVS = f'for f in {_DEVS}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done'
+
+
 def mmdebstrap_argv(
     mmdebstrap: str,
     suite: str,
@@ -191,19 +253,29 @@ def mmdebstrap_argv(
     mirror: str,
     cache: str,
     out: str,
+    *,
+    single_uid: bool = False,
 ) -> list[str]:
-    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache."""
+    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache.
+    mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
-    return [
+    argv = [
         mmdebstrap, "--variant=minbase", "--mode=root", "--skip=essential/unlink",
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         f"--setup-hook=sync-in {q(cache)} /var/cache/apt/archives/",
+    ]  # fmt: skip
+    if single_uid:
+        argv += [
+            "--skip=chroot/mount/dev",
+            '--aptopt=APT::Sandbox::User "root"',
+            '--setup-hook=mkdir -p "$1/dev"',
+            f"--extract-hook={_BIND_DEVS}",
+        ]
+    argv += [
         f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
-        suite, target, mirror,
-    ]  # fmt: skip
-
-
-def shell_quote_env(env: Mapping[str, str]) -> str:
-    return " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    ]
+    if single_uid:
+        argv.append(f"--customize-hook={_UNBIND_DEVS}")
+    return [*argv, suite, target, mirror]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import lockfile, store
 from .box import Box, supervisor_pid
 from .errors import DevboxError
+from .host import current_tier
 from .paths import Store
 from .plan import plan
 from .spec import Spec
@@ -20,8 +21,9 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
         f"project:  {spec.project}",
         f"base:     {spec.base.kind}:{spec.base.ref}",
     ]
+    tier = current_tier()
     try:
-        layers = plan(spec)
+        layers = plan(spec, idmap=tier.key)
     except DevboxError as e:
         return [*lines, f"plan:     {e.message}"]
     built = [store.has_layer(st, layer.digest) for layer in layers]
@@ -36,7 +38,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
             )
         else:
             lines.append(f"  {layer.kind:<7} {layer.digest[:12]}  {'not built':>10}  {layer.title}")
-    box = Box(spec, st, tuple(layer.digest for layer in layers))
+    box = Box(spec, st, tuple(layer.digest for layer in layers), tier)
     p = box.paths
     upper = store.disk_usage(p.upper) if p.upper.exists() else 0
     lines.append(f"writable: {_mib(upper)}  ({p.upper})")
@@ -52,4 +54,5 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
         lines.append("lock:     present")
     running = supervisor_pid(p) is not None
     lines.append(f"running:  {'yes' if running else 'no'}")
+    lines.append(f"sandbox:  {tier.describe()}")
     return lines

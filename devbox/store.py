@@ -12,9 +12,10 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,24 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path)
 
 
+Remover = Callable[[Path], None]
+
+
+def remover_for(userns_flags: tuple[str, ...] | None, unshare: str | None) -> Remover:
+    """How to delete trees for a tier: files owned by subuids can only be removed from inside
+    the user namespace that maps them (as its root), so tier 2 removes there first."""
+    if not userns_flags or unshare is None:
+        return remove_tree
+
+    def remove(path: Path) -> None:
+        if path.exists() and not path.is_symlink():
+            argv = [unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)]
+            subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        remove_tree(path)
+
+    return remove
+
+
 def _open_up(directory: Path) -> None:
     """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
     with contextlib.suppress(OSError):
@@ -128,9 +147,10 @@ def read_meta(store: Store, digest: str) -> LayerMeta:
 class LayerBuild:
     """A layer under construction: a temp dir beside its final place, committed by rename."""
 
-    def __init__(self, store: Store, digest: str) -> None:
+    def __init__(self, store: Store, digest: str, remove: Remover = remove_tree) -> None:
         self.store = store
         self.digest = digest
+        self.remove = remove
         store.layers.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{digest}-", dir=store.layers))
         for sub in ("rootfs", "work", "merged", "out"):
@@ -143,15 +163,15 @@ class LayerBuild:
 
     def commit(self, meta: LayerMeta) -> None:
         for sub in ("work", "merged", "out"):
-            remove_tree(self.tmp / sub)
+            self.remove(self.tmp / sub)
         (self.tmp / "meta.json").write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))
         os.rename(self.tmp, self.store.layer_dir(self.digest))
 
     def abort(self) -> None:
-        remove_tree(self.tmp)
+        self.remove(self.tmp)
 
 
-def clean_stale(store: Store) -> list[Path]:
+def clean_stale(store: Store, remove: Remover = remove_tree) -> list[Path]:
     """Remove temp dirs of builds that died (their layer lock is free)."""
     removed: list[Path] = []
     if not store.layers.is_dir():
@@ -162,18 +182,26 @@ def clean_stale(store: Store) -> list[Path]:
         digest = entry.name[len(TMP_PREFIX) :].split("-", 1)[0]
         with flocked(store.layer_lock(digest), blocking=False) as got:
             if got:
-                remove_tree(entry)
+                remove(entry)
                 removed.append(entry)
     return removed
 
 
-def register_project(store: Store, project: Path, name: str, stack: list[str]) -> None:
+def register_project(
+    store: Store, project: Path, name: str, stack: list[str], **extra: str
+) -> None:
+    """Record which layers a project uses (and its uid map and apt cache), for gc and ls."""
     pdir = store.project_dir(project)
     pdir.mkdir(parents=True, exist_ok=True)
-    info = {"path": str(project), "name": name, "stack": stack, "updated": time.time()}
+    info = {"path": str(project), "name": name, "stack": stack, "updated": time.time(), **extra}
     tmp = pdir / "project.json.new"
     tmp.write_text(json.dumps(info, indent=1))
     os.replace(tmp, pdir / "project.json")
+
+
+def gc_lock(store: Store, *, exclusive: bool) -> contextlib.AbstractContextManager[bool]:
+    """Builds hold this shared; gc holds it exclusively, so it never deletes what a build uses."""
+    return flocked(store.root / "gc.lock", exclusive=exclusive)
 
 
 def read_project(store: Store, project: Path) -> dict[str, Any] | None:

@@ -8,4 +8,5 @@ from .context import BuildContext
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> None:
-    ctx.run_over_lowers(sandbox.apt_script(layer.recipe["packages"]))
+    script = sandbox.apt_script(layer.recipe["packages"], sandbox_root=ctx.tier.level == 3)
+    ctx.run_over_lowers(script)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import host, sandbox
+from .. import host, sandbox, seccomp
+from ..host import Tier
 from ..paths import Store
 from ..progress import Display, run_logged
 from ..store import LayerBuild
@@ -23,6 +25,7 @@ class BuildContext:
     apt_cache_key: str  # per mirror and suite
     project: Path
     workdir: str
+    tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
 
     @property
     def out(self) -> Path:
@@ -44,14 +47,20 @@ class BuildContext:
         *,
         binds: Sequence[sandbox.Bind] = (),
         cwd: str = "/",
+        rmdirs: Sequence[str] = (),
     ) -> None:
         """Run `script` with /bin/sh as root in a sandbox whose root is the layers below with
         this layer as the writable upper. Apt caches and the output dir are bind-mounted."""
         archives, lists = self.apt_cache()
         lowers = [self.rel(self.store.layer_rootfs(d)) for d in self.lowers]
         b = self.build
-        opts = sandbox.overlay_options(lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"))
+        opts = sandbox.overlay_options(
+            lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"), userxattr=self.tier.level > 1
+        )
         merged = str(b.tmp / "merged")
+        fds: list[int] = []
+        if self.tier.seccomp:
+            fds.append(seccomp.memfd())
         session = sandbox.Session(
             root=merged,
             argv=("/bin/sh", "-c", script),
@@ -63,18 +72,25 @@ class BuildContext:
                 sandbox.Bind(str(self.out), sandbox.BUILD_OUT),
                 *binds,
             ),
+            cap_add_all=self.tier.level > 1,
+            seccomp_fd=fds[0] if fds else None,
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
         argv = sandbox.build_argv(
-            host.tool("unshare"), None, str(self.store.root), opts, merged, bw
+            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
         )
-        run_logged(argv, log=self.log, display=self.display, label=self.label, env=build_env())
+        try:
+            run_logged(
+                argv, log=self.log, display=self.display, label=self.label, env=build_env(),
+                pass_fds=fds,
+            )  # fmt: skip
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def build_env() -> dict[str, str]:
     """The environment of build steps: fixed, so builds don't depend on the caller's env."""
-    import os
-
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": "/root",

@@ -1,8 +1,12 @@
-"""debian:<suite> bases, bootstrapped by mmdebstrap (minbase)."""
+"""debian:<suite> bases, bootstrapped by mmdebstrap (minbase).
+
+mmdebstrap runs in `--mode=root` as the root of a namespace of our own (tiers 2 and 3: our user
+namespace), so the base is built under exactly the uid map the box is entered with.
+"""
 
 from __future__ import annotations
 
-from .. import host, sandbox
+from .. import host, sandbox, seccomp
 from ..plan import LayerRecipe
 from ..progress import run_logged
 from .context import BuildContext, build_env
@@ -12,6 +16,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
     archives, _ = ctx.apt_cache()
     target = ctx.build.rootfs
     target.rmdir()  # mmdebstrap wants to create it
+    tier = ctx.tier
     argv = sandbox.mmdebstrap_argv(
         host.tool("mmdebstrap"),
         layer.recipe["suite"],
@@ -19,7 +24,11 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
         layer.recipe["mirror"],
         str(archives),
         str(ctx.out),
+        single_uid=tier.level == 3,
     )
-    # its own mount namespace: whatever mmdebstrap mounts in the target dies with it
-    argv = [*sandbox.unshare_argv(host.tool("unshare"), None), *argv]
-    run_logged(argv, log=ctx.log, display=ctx.display, label=ctx.label, env=build_env())
+    # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
+    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=tier.level > 1)
+    run_logged(
+        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=build_env(),
+        preexec=seccomp.install if tier.seccomp else None,
+    )  # fmt: skip

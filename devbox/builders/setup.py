@@ -1,8 +1,8 @@
-"""The [setup] layer: the user's build steps, run as root with the working tree mounted."""
+"""The [setup] layer: the user's build steps, run as root with the working tree mounted
+read-only (a build step makes the layer, not files in the tree)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import PurePosixPath
 
 from .. import sandbox
@@ -13,25 +13,18 @@ from .context import BuildContext
 def build(ctx: BuildContext, layer: LayerRecipe) -> None:
     workdir = layer.recipe["workdir"]
     script = sandbox.setup_script(layer.recipe["run"], workdir)
-    bind = sandbox.Bind(str(ctx.project), workdir)
-    try:
-        ctx.run_over_lowers(script, binds=(bind,), cwd=workdir)
-    finally:
-        _remove_mountpoints(ctx, workdir)
+    bind = sandbox.Bind(str(ctx.project), workdir, "ro")
+    ctx.run_over_lowers(script, binds=(bind,), cwd=workdir, rmdirs=new_mountpoints(ctx, workdir))
 
 
-def _remove_mountpoints(ctx: BuildContext, workdir: str) -> None:
-    """bwrap made the working tree's mount point in this layer; it does not belong there."""
+def new_mountpoints(ctx: BuildContext, workdir: str) -> list[str]:
+    """The components of `workdir` that no lower layer has: bwrap makes them in this layer as
+    mount points, and they must not stay there. Deepest first."""
+    out: list[str] = []
     p = PurePosixPath(workdir)
     for prefix in [p, *p.parents]:
-        if str(prefix) == "/":
-            break
         rel = str(prefix).lstrip("/")
-        in_lower = any((ctx.store.layer_rootfs(d) / rel).exists() for d in ctx.lowers)
-        here = ctx.build.rootfs / rel
-        if in_lower or not here.is_dir():
+        if not rel or any((ctx.store.layer_rootfs(d) / rel).exists() for d in ctx.lowers):
             break
-        try:
-            os.rmdir(here)
-        except OSError:
-            break
+        out.append(rel)
+    return out

@@ -1,0 +1,129 @@
+"""Tier 3's seccomp filter: chown, setuid-family and device mknod calls succeed without effect.
+
+In a single-uid user namespace only one id is mapped, so dpkg's and apt's chown/setuid calls fail
+(EINVAL/EPERM). Charliecloud's answer, which we follow: a small BPF filter that makes them return
+0. Built here as raw `struct sock_filter` bytes for `bwrap --seccomp FD` or prctl().
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import stat
+import struct
+
+# BPF opcodes
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_AND_K = 0x54
+_RET_K = 0x06
+_RET_ALLOW = 0x7FFF0000
+_RET_ERRNO_0 = 0x00050000  # "errno 0": the call returns 0, i.e. succeeds
+
+# machine -> (AUDIT_ARCH, faked syscalls, mknod nr or None, mknodat nr)
+_ARCHES: dict[str, tuple[int, dict[str, int], int | None, int]] = {
+    "x86_64": (
+        0xC000003E,
+        {
+            "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
+            "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
+            "setgroups": 116, "setresuid": 117, "setresgid": 119,
+            "setfsuid": 122, "setfsgid": 123,
+        },
+        133,
+        259,
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "fchownat": 54, "fchown": 55, "setregid": 143, "setgid": 144, "setreuid": 145,
+            "setuid": 146, "setresuid": 147, "setresgid": 149, "setfsuid": 151,
+            "setfsgid": 152, "setgroups": 159,
+        },
+        None,
+        33,
+    ),
+}  # fmt: skip
+
+
+def supported(machine: str | None = None) -> bool:
+    return (machine or platform.machine()) in _ARCHES
+
+
+def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
+    """The filter as (code, jt, jf, k) instructions."""
+    arch, faked, mknod, mknodat = _ARCHES[machine or platform.machine()]
+    # Symbolic program: ("jeq", k, label_true) jumps forward to a label when equal.
+    prog: list[tuple[str, int, str]] = [("ld", 4, ""), ("jne", arch, "allow"), ("ld", 0, "")]
+    prog += [("jeq", nr, "fake") for nr in sorted(faked.values())]
+    if mknod is not None:
+        prog.append(("jeq", mknod, "mknod"))
+    prog += [("jeq", mknodat, "mknodat"), ("ret", _RET_ALLOW, "")]
+    if mknod is not None:
+        prog += [("label", 0, "mknod"), ("ld", 16 + 8 * 1, ""), ("jmp", 0, "mode")]
+    prog += [("label", 0, "mknodat"), ("ld", 16 + 8 * 2, ""), ("label", 0, "mode")]
+    prog += [("and", 0o170000, ""), ("jeq", stat.S_IFCHR, "fake"), ("jeq", stat.S_IFBLK, "fake")]
+    prog += [("label", 0, "allow"), ("ret", _RET_ALLOW, ""), ("label", 0, "fake")]
+    prog += [("ret", _RET_ERRNO_0, "")]
+    return _assemble(prog)
+
+
+def _assemble(prog: list[tuple[str, int, str]]) -> list[tuple[int, int, int, int]]:
+    labels: dict[str, int] = {}
+    pc = 0
+    for op, _, name in prog:
+        if op == "label":
+            labels[name] = pc
+        else:
+            pc += 1
+    out: list[tuple[int, int, int, int]] = []
+    for op, k, name in prog:
+        if op == "label":
+            continue
+        here = len(out)
+        if op == "ld":
+            out.append((_LD_W_ABS, 0, 0, k))
+        elif op == "and":
+            out.append((_AND_K, 0, 0, k))
+        elif op == "ret":
+            out.append((_RET_K, 0, 0, k))
+        elif op == "jeq":
+            out.append((_JEQ_K, labels[name] - here - 1, 0, k))
+        elif op == "jne":
+            out.append((_JEQ_K, 0, labels[name] - here - 1, k))
+        elif op == "jmp":  # BPF_JMP|BPF_JA: unconditional, offset in k
+            out.append((0x05, 0, 0, labels[name] - here - 1))
+    for _, jt, jf, _ in out:
+        assert 0 <= jt < 256 and 0 <= jf < 256, "jump out of range"
+    return out
+
+
+def filter_bytes(machine: str | None = None) -> bytes:
+    return b"".join(struct.pack("=HBBI", *ins) for ins in program(machine))
+
+
+def install() -> None:
+    """Install the filter on this process (for tools run outside bwrap, e.g. mmdebstrap)."""
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    data = filter_bytes()
+    buf = ctypes.create_string_buffer(data, len(data))
+    prog = SockFprog(len(data) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+
+
+def memfd() -> int:
+    """An fd holding the filter, for `bwrap --seccomp FD` (inheritable)."""
+    fd = os.memfd_create("devbox-seccomp", 0)
+    os.write(fd, filter_bytes())
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
