@@ -9,11 +9,13 @@ sandbox there on the one merged root: two sessions never mount the writable laye
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import grp
 import json
 import os
 import pwd
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -128,6 +130,7 @@ def _start_supervisor(box: Box) -> int:
         str(p.session_lock),
         passwd,
         group,
+        [b.dest for b in session_binds(box)],
     )
     p.supervisor_pid.unlink(missing_ok=True)
     with open(p.supervisor_log, "wb") as log:
@@ -148,8 +151,13 @@ def _start_supervisor(box: Box) -> int:
         if proc.poll() is not None:
             break
         time.sleep(0.002)
-    proc.kill()
+    with contextlib.suppress(OSError):  # its group: unshare's newuidmap helper may linger
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     why = p.supervisor_log.read_text(errors="replace").strip()
+    hosterr = host.userns_failure(why)
+    if hosterr is not None:
+        raise hosterr
     raise DevboxError(
         f"the box could not be started: {why or 'no reason given'}", log=str(p.supervisor_log)
     )
@@ -171,6 +179,18 @@ def _other_sessions(p: ProjectPaths) -> list[int]:
             if fields[5] == ident and int(fields[4]) != os.getpid():
                 pids.add(int(fields[4]))
     return sorted(pids)
+
+
+def session_binds(box: Box) -> list[sandbox.Bind]:
+    """The home, the working tree and devbox's rc files, as every session binds them."""
+    spec, p = box.spec, box.paths
+    _, host_home, _ = _user()
+    home_src = str(p.home) if spec.shell.home == "isolated" else host_home
+    return [
+        sandbox.Bind(home_src, host_home),
+        sandbox.Bind(str(spec.project), workdir_of(spec)),
+        sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
+    ]
 
 
 def _hold_session_lock(p: ProjectPaths) -> int:
@@ -266,11 +286,13 @@ def enter(
     env = boxenv.box_env(spec, os.environ, user=user, home=home, shell=shell, workdir=workdir)
     env.update(extra_env)
     drop_to = nested = None
+    keep = False
     if tier.level == 2 and not root:
         if shellrc.box_has(box.roots(), "setpriv"):
             drop_to = (tier.uid, tier.gid)
-        else:  # no setpriv in this box: be the user in a nested namespace instead
+        else:  # no setpriv in this box: join as ourselves, bwrap nests a namespace for us
             nested = (tier.uid, tier.gid)
+            keep = True
     if tier.level == 3 and not root:
         nested = (tier.uid, tier.gid)
     session = sandbox.Session(
@@ -284,9 +306,8 @@ def enter(
         nested_uid=nested,
         seccomp_fd=seccomp.memfd() if tier.seccomp else None,
     )
-    full = sandbox.join_argv(host.tool("nsenter"), pid, tier.userns) + sandbox.bwrap_argv(
-        host.tool("bwrap"), session
-    )
+    join = sandbox.join_argv(host.tool("nsenter"), pid, tier.userns, keep_credentials=keep)
+    full = join + sandbox.bwrap_argv(host.tool("bwrap"), session)
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
     os.execve(full[0], full, env)

@@ -144,24 +144,24 @@ def free_subid_range() -> str:
 def userns_failure(output: str) -> HostError | None:
     """Turn unshare's complaint about user namespaces into what to change, if it is one."""
     low = output.lower()
-    if "unshare failed" not in low and "newuidmap" not in low and "newgidmap" not in low:
+    markers = ("unshare failed", "newuidmap", "newgidmap", "uid_map", "gid_map", "setgroups")
+    if not any(m in low for m in markers):
         return None
     if "no space left on device" in low:
         why = "this system allows no more user namespaces (user.max_user_namespaces is 0)"
         fix = "sudo sysctl -w user.max_user_namespaces=15000"
+    elif "newuidmap" in low or "newgidmap" in low:
+        why = "newuidmap/newgidmap refused your subuid/subgid range"
+        fix = (
+            "check your ranges in /etc/subuid and /etc/subgid (`devbox doctor` suggests a "
+            "free one), or use tier 3 with DEVBOX_TIER=3"
+        )
     elif "operation not permitted" in low or "permission denied" in low:
-        if "newuidmap" in low or "newgidmap" in low:
-            why = "newuidmap/newgidmap refused your subuid/subgid range"
-            fix = (
-                "check your ranges in /etc/subuid and /etc/subgid (`devbox doctor` suggests a "
-                "free one), or use tier 3 with DEVBOX_TIER=3"
-            )
-        else:
-            why = "unprivileged user namespaces are disabled (sysctl or AppArmor)"
-            fix = (
-                "sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian), or on Ubuntu 24.04+ "
-                "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
-            )
+        why = "unprivileged user namespaces are disabled (sysctl or AppArmor)"
+        fix = (
+            "sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian), or on Ubuntu 24.04+ "
+            "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+        )
     else:
         why = "a user namespace could not be created"
         fix = "run `devbox doctor` for what is missing"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +87,7 @@ def run_logged(
                 env=dict(env) if env is not None else None,
                 pass_fds=tuple(pass_fds),
                 preexec_fn=preexec,
+                start_new_session=True,  # so its leftovers can be found and ended
             )
         except OSError as e:
             raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e
@@ -96,6 +99,7 @@ def run_logged(
             display.status("")
             raise
         rc = proc.wait()
+        _end_group(proc)
     if rc != 0:
         tail = _tail(log, 12, offset)
         raise DevboxError(
@@ -113,6 +117,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    _end_group(proc)
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill what the tool left behind in its session (e.g. unshare's newuidmap helper, which
+    waits forever when the namespace could not be made)."""
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _pump(
@@ -128,6 +140,8 @@ def _pump(
     last = ""
     while True:
         ready, _, _ = select.select([fd], [], [], 0.25)
+        if not ready and proc.poll() is not None:
+            break  # the tool is done; an orphan of it may hold the pipe open forever
         if ready:
             chunk = os.read(fd, 65536)
             if not chunk:

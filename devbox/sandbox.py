@@ -77,6 +77,8 @@ mount -t tmpfs -o mode=755,nosuid,nodev devbox-run "$3/run"
 add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; }
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
+umask 022
+printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || mkdir -p "$3$d"; done
 exec 9>>"$5"
 echo $$ > "$4.new"
 mv -f "$4.new" "$4"
@@ -96,20 +98,29 @@ def supervisor_argv(
     session_lock: str,
     passwd_line: str = "",
     group_line: str = "",
+    mountpoints: Sequence[str] = (),
 ) -> list[str]:
-    """`passwd_line`/`group_line`: the invoking user's entries, added to the box if missing."""
+    """`passwd_line`/`group_line`: the invoking user's entries, added to the box if missing.
+    `mountpoints`: made (as the box's root) for sessions that bind there as the user."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
         store_root, options, merged, pid_file, session_lock, passwd_line, group_line,
+        "\n".join(mountpoints),
     ]  # fmt: skip
 
 
-def join_argv(nsenter: str, pid: int, userns: UserNs | None) -> list[str]:
-    """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3)."""
+def join_argv(
+    nsenter: str, pid: int, userns: UserNs | None, *, keep_credentials: bool = False
+) -> list[str]:
+    """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3).
+    `keep_credentials`: stay who we are in the user namespace (bwrap then nests one of its
+    own to be us), instead of becoming its root."""
     argv = [nsenter, f"--target={pid}"]
     if userns is not None:
         argv += list(userns.join_flags)  # as its root: bwrap then sets the box up
+        if keep_credentials and "--preserve-credentials" not in argv:
+            argv.append("--preserve-credentials")
     return [*argv, "--mount", "--"]
 
 

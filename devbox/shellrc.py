@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,21 +11,42 @@ from pathlib import Path
 from .sandbox import RC_DIR
 
 
-def box_has(roots: Sequence[Path], program: str) -> str | None:
-    """The path of `program` in a box whose layers (top first) are `roots`, if it has it."""
-    if program.startswith("/"):
-        candidates = [program.lstrip("/")]
-    else:
-        candidates = [f"usr/bin/{program}", f"bin/{program}", f"usr/local/bin/{program}"]
-    for rel in candidates:
+def resolve(roots: Sequence[Path], path: str, _depth: int = 0) -> str | None:
+    """Where `path` leads in the box whose layers (top first) are `roots`, following symlinks
+    inside the box and honouring overlayfs whiteouts; None if it does not exist there."""
+    if _depth > 20:
+        return None
+    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    cur = ""
+    for i, name in enumerate(parts):
+        candidate = f"{cur}/{name}"
         for root in roots:
             try:
-                st = os.lstat(root / rel)
+                st = os.lstat(f"{root}{candidate}")
             except OSError:
                 continue
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                break  # an overlayfs whiteout: deleted in this layer, whatever is below
-            return "/" + rel
+                return None  # whiteout: deleted in this layer, whatever is below
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(f"{root}{candidate}")
+                base = target if target.startswith("/") else f"{cur}/{target}"
+                return resolve(roots, "/".join([base, *parts[i + 1 :]]), _depth + 1)
+            break
+        else:
+            return None
+        cur = candidate
+    return cur or "/"
+
+
+def box_has(roots: Sequence[Path], program: str) -> str | None:
+    """The path of `program` in a box whose layers (top first) are `roots`, if it has it."""
+    if program.startswith("/"):
+        candidates = [program]
+    else:
+        candidates = [f"/usr/bin/{program}", f"/bin/{program}", f"/usr/local/bin/{program}"]
+    for path in candidates:
+        if resolve(roots, path) is not None:
+            return path
     return None
 
 

@@ -201,6 +201,52 @@ def test_a_builder_version_bump_invalidates_its_layer_and_those_above(
     assert after["setup"] != before["setup"]
 
 
+IDMAPS = ["root", "single:1000:1000", "single:1000:1001", "sub:1000:1000:100000+100000"]
+
+
+def test_the_uid_map_changes_every_digest(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL)
+    root = digests(plan(spec, idmap="root"))
+    single = digests(plan(spec, idmap="single:1000:1000"))
+    assert root.keys() == single.keys() == {"debian", "apt", "setup"}
+    for kind in root:
+        assert root[kind] != single[kind], kind
+
+
+def test_each_uid_map_gets_its_own_layers(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL)
+    found = [d for idmap in IDMAPS for d in digests(plan(spec, idmap=idmap)).values()]
+    assert len(set(found)) == len(IDMAPS) * 3
+
+
+@pytest.mark.parametrize("idmap", IDMAPS)
+def test_the_same_uid_map_gives_the_same_digests(tmp_path: Path, idmap: str) -> None:
+    spec = make_spec(tmp_path, FULL)
+    assert plan(spec, idmap=idmap) == plan(spec, idmap=idmap)
+    again = make_spec(tmp_path / "again", FULL + '\n[shell]\nworkdir = "/w"\n')
+    other = make_spec(tmp_path / "other", FULL + '\n[shell]\nworkdir = "/w"\n')
+    assert digests(plan(again, idmap=idmap)) == digests(plan(other, idmap=idmap))
+
+
+def test_the_default_uid_map_is_root(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL)
+    assert plan(spec) == plan(spec, idmap="root")
+
+
+def test_the_uid_map_changes_only_digests(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, FULL)
+    root, single = plan(spec, idmap="root"), plan(spec, idmap="single:1000:1000")
+    for a, b in zip(root, single):
+        assert (a.kind, a.recipe, a.title) == (b.kind, b.recipe, b.title)
+    assert single[1].parent == single[0].digest
+    assert single[2].parent == single[1].digest
+
+
+def test_a_base_only_spec_depends_on_the_uid_map_too(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, '[box]\nname = "b"\nbase = "debian:sid"\n', files={})
+    assert plan(spec, idmap="root")[0].digest != plan(spec, idmap="single:1000:1000")[0].digest
+
+
 def test_given_input_hashes_are_used_instead_of_reading_files(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, FULL, files={})  # requirements.txt does not exist
     setup = plan(spec, input_hashes={"requirements.txt": "0" * 64})[-1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,6 @@ from devbox.sandbox import (
     overlay_options,
     packages_query,
     setup_script,
-    shell_quote_env,
     supervisor_argv,
     unshare_argv,
 )
@@ -95,9 +96,12 @@ def test_bwrap_argv_interactive_with_binds_and_tmpfs() -> None:
         "--ro-bind-try", "/etc/hosts", "/etc/hosts",
         "--perms", "1777", "--tmpfs", "/tmp",
         "--perms", "0755", "--tmpfs", "/var/tmp",
+        "--perms", "0755", "--dir", "/home",
         "--bind", "/store/p/home", "/home/u",
         "--bind", "/home/u/proj", "/workspace",
+        "--perms", "0755", "--dir", "/run",
         "--ro-bind", "/store/p/rc", "/run/devbox",
+        "--perms", "0755", "--dir", "/opt",
         "--ro-bind-try", "/opt/tools", "/opt/tools",
         "--chdir", "/workspace/sub dir",
         "--unshare-pid",
@@ -112,6 +116,205 @@ def test_bwrap_argv_command_args_that_look_like_flags_follow_the_separator() -> 
     assert argv[-4:] == ["--", "--bind", "/", "/x"]
 
 
+def test_bwrap_argv_makes_every_missing_parent_0755_once_across_binds() -> None:
+    session = Session(
+        root="/m",
+        argv=("true",),
+        cwd="/",
+        binds=(
+            Bind("/x", "/a/b/c"),
+            Bind("/y", "/a/b/d", "ro"),
+            Bind("/z", "/a/e/f/g", "ro-try"),
+            Bind("/w", "/top"),
+            Bind("/v", "/a/b"),
+        ),
+    )
+    assert bwrap_argv("bwrap", session) == [
+        "bwrap",
+        "--bind", "/m", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--perms", "0755", "--dir", "/a",
+        "--perms", "0755", "--dir", "/a/b",
+        "--bind", "/x", "/a/b/c",
+        "--ro-bind", "/y", "/a/b/d",
+        "--perms", "0755", "--dir", "/a/e",
+        "--perms", "0755", "--dir", "/a/e/f",
+        "--ro-bind-try", "/z", "/a/e/f/g",
+        "--bind", "/w", "/top",
+        "--bind", "/v", "/a/b",
+        "--chdir", "/",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--new-session",
+        "--",
+        "true",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_parents_tolerate_doubled_and_trailing_slashes() -> None:
+    session = Session(root="/m", argv=("true",), cwd="/", binds=(Bind("/s", "//a//b/c/"),))
+    argv = bwrap_argv("bwrap", session)
+    i = argv.index("--chdir")
+    assert argv[i - 11 : i] == [
+        "--perms", "0755", "--dir", "/a",
+        "--perms", "0755", "--dir", "/a/b",
+        "--bind", "/s", "//a//b/c/",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_build_step_tier_2() -> None:
+    session = Session(
+        root="/s/layers/.tmp-b/merged",
+        argv=("/bin/sh", "-c", "apt-get install -y git"),
+        cwd="/",
+        tmpfs=("/tmp", "/run"),
+        binds=(
+            Bind("/s/cache/archives", "/var/cache/apt/archives"),
+            Bind("/s/cache/lists", "/var/lib/apt/lists"),
+            Bind("/s/layers/.tmp-b/out", "/tmp/devbox-out"),
+        ),
+        cap_add_all=True,
+    )
+    assert bwrap_argv("/usr/bin/bwrap", session) == [
+        "/usr/bin/bwrap",
+        "--bind", "/s/layers/.tmp-b/merged", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--perms", "1777", "--tmpfs", "/tmp",
+        "--perms", "0755", "--tmpfs", "/run",
+        "--perms", "0755", "--dir", "/var",
+        "--perms", "0755", "--dir", "/var/cache",
+        "--perms", "0755", "--dir", "/var/cache/apt",
+        "--bind", "/s/cache/archives", "/var/cache/apt/archives",
+        "--perms", "0755", "--dir", "/var/lib",
+        "--perms", "0755", "--dir", "/var/lib/apt",
+        "--bind", "/s/cache/lists", "/var/lib/apt/lists",
+        "--perms", "0755", "--dir", "/tmp",
+        "--bind", "/s/layers/.tmp-b/out", "/tmp/devbox-out",
+        "--chdir", "/",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-add", "ALL",
+        "--",
+        "/bin/sh", "-c", "apt-get install -y git",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_build_step_tier_3_with_seccomp() -> None:
+    session = Session(
+        root="/m", argv=("/bin/sh", "-c", "x"), cwd="/", cap_add_all=True, seccomp_fd=7
+    )
+    assert bwrap_argv("bwrap", session) == [
+        "bwrap",
+        "--bind", "/m", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--chdir", "/",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-add", "ALL",
+        "--seccomp", "7",
+        "--",
+        "/bin/sh", "-c", "x",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_tier_2_session_drops_to_the_user_with_setpriv() -> None:
+    session = Session(
+        root="/m", argv=("bash", "-i"), cwd="/w", new_session=False, drop_to=(1000, 1001)
+    )
+    assert bwrap_argv("bwrap", session) == [
+        "bwrap",
+        "--bind", "/m", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--chdir", "/w",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--",
+        "setpriv", "--reuid=1000", "--regid=1001", "--clear-groups", "--",
+        "bash", "-i",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_tier_3_session_is_the_user_in_a_nested_namespace() -> None:
+    session = Session(root="/m", argv=("make",), cwd="/w", nested_uid=(1000, 1001), seccomp_fd=3)
+    assert bwrap_argv("/usr/bin/bwrap", session) == [
+        "/usr/bin/bwrap",
+        "--unshare-user", "--uid", "1000", "--gid", "1001",
+        "--bind", "/m", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--chdir", "/w",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--new-session",
+        "--seccomp", "3",
+        "--",
+        "make",
+    ]  # fmt: skip
+
+
+def test_bwrap_argv_every_option_at_once() -> None:
+    session = Session(
+        root="/m",
+        argv=("--help",),
+        cwd="/",
+        binds=(Bind("/h", "/home/u"),),
+        tmpfs=("/tmp",),
+        new_session=False,
+        cap_add_all=True,
+        nested_uid=(5, 6),
+        drop_to=(7, 8),
+        seccomp_fd=9,
+    )
+    assert bwrap_argv("bwrap", session) == [
+        "bwrap",
+        "--unshare-user", "--uid", "5", "--gid", "6",
+        "--bind", "/m", "/",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--ro-bind-try", "/sys", "/sys",
+        "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
+        "--ro-bind-try", "/etc/hosts", "/etc/hosts",
+        "--perms", "1777", "--tmpfs", "/tmp",
+        "--perms", "0755", "--dir", "/home",
+        "--bind", "/h", "/home/u",
+        "--chdir", "/",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--cap-add", "ALL",
+        "--seccomp", "9",
+        "--",
+        "setpriv", "--reuid=7", "--regid=8", "--clear-groups", "--",
+        "--help",
+    ]  # fmt: skip
+
+
+def test_session_defaults_add_no_privilege_options() -> None:
+    s = Session(root="/m", argv=("x",), cwd="/")
+    assert (s.cap_add_all, s.nested_uid, s.drop_to, s.seccomp_fd) == (False, None, None, None)
+    assert (s.binds, s.tmpfs, s.new_session) == ((), (), True)
+
+
 # -- joining, unshare, supervisor, build ---------------------------------------------------------
 
 
@@ -123,8 +326,19 @@ def test_join_argv_host_root() -> None:
 
 def test_join_argv_with_a_user_namespace() -> None:
     assert join_argv("nsenter", 7, USERNS) == [
-        "nsenter", "--target=7", "--mount", "--user", "--preserve-credentials", "--",
+        "nsenter", "--target=7", "--user", "--mount", "--",
     ]  # fmt: skip
+
+
+def test_join_argv_keeps_credentials_when_told() -> None:
+    userns = UserNs(("--user", "--map-root-user"), ("--user", "--preserve-credentials"))
+    assert join_argv("/usr/bin/nsenter", 31337, userns) == [
+        "/usr/bin/nsenter", "--target=31337", "--user", "--preserve-credentials", "--mount", "--",
+    ]  # fmt: skip
+
+
+def test_user_ns_joins_as_its_root_by_default() -> None:
+    assert UserNs(("--user",)).join_flags == ("--user",)
 
 
 def test_unshare_argv_host_root() -> None:
@@ -138,6 +352,19 @@ def test_unshare_argv_with_a_user_namespace() -> None:
         "unshare",
         "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private",
+        "--",
+    ]  # fmt: skip
+
+
+def test_unshare_argv_with_a_pid_namespace() -> None:
+    assert unshare_argv("unshare", None, pid=True) == [
+        "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--",
+    ]  # fmt: skip
+    assert unshare_argv("unshare", USERNS, pid=True) == [
+        "unshare",
+        "--user", "--map-user=1000", "--map-users=100000,0,65536",
+        "--mount", "--propagation", "private",
+        "--pid", "--fork",
         "--",
     ]  # fmt: skip
 
@@ -160,20 +387,48 @@ def test_supervisor_argv() -> None:
         "/store/projects/p/merged",
         "/store/projects/p/run/supervisor.pid",
         "/store/projects/p/run/sessions.lock",
+        "",
+        "",
+        "",
     ]  # fmt: skip
 
 
 def test_supervisor_argv_with_a_user_namespace() -> None:
     argv = supervisor_argv("unshare", USERNS, "/s", "o", "/m", "/pid", "/lock")
-    assert argv[:7] == [
+    assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
-        "--mount", "--propagation", "private",
+        "--mount", "--propagation", "private", "--",
+        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/s", "o", "/m", "/pid", "/lock", "", "", "",
     ]  # fmt: skip
-    assert argv[-5:] == ["/s", "o", "/m", "/pid", "/lock"]
+
+
+def test_supervisor_argv_with_passwd_and_group_lines() -> None:
+    argv = supervisor_argv(
+        "unshare",
+        USERNS,
+        "/s",
+        "o",
+        "/m",
+        "/pid",
+        "/lock",
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash",
+        "alice:x:1000:",
+        ["/home/alice", "/src/my project"],
+    )
+    assert argv == [
+        "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
+        "--mount", "--propagation", "private", "--",
+        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/s", "o", "/m", "/pid", "/lock",
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
+        "/home/alice\n/src/my project",
+    ]  # fmt: skip
 
 
 def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
-    # $1 store root, $2 overlay options, $3 merged dir, $4 pid file, $5 sessions lock
+    # $1 store root, $2 overlay options, $3 merged dir, $4 pid file, $5 sessions lock,
+    # $6 passwd line, $7 group line
     lines = SUPERVISOR_SCRIPT.splitlines()
     assert lines[0] == "set -eu"
     assert 'cd "$1"' in lines
@@ -186,6 +441,67 @@ def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
         < lines.index('rm -f "$4"')
         < lines.index('umount "$3/run" "$3/tmp" "$3"')
     )
+
+
+def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready() -> None:
+    script = SUPERVISOR_SCRIPT
+    mounted = script.index('mount -t overlay devbox -o "$2" "$3"')
+    ready = script.index('echo $$ > "$4.new"')
+    assert mounted < script.index('"$3/etc/passwd"') < ready
+    assert mounted < script.index('"$3/etc/group"') < ready
+
+
+def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
+    """An environment where `names` (mount, flock, ...) do nothing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in names:
+        (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
+    """SUPERVISOR_SCRIPT for real, start to end, with mount/umount/flock that do nothing."""
+    merged = tmp_path / "merged"
+    if not merged.exists():
+        (merged / "etc").mkdir(parents=True)
+        (merged / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+        (merged / "etc/group").write_text("root:x:0:\n")
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    argv = supervisor_argv(
+        "unshare", None, str(tmp_path), "o", str(merged), str(run / "supervisor.pid"),
+        str(run / "sessions.lock"), passwd_line, group_line,
+    )  # fmt: skip
+    env = _fake_tools(tmp_path, "mount", "umount", "flock")
+    subprocess.run(argv[argv.index("/bin/sh") :], env=env, check=True, timeout=10)
+    assert not (run / "supervisor.pid").exists()  # gone again once the (fake) lock is taken
+    return merged
+
+
+def test_supervisor_script_appends_missing_passwd_and_group_entries(tmp_path: Path) -> None:
+    alice = "alice:x:1000:1000:Alice:/home/alice:/bin/bash"
+    _run_supervisor(tmp_path, alice, "alice:x:1000:")
+    merged = _run_supervisor(tmp_path, alice, "alice:x:1000:")  # a second start adds nothing
+    assert (merged / "etc/passwd").read_text() == f"root:x:0:0:root:/root:/bin/bash\n{alice}\n"
+    assert (merged / "etc/group").read_text() == "root:x:0:\nalice:x:1000:\n"
+
+
+def test_supervisor_script_leaves_existing_entries_and_empty_lines_alone(tmp_path: Path) -> None:
+    _run_supervisor(tmp_path, "root:x:1000:1000::/home/root:/bin/sh", "")
+    merged = _run_supervisor(tmp_path, "", "root:x:1000:")
+    assert (merged / "etc/passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+    assert (merged / "etc/group").read_text() == "root:x:0:\n"
+
+
+def test_supervisor_script_matches_whole_names_only(tmp_path: Path) -> None:
+    merged = _run_supervisor(tmp_path, "roo:x:1000:1000::/home/roo:/bin/sh", "ro:x:1000:")
+    assert (merged / "etc/passwd").read_text().splitlines() == [
+        "root:x:0:0:root:/root:/bin/bash",
+        "roo:x:1000:1000::/home/roo:/bin/sh",
+    ]
+    assert (merged / "etc/group").read_text().splitlines() == ["root:x:0:", "ro:x:1000:"]
 
 
 def test_build_argv() -> None:
@@ -204,18 +520,78 @@ def test_build_argv() -> None:
         "/s",
         "lowerdir=layers/a/rootfs,upperdir=layers/.tmp-b/rootfs,workdir=layers/.tmp-b/work",
         "/s/layers/.tmp-b/merged",
+        "",
         "bwrap", "--bind", "/s/m", "/", "--", "/bin/sh", "-c", "apt-get install -y git",
     ]  # fmt: skip
 
 
-def test_build_script_runs_the_command_after_its_three_arguments() -> None:
+def test_build_argv_with_a_user_namespace_and_dirs_to_remove() -> None:
+    argv = build_argv(
+        "unshare", USERNS, "/s", "o", "/s/m", ["bwrap", "--", "true"], ["home/u/proj", "home/u"]
+    )
+    assert argv == [
+        "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
+        "--mount", "--propagation", "private", "--",
+        "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
+        "/s", "o", "/s/m", "home/u/proj\nhome/u",
+        "bwrap", "--", "true",
+    ]  # fmt: skip
+
+
+def test_build_script_runs_the_command_then_removes_the_dirs_and_keeps_its_status() -> None:
     assert BUILD_SCRIPT.splitlines() == [
         "set -eu",
         'cd "$1"',
         'mount -t overlay devbox-build -o "$2" "$3"',
-        "shift 3",
-        'exec "$@"',
+        "merged=$3",
+        "cleanup=$4",
+        "shift 4",
+        "rc=0",
+        '"$@" || rc=$?',
+        'if [ -n "$cleanup" ]; then',
+        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do """
+        """rmdir "$merged/$d" 2>/dev/null || :; done""",
+        "fi",
+        'exit "$rc"',
     ]
+
+
+def _run_build_script(tmp_path: Path, rmdirs: list[str], *command: str) -> int:
+    """BUILD_SCRIPT for real, with a `mount` that does nothing."""
+    merged = tmp_path / "merged"
+    argv = build_argv("unshare", None, str(tmp_path), "o", str(merged), command, rmdirs)
+    env = _fake_tools(tmp_path, "mount")
+    return subprocess.run(argv[argv.index("/bin/sh") :], env=env, check=False).returncode
+
+
+def test_build_script_removes_empty_mount_points_deepest_first(tmp_path: Path) -> None:
+    merged = tmp_path / "merged"
+    (merged / "home/u/proj").mkdir(parents=True)
+    (merged / "home/other").mkdir(parents=True)
+    (merged / "opt/tools").mkdir(parents=True)
+    (merged / "opt/tools/made-by-the-step").write_text("")
+    rc = _run_build_script(tmp_path, ["home/u/proj", "home/u", "opt/tools", "no/such"], "true")
+    assert rc == 0
+    assert not (merged / "home/u").exists()
+    assert (merged / "home/other").is_dir()  # not listed
+    assert (merged / "opt/tools/made-by-the-step").exists()  # not empty: kept
+
+
+def test_build_script_exits_with_the_command_status_after_cleaning_up(tmp_path: Path) -> None:
+    merged = tmp_path / "merged"
+    (merged / "workspace").mkdir(parents=True)
+    assert _run_build_script(tmp_path, ["workspace"], "/bin/sh", "-c", "exit 7") == 7
+    assert not (merged / "workspace").exists()
+
+
+def test_build_script_without_dirs_passes_the_command_arguments_through(tmp_path: Path) -> None:
+    (tmp_path / "merged").mkdir()
+    out = tmp_path / "args"
+    rc = _run_build_script(
+        tmp_path, [], "/bin/sh", "-c", 'printf "%s|" "$@" > "$0"', str(out), "a b", "--", ""
+    )
+    assert rc == 0
+    assert out.read_text() == "a b|--||"
 
 
 # -- overlay options -----------------------------------------------------------------------------
@@ -228,14 +604,14 @@ def test_overlay_options() -> None:
     assert opts == (
         "lowerdir=layers/top/rootfs:layers/bottom/rootfs,"
         "upperdir=projects/p/upper,workdir=projects/p/work,"
-        "redirect_dir=off,metacopy=off,index=off,xino=off"
+        "redirect_dir=nofollow,metacopy=off,index=off,xino=off"
     )
 
 
 def test_overlay_options_with_userxattr() -> None:
     opts = overlay_options(["l"], "u", "w", userxattr=True)
     assert opts == (
-        "lowerdir=l,upperdir=u,workdir=w,redirect_dir=off,metacopy=off,index=off,xino=off,userxattr"
+        "lowerdir=l,upperdir=u,workdir=w,redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr"
     )
 
 
@@ -279,6 +655,44 @@ def test_mmdebstrap_argv_quotes_paths_in_hooks() -> None:
     assert "--setup-hook=sync-in '/my cache' /var/cache/apt/archives/" in argv
     assert "--customize-hook=sync-out /var/cache/apt/archives '/my cache'" in argv
     assert argv[7].endswith(""" > '/it'"'"'s out'/packages.tsv""")
+
+
+def test_mmdebstrap_argv_single_uid() -> None:
+    argv = mmdebstrap_argv(
+        "mmdebstrap",
+        "trixie",
+        "/s/layers/.tmp-d/rootfs",
+        "http://deb.debian.org/debian",
+        "/s/cache/apt/trixie",
+        "/s/layers/.tmp-d/out",
+        single_uid=True,
+    )
+    devs = "null zero full random urandom tty"
+    assert argv == [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--skip=essential/unlink",
+        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+        "--setup-hook=sync-in /s/cache/apt/trixie /var/cache/apt/archives/",
+        "--skip=chroot/mount/dev",
+        '--aptopt=APT::Sandbox::User "root"',
+        '--setup-hook=mkdir -p "$1/dev"',
+        f'--extract-hook=for f in {devs}; do rm -f "$1/dev/$f"; touch "$1/dev/$f"; '
+        'mount --bind "/dev/$f" "$1/dev/$f"; done',
+        "--customize-hook=sync-out /var/cache/apt/archives /s/cache/apt/trixie",
+        '--customize-hook=chroot "$1" ' + DPKG_QUERY + " > /s/layers/.tmp-d/out/packages.tsv",
+        f'--customize-hook=for f in {devs}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done',
+        "trixie",
+        "/s/layers/.tmp-d/rootfs",
+        "http://deb.debian.org/debian",
+    ]
+
+
+def test_mmdebstrap_argv_single_uid_defaults_off() -> None:
+    args = ("mmdebstrap", "sid", "/t", "http://m", "/c", "/o")
+    assert mmdebstrap_argv(*args) == mmdebstrap_argv(*args, single_uid=False)
+    assert not any("Sandbox" in a or "/dev" in a for a in mmdebstrap_argv(*args))
 
 
 # -- scripts run in the box ----------------------------------------------------------------------
@@ -348,8 +762,3 @@ def test_setup_script_with_a_multi_line_step() -> None:
     script = setup_script([step], "/w")
     assert f"/bin/sh -c {shlex.quote(step)}" in script
     assert shlex.split(f"/bin/sh -c {shlex.quote(step)}")[2] == step
-
-
-def test_shell_quote_env() -> None:
-    env = {"A": "1", "B": "two words", "C": "it's", "D": ""}
-    assert shell_quote_env(env) == "A=1 B='two words' C='it'\"'\"'s' D=''"

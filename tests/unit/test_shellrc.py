@@ -43,13 +43,28 @@ def test_box_has_absolute_paths(tmp_path: Path) -> None:
     assert box_has([root], "/usr/bin/xonsh") is None
 
 
-def test_box_has_counts_symlinks_even_dangling_ones(tmp_path: Path) -> None:
-    # alternatives (/usr/bin/x -> /etc/alternatives/x) are absolute links that only resolve
-    # inside the box
+def test_box_has_follows_absolute_links_inside_the_box_not_the_host(tmp_path: Path) -> None:
+    # alternatives (/usr/bin/x -> /etc/alternatives/x -> /bin/x93) are absolute links that
+    # only resolve inside the box; a dangling one means the program is not there
     root = make_root(tmp_path / "r")
     (root / "usr" / "bin").mkdir(parents=True)
-    (root / "usr" / "bin" / "ksh").symlink_to("/etc/alternatives/ksh-not-on-this-host")
+    (root / "etc" / "alternatives").mkdir(parents=True)
+    (root / "usr" / "bin" / "ksh").symlink_to("/etc/alternatives/ksh")
+    (root / "etc" / "alternatives" / "ksh").symlink_to("/usr/bin/ksh93")
+    assert box_has([root], "ksh") is None
+    (root / "usr" / "bin" / "ksh93").write_text("")
     assert box_has([root], "ksh") == "/usr/bin/ksh"
+
+
+def test_box_has_sees_a_whiteout_through_a_merged_usr_symlink(tmp_path: Path) -> None:
+    lower = make_root(tmp_path / "lower")
+    (lower / "usr" / "bin").mkdir(parents=True)
+    (lower / "bin").symlink_to("usr/bin")
+    (lower / "usr" / "bin" / "setpriv").write_text("")
+    upper = make_root(tmp_path / "upper")
+    assert box_has([upper, lower], "setpriv") == "/usr/bin/setpriv"
+    _whiteout(upper / "usr" / "bin" / "setpriv")
+    assert box_has([upper, lower], "setpriv") is None
 
 
 def _whiteout(path: Path) -> None:
