@@ -58,7 +58,7 @@ def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
 
 def remover(tier: host.Tier) -> store.Remover:
     flags = tier.userns.unshare_flags if tier.level == 2 and tier.userns else None
-    return store.remover_for(flags, host.which("unshare"))
+    return store.remover_for(flags, host.which("unshare"), host.run_captured)
 
 
 def ensure_built(spec: Spec, st: Store, display: Display) -> tuple[str, ...]:

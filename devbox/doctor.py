@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,8 @@ class Check:
 
 
 def _run(argv: list[str]) -> tuple[bool, str]:
-    try:
-        r = subprocess.run(
-            argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, str(e)
-    return r.returncode == 0, (r.stdout + r.stderr).strip()
+    rc, out = host.run_captured(argv, timeout=20)
+    return rc == 0, out
 
 
 def _tool(name: str) -> Check:

@@ -7,9 +7,13 @@ single-uid namespace plus a seccomp filter that fakes chown/setuid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,29 @@ def tool(name: str) -> str:
             hint=f"install it: sudo apt-get install {pkg}   (`devbox doctor` checks the rest)",
         )
     return path
+
+
+def run_captured(argv: list[str], timeout: float = 60) -> tuple[int, str]:
+    """Run a namespace tool, returning (status, output). Output goes through a file, not a
+    pipe, and the tool's whole session is killed afterwards: when util-linux unshare cannot
+    make a user namespace, its newuidmap helper child is orphaned and would wait forever."""
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as e:
+            return 127, str(e)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = -1
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out.seek(0)
+        return rc, out.read().decode(errors="replace").strip()
 
 
 def sub_range(path: str, name: str, ident: int) -> tuple[int, int] | None:

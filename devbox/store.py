@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -86,16 +85,20 @@ def remove_tree(path: Path) -> None:
 Remover = Callable[[Path], None]
 
 
-def remover_for(userns_flags: tuple[str, ...] | None, unshare: str | None) -> Remover:
+def remover_for(
+    userns_flags: tuple[str, ...] | None,
+    unshare: str | None,
+    run: Callable[[list[str]], tuple[int, str]] | None = None,
+) -> Remover:
     """How to delete trees for a tier: files owned by subuids can only be removed from inside
-    the user namespace that maps them (as its root), so tier 2 removes there first."""
-    if not userns_flags or unshare is None:
+    the user namespace that maps them (as its root), so tier 2 removes there first. `run`
+    runs a namespace tool (host.run_captured)."""
+    if not userns_flags or unshare is None or run is None:
         return remove_tree
 
     def remove(path: Path) -> None:
         if path.exists() and not path.is_symlink():
-            argv = [unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)]
-            subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            run([unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)])
         remove_tree(path)
 
     return remove

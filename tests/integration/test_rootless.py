@@ -1,0 +1,190 @@
+"""Rootless boxes (issue 3): an unprivileged user with a subuid range (tier 2) and one without
+(tier 3), each building and entering a real box, in a project path with a space in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.rootless import User, make_user, remove_user, runtime, scratch
+
+pytestmark = pytest.mark.integration
+
+SPEC = """\
+[box]
+name = "rootless"
+base = "debian:bookworm"
+
+[packages]
+apt = ["sudo", "postgresql-client", "libxml2-utils"]
+
+[setup]
+run = ["echo from-setup > /etc/setup-ran", "chown nobody:nogroup /etc/setup-ran"]
+"""
+NAMES = {2: "dbxt-sub", 3: "dbxt-nosub"}
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("creating test users needs root (CI runs as root)")
+    for tool in ("useradd", "newuidmap", "bwrap", "mmdebstrap"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is missing: ./scripts/test installs it")
+    path = scratch()
+    yield path
+    for name in NAMES.values():
+        remove_user(name)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
+
+
+@pytest.fixture(scope="module")
+def users(base: Path) -> dict[int, User]:
+    run = runtime(base)
+    return {tier: make_user(name, base, run, subids=tier == 2) for tier, name in NAMES.items()}
+
+
+def project(user: User, base: Path, name: str, spec: str = SPEC) -> Path:
+    path = base / f"work-{user.name}" / name
+    path.mkdir(parents=True)
+    (path / "devbox.toml").write_text(spec)
+    user.own(path.parent)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(users: dict[int, User], base: Path) -> dict[int, Path]:
+    out = {}
+    for tier, user in users.items():
+        p = project(user, base, "my project")
+        r = user.devbox("build", cwd=p)
+        assert r.returncode == 0, r.stderr
+        out[tier] = p
+    return out
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_doctor_names_the_tier(users: dict[int, User], base: Path, tier: int) -> None:
+    r = users[tier].devbox("doctor", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"devbox works here: tier {tier}" in r.stdout
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_the_user_is_themself_in_the_box(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    user, p = users[tier], built[tier]
+    r = user.devbox("run", "--", "sh", "-c", "id -u; id -un; cat /etc/setup-ran", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [str(user.uid), user.name, "from-setup"]
+    assert user.devbox("run", "--", "xmllint", "--version", cwd=p).returncode == 0
+    assert user.devbox("run", "--", "psql", "--version", cwd=p).returncode == 0
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_files_made_in_the_tree_belong_to_the_user(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    user, p = users[tier], built[tier]
+    r = user.devbox("run", "--", "sh", "-c", "mkdir -p out && echo hi > out/made", cwd=p)
+    assert r.returncode == 0, r.stderr
+    made = p / "out" / "made"
+    assert (made.stat().st_uid, made.stat().st_gid) == (user.uid, user.gid)
+    assert (made.parent.stat().st_uid, made.parent.stat().st_gid) == (user.uid, user.gid)
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_root_in_the_box_on_request(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    user, p = users[tier], built[tier]
+    r = user.devbox("run", "--root", "--", "sh", "-c", "id -u; touch /etc/root-was-here", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"
+    r = user.devbox("run", "--", "ls", "/etc/root-was-here", cwd=p)
+    assert r.returncode == 0, "a --root change lands in the writable layer, seen by the user"
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_store_under_home_and_gc_frees_it_all(
+    users: dict[int, User], base: Path, built: dict[int, Path], tier: int
+) -> None:
+    user = users[tier]
+    store = user.home / ".local" / "share" / "devbox"
+    assert (store / "layers").is_dir(), "an unprivileged user's store lives in their home"
+    # a second project keeps the base alive; then both go and gc frees everything
+    subprocess.run(["rm", "-rf", str(built[tier])], check=True)
+    r = user.devbox("gc", cwd=base)
+    assert r.returncode == 0, r.stderr
+    assert "freed" in r.stdout
+    leftovers = [p for p in (store / "layers").iterdir() if not p.name.startswith(".")]
+    assert leftovers == []
+    r = user.sh(f"rm -rf '{store}'", cwd=base)
+    assert r.returncode == 0, f"the user cannot delete their own store: {r.stderr}"
+    assert not store.exists()
+
+
+def test_a_tier3_layer_is_not_entered_under_a_subuid_map(
+    users: dict[int, User], base: Path
+) -> None:
+    """The tier-2 user first builds as tier 3 (as if they had no subuid range yet), then with
+    their range: the box is rebuilt under the new map, never entered with the old one."""
+    user = users[2]
+    p = project(user, base, "map change", '[box]\nbase = "debian:bookworm"\n')
+    r = user.devbox("build", cwd=p, env={"DEVBOX_TIER": "3"})
+    assert r.returncode == 0, r.stderr
+    r = user.devbox("run", "--", "sh", "-c", "id -u; stat -c %u /etc/passwd", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert "sandbox changed" in r.stderr and "built in" in r.stderr, r.stderr
+    assert r.stdout.split() == [str(user.uid), "0"], "root's files are root's under tier 2"
+
+
+def _no_userns(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run argv in a user namespace of its own (ids 0-65535 mapped to themselves) where
+    user.max_user_namespaces is 0: nothing inside can create another user namespace."""
+    code = (
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "r, w = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.close(w)\n"
+        "    if libc.unshare(0x10000000) != 0: os._exit(90)\n"
+        "    os.read(r, 1)\n"
+        "    open('/proc/sys/user/max_user_namespaces', 'w').write('0')\n"
+        "    os.execvpe(sys.argv[1], sys.argv[1:], os.environ)\n"
+        "os.close(r)\n"
+        "import time\n"
+        "me = os.readlink('/proc/self/ns/user')\n"
+        "while os.readlink(f'/proc/{pid}/ns/user') == me: time.sleep(0.001)\n"
+        "for f in ('uid_map', 'gid_map'): open(f'/proc/{pid}/{f}', 'w').write('0 0 65536')\n"
+        "os.write(w, b'x')\n"
+        "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_without_user_namespaces_every_command_says_what_to_change(
+    users: dict[int, User], base: Path, tier: int
+) -> None:
+    user = users[tier]
+    spec = f'[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["echo needs a build {tier}"]\n'
+    p = project(user, base, f"no userns {tier}", spec)
+    for args in (["build"], ["run", "--", "true"], ["shell"], ["doctor"]):
+        r = _no_userns(user.argv(*args), p, user.env())
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, (args, out)
+        assert "Traceback" not in out
+        assert "max_user_namespaces" in out, (args, out)
+        assert "sysctl -w user.max_user_namespaces" in out, (args, out)
