@@ -69,10 +69,12 @@ def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
                 freed.add(f"temp dir of a build that died: {tmp.name}", 0)
         used: set[str] = set()
         caches: set[str] = set()
+        keep_all_caches = False
         for pdir, info in projects(st):
             if is_live(pdir, info):
                 used.update(info.get("stack", []))
                 caches.add(info.get("apt_cache", ""))
+                keep_all_caches |= "apt_cache" not in info  # recorded before caches were
             else:
                 drop(pdir, f"project {info.get('name', pdir.name)} ({info.get('path', '?')})")
         if st.layers.is_dir():
@@ -84,7 +86,7 @@ def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
                         title = _title(layer)
                         drop(layer, f"layer {layer.name[:12]} {title}")
         apt = st.cache / "apt"
-        if apt.is_dir():
+        if apt.is_dir() and not keep_all_caches:
             for cache in sorted(apt.iterdir()):
                 if cache.name not in caches:
                     drop(cache, f"apt cache {cache.name}")

@@ -150,6 +150,15 @@ def current_tier() -> Tier:
     helpers = which("newuidmap") and which("newgidmap")
     if forced != "3" and subuid and subgid and helpers:
         return Tier(2, uid, gid, user, subuid, subgid)
+    from . import seccomp
+
+    if not seccomp.supported():
+        raise HostError(
+            f"without a subuid range devbox needs its seccomp filter, which has no syscall table "
+            f"for {os.uname().machine} yet",
+            hint=f"give {user} a subuid/subgid range (tier 2): sudo usermod --add-subuids "
+            f"{free_subid_range()} --add-subgids {free_subid_range()} {user}",
+        )
     return Tier(3, uid, gid, user)
 
 

@@ -221,6 +221,8 @@ def apt_script(packages: Sequence[str], out: str = BUILD_OUT, *, sandbox_root: b
     opts = (
         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
     )
+    if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
+        opts += " -o APT::Sandbox::User=root"
     pkgs = " ".join(shlex.quote(p) for p in packages)
     return "\n".join(
         [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from devbox.paths import project_id
 from tests.integration.rootless import User, make_user, remove_user, runtime, scratch
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,24 @@ def test_without_user_namespaces_every_command_says_what_to_change(
         assert "Traceback" not in out
         assert "max_user_namespaces" in out, (args, out)
         assert "sysctl -w user.max_user_namespaces" in out, (args, out)
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_reset_and_failed_builds_clean_up_files_owned_by_the_box(
+    users: dict[int, User], base: Path, tier: int
+) -> None:
+    user = users[tier]
+    spec = '[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["touch /etc/half-done", "exit 4"]\n'
+    p = project(user, base, f"cleanup {tier}", spec)
+    r = user.devbox("build", cwd=p)
+    assert r.returncode == 1 and "exit status 4" in r.stderr, r.stderr
+    store = user.home / ".local" / "share" / "devbox"
+    assert not [d for d in (store / "layers").iterdir() if d.name.startswith(".tmp-")]
+    (p / "devbox.toml").write_text('[box]\nbase = "debian:bookworm"\n')
+    r = user.devbox("run", "--root", "--", "sh", "-c", "mkdir -p /opt/x && touch /opt/x/y", cwd=p)
+    assert r.returncode == 0, r.stderr
+    r = user.devbox("reset", cwd=p)
+    assert r.returncode == 0, r.stderr
+    upper = store / "projects" / project_id(p) / "upper"
+    assert list(upper.iterdir()) == [], "reset left files in the writable layer"
+    assert user.devbox("run", "--", "ls", "/opt/x", cwd=p).returncode != 0
