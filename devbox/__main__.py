@@ -19,6 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     verbose = "--verbose" in args or "-v" in args[:1]
     try:
+        from .entry import enter_box, parse_fast
+
+        fast = parse_fast(args)
+        if fast is not None:  # run and shell skip the CLI framework's ~0.2 s of imports
+            _, command, root, display = fast
+            enter_box(command, root=root, display=display)
+            return 0  # not reached: enter_box execs
         from .cli import app
 
         try:

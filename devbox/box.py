@@ -215,7 +215,8 @@ def ensure_running(box: Box, display: Display) -> int:
                     "the new one"
                 )
             return pid
-        orphans = _other_sessions(p)
+        # a pid file left behind means the supervisor died uncleanly: are sessions still in?
+        orphans = _other_sessions(p) if p.supervisor_pid.exists() else []
         if orphans:
             raise DevboxError(
                 f"the box {box.spec.name} lost its supervisor while sessions are still inside "

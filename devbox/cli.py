@@ -12,10 +12,10 @@ from . import __version__
 from .errors import DevboxError
 from .paths import Store
 from .progress import Display
-from .spec import SPEC_NAME, Spec, find_spec, load_spec
+from .spec import Spec
 
 if TYPE_CHECKING:
-    from .box import Box
+    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -56,22 +56,16 @@ def _display() -> Display:
 
 
 def _spec() -> Spec:
-    found = find_spec(Path(os.getcwd()))
-    if found is None:
-        raise DevboxError(
-            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
-            hint="`devbox init` writes a starter one",
-        )
-    return load_spec(found)
+    from .entry import current_spec
+
+    return current_spec()
 
 
-def _ready_box(spec: Spec, display: Display) -> Box:
-    from .box import Box
-    from .build import ensure_built
-    from .host import current_tier
+def _enter(command: list[str] | None, root: bool) -> None:
+    """Build the box if needed, then become `command` (or a shell) in it."""
+    from .entry import enter_box
 
-    st = Store.default()
-    return Box(spec, st, ensure_built(spec, st, display), current_tier())
+    enter_box(command, root=root, display=_display())
 
 
 @app.command()
@@ -118,12 +112,7 @@ def run(
     root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
     """Run one command in the box; its exit status is devbox's."""
-    from .box import enter
-
-    spec = _spec()
-    display = _display()
-    box = _ready_box(spec, display)
-    enter(box, command, display, root=root)
+    _enter(command, root)
 
 
 @app.command()
@@ -131,12 +120,7 @@ def shell(
     root: Annotated[bool, typer.Option("--root", help="Be root in the box.")] = False,
 ) -> None:
     """An interactive shell in the box; `exit` returns here."""
-    from .box import enter
-
-    spec = _spec()
-    display = _display()
-    box = _ready_box(spec, display)
-    enter(box, None, display, root=root)
+    _enter(None, root)
 
 
 @app.command()

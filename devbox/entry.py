@@ -1,0 +1,63 @@
+"""Entering a box (`run`, `shell`) without the CLI framework: the hot path imports nothing heavy.
+
+`__main__` parses these two verbs' small grammar itself and calls `enter_box`; anything else
+(help, bad usage) goes to the typer CLI, which calls the same function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import DevboxError
+from .progress import Display
+from .spec import SPEC_NAME, Spec, find_spec, load_spec
+
+
+def current_spec() -> Spec:
+    found = find_spec(Path(os.getcwd()))
+    if found is None:
+        raise DevboxError(
+            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
+            hint="`devbox init` writes a starter one",
+        )
+    return load_spec(found)
+
+
+def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> None:
+    """Build the box if needed, then become `command` (or an interactive shell) in it."""
+    from .box import Box, enter
+    from .build import ensure_built
+    from .host import current_tier
+    from .paths import Store
+
+    spec = current_spec()
+    st = Store.default()
+    box = Box(spec, st, ensure_built(spec, st, display), current_tier())
+    enter(box, command, display, root=root)
+
+
+def parse_fast(args: Sequence[str]) -> tuple[str, list[str] | None, bool, Display] | None:
+    """(verb, command, root, display) for `[-v|-q] run [--root] [--] CMD...` and
+    `[-v|-q] shell [--root]`; None for anything else (typer handles it, with its messages)."""
+    verbose = quiet = False
+    i = 0
+    while i < len(args) and args[i] in ("-v", "--verbose", "-q", "--quiet"):
+        verbose |= args[i] in ("-v", "--verbose")
+        quiet |= args[i] in ("-q", "--quiet")
+        i += 1
+    if i >= len(args) or args[i] not in ("run", "shell"):
+        return None
+    verb, rest = args[i], list(args[i + 1 :])
+    root = bool(rest) and rest[0] == "--root"
+    if root:
+        rest = rest[1:]
+    display = Display(quiet=quiet, verbose=verbose)
+    if verb == "shell":
+        return (verb, None, root, display) if not rest else None
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    elif not rest or rest[0].startswith("-"):
+        return None  # --help, unknown options, or no command: typer explains
+    return (verb, rest, root, display) if rest else None
