@@ -60,16 +60,20 @@ def test_a_box_whose_supervisor_died_is_not_mounted_again_under_live_sessions(
 ) -> None:
     project = make_project("orphaned", '[box]\nbase = "debian:bookworm"\n')
     devbox("build", cwd=project, check=True)
-    session = devbox.popen("run", "--", "sleep", "300", cwd=project, start_new_session=True)
+    inside = project / "inside"
+    session = devbox.popen(
+        "run", "--", "sh", "-c", "touch inside; sleep 300", cwd=project, start_new_session=True
+    )
     try:
         pid_file = devbox.store / "projects" / project_id(project) / "run" / "supervisor.pid"
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while not inside.exists() and time.monotonic() < deadline:  # the session is in the box
             time.sleep(0.05)
+        assert inside.exists(), "the session never got into the box"
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         time.sleep(0.5)
         r = devbox("run", "--", "true", cwd=project)
-        assert r.returncode == 1
+        assert r.returncode == 1, r.stderr
         assert "lost its supervisor" in r.stderr and "Traceback" not in r.stderr
     finally:
         os.killpg(session.pid, signal.SIGKILL)
