@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import traceback
@@ -46,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
+    except OSError as e:  # the disk, permissions, a read-only filesystem: say what and where
+        if verbose:
+            traceback.print_exc()
+        print(os_error(e), file=sys.stderr)
+        return EXIT_ERROR
     except Exception as e:
         if verbose:
             traceback.print_exc()
@@ -55,6 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+OS_HINTS = {
+    errno.ENOSPC: "free some space (`devbox gc` deletes what no project uses), or point "
+    "DEVBOX_HOME at a bigger disk",
+    errno.EDQUOT: "free some space, or point DEVBOX_HOME at a disk with room in your quota",
+    errno.EACCES: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
+    errno.EPERM: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
+    errno.EROFS: "that filesystem is read-only: point DEVBOX_HOME at a writable one",
+}
+
+
+def os_error(e: OSError) -> str:
+    where = f": {e.filename}" if e.filename else ""
+    text = f"devbox: error: {e.strerror or e}{where}"
+    hint = OS_HINTS.get(e.errno or 0)
+    return f"{text}\n  hint: {hint}" if hint else text
 
 
 def _cli_framework_exit(e: Exception) -> int | None:

@@ -176,3 +176,12 @@ def doctor() -> None:
         typer.echo(line)
     if not works:
         raise typer.Exit(1)
+
+
+@app.command()
+def ls() -> None:
+    """Every box and layer in the store: sizes, which projects use them, last used."""
+    from .listing import listing
+
+    for line in listing(Store.default()):
+        typer.echo(line)

@@ -31,6 +31,18 @@ class DevboxError(Exception):
         return "\n".join(lines)
 
 
+def printable(text: str) -> str:
+    """Text from a spec, safe to print on one line: control characters (newlines, terminal
+    escapes) are shown escaped instead of acting on the terminal."""
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 class SpecError(DevboxError):
     """A problem in devbox.toml: names the file, key path and line."""
 
@@ -45,6 +57,8 @@ class SpecError(DevboxError):
     ) -> None:
         where = path if line is None else f"{path}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        text = printable(text)
+        allowed = printable(allowed) if allowed else allowed
         super().__init__(text, hint=allowed)
         self.path = path
         self.key = key

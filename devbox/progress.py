@@ -86,7 +86,7 @@ def run_logged(
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
                 pass_fds=tuple(pass_fds),
-                preexec_fn=preexec,
+                preexec_fn=lambda: _child_setup(preexec),
                 start_new_session=True,  # so its leftovers can be found and ended
             )
         except OSError as e:
@@ -102,10 +102,29 @@ def run_logged(
         _end_group(proc)
     if rc != 0:
         tail = _tail(log, 12, offset)
+        if "no space left on device" in tail.lower():
+            store = log.parent.parent
+            raise DevboxError(
+                f"{label} failed: the disk is full (no space left on device under {store})",
+                hint="free some space (`devbox gc` deletes what no project uses), or point "
+                "DEVBOX_HOME at a bigger disk",
+                log=str(log),
+            )
         raise DevboxError(
             f"{label} failed (exit status {rc}); last lines:\n{tail}",
             log=str(log),
         )
+
+
+def _child_setup(preexec: Callable[[], None] | None) -> None:
+    """In the tool's process, before exec: die with devbox (a kill -9 of devbox must not leave
+    a build writing into a temp dir that the next build deletes), then the caller's set-up."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if preexec is not None:
+        preexec()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -58,8 +58,8 @@ def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> l
     if userns is not None:
         argv += list(userns.unshare_flags)
     argv += ["--mount", "--propagation", "private"]
-    if pid:
-        argv += ["--pid", "--fork"]
+    if pid:  # and everything in it dies with unshare (which dies with devbox: PDEATHSIG)
+        argv += ["--pid", "--fork", "--kill-child"]
     return [*argv, "--"]
 
 
@@ -209,7 +209,7 @@ def build_argv(
     """`rmdirs`: mount points bwrap made in the new layer (merged-relative, deepest first),
     removed through the overlay after the step, so they do not end up in the layer."""
     return [
-        *unshare_argv(unshare, userns),
+        *unshare_argv(unshare, userns, pid=True),
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         store_root, options, merged, "\n".join(rmdirs), *bwrap_cmd,
     ]  # fmt: skip

@@ -131,7 +131,11 @@ def load_spec(path: Path) -> Spec:
 def parse_spec(text: str, path: Path) -> Spec:
     """Validate ``text``, the content of the spec file ``path`` (not read here), into a Spec."""
     doc = _parse_toml(text, str(path))
-    ctx = Ctx(str(path), tomlpos.key_lines(text))
+    try:
+        lines = tomlpos.key_lines(text)
+    except RecursionError:  # the locator only adds line numbers; the parser has the last word
+        lines = {}
+    ctx = Ctx(str(path), lines)
     _check_tables(ctx, doc)
     absolute = path.absolute()
     tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in TABLES}
@@ -151,6 +155,8 @@ def parse_spec(text: str, path: Path) -> Spec:
 def _parse_toml(text: str, file: str) -> Table:
     try:
         return tomllib.loads(text)
+    except RecursionError as exc:
+        raise SpecError(file, "not valid TOML: arrays or tables nested too deeply") from exc
     except tomllib.TOMLDecodeError as exc:
         reason = str(exc)
         at = _TOML_AT.search(reason)

@@ -27,7 +27,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
         single_uid=tier.level == 3,
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
-    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=tier.level > 1)
+    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
     run_logged(
         [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=build_env(),
         preexec=seccomp.install if tier.seccomp else None,

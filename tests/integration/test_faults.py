@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,65 @@ def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
     assert layer_dirs(fresh.store) == set()
     mounts = Path("/proc/self/mounts").read_text()
     assert str(fresh.store).replace(" ", "\\040") not in mounts  # mounts escapes spaces
+
+
+def _procs_mentioning(text: str) -> list[str]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(f"{d.name}: {cmd[:120]}")
+    return found
+
+
+def test_kill_9_mid_build_leaves_nothing_behind(
+    devbox: Devbox, make_project: Any, tmp_path: Path
+) -> None:
+    fresh = Devbox(tmp_path / "store k9")
+    project = make_project("killed", '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["jq"]\n')
+    proc = fresh.popen(
+        "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(12)  # mid-bootstrap: mmdebstrap is downloading or unpacking
+    os.killpg(proc.pid, signal.SIGKILL)  # devbox and its children
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while _procs_mentioning(str(fresh.store)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _procs_mentioning(str(fresh.store)) == [], "build tools outlived devbox"
+    r = fresh("build", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert fresh("run", "--", "jq", "--version", cwd=project).returncode == 0
+    assert not [d for d in layer_dirs(fresh.store) if d.startswith(".tmp-")]
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(fresh.store).replace(" ", "\\040") not in mounts
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "small disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60m", "devbox-test", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_fails_cleanly_and_the_store_still_works(
+    devbox: Devbox, make_project: Any, small_disk: Path
+) -> None:
+    small = Devbox(small_disk / "store")
+    project = make_project("full disk", '[box]\nbase = "debian:bookworm"\n')
+    r = small("build", cwd=project)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "no space left on device" in r.stderr.lower() or "disk is full" in r.stderr
+    assert str(small.store) in r.stderr, "the message says where"
+    assert not [d for d in layer_dirs(small.store) if d.startswith(".tmp-")]
+    assert small("status", cwd=project).returncode == 0
+    gc = small("gc", cwd=project)
+    assert gc.returncode == 0, gc.stderr

@@ -358,13 +358,13 @@ def test_unshare_argv_with_a_user_namespace() -> None:
 
 def test_unshare_argv_with_a_pid_namespace() -> None:
     assert unshare_argv("unshare", None, pid=True) == [
-        "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--",
+        "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
     ]  # fmt: skip
     assert unshare_argv("unshare", USERNS, pid=True) == [
         "unshare",
         "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private",
-        "--pid", "--fork",
+        "--pid", "--fork", "--kill-child",
         "--",
     ]  # fmt: skip
 
@@ -515,7 +515,8 @@ def test_build_argv() -> None:
         bwrap_cmd,
     )
     assert argv == [
-        "/usr/bin/unshare", "--mount", "--propagation", "private", "--",
+        "/usr/bin/unshare", "--mount", "--propagation", "private",
+        "--pid", "--fork", "--kill-child", "--",
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         "/s",
         "lowerdir=layers/a/rootfs,upperdir=layers/.tmp-b/rootfs,workdir=layers/.tmp-b/work",
@@ -531,7 +532,7 @@ def test_build_argv_with_a_user_namespace_and_dirs_to_remove() -> None:
     )
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
-        "--mount", "--propagation", "private", "--",
+        "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         "/s", "o", "/s/m", "home/u/proj\nhome/u",
         "bwrap", "--", "true",
