@@ -102,7 +102,9 @@ def run_logged(
         _end_group(proc)
     if rc != 0:
         tail = _tail(log, 12, offset)
-        if "no space left on device" in tail.lower():
+        low = tail.lower()
+        # ENOSPC from unshare is the user-namespace limit, not the disk (host.userns_failure)
+        if "no space left on device" in low and "unshare failed" not in low:
             store = log.parent.parent
             raise DevboxError(
                 f"{label} failed: the disk is full (no space left on device under {store})",
