@@ -28,7 +28,9 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
     prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
+    # its temp files (a gpg home) go with the layer's temp dir, even when the build is killed
+    env = {**build_env(), "TMPDIR": str(ctx.out)}
     run_logged(
-        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=build_env(),
+        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env,
         preexec=seccomp.install if tier.seccomp else None,
     )  # fmt: skip

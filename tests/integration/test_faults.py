@@ -88,6 +88,7 @@ def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
 ) -> None:
     fresh = Devbox(tmp_path / "fresh store")
     project = make_project("bootstrap", '[box]\nbase = "debian:bookworm"\n')
+    gpg_homes = set(Path("/tmp").glob("mmdebstrap.gpghome.*"))
     proc = fresh.popen(
         "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
@@ -98,6 +99,7 @@ def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert layer_dirs(fresh.store) == set()
+    assert set(Path("/tmp").glob("mmdebstrap.gpghome.*")) <= gpg_homes, "mmdebstrap litter in /tmp"
     mounts = Path("/proc/self/mounts").read_text()
     assert str(fresh.store).replace(" ", "\\040") not in mounts  # mounts escapes spaces
 
