@@ -9,13 +9,11 @@ sandbox there on the one merged root: two sessions never mount the writable laye
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import grp
 import json
 import os
 import pwd
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -84,11 +82,9 @@ def _prepare(box: Box, display: Display) -> None:
 
 
 def _wipe_upper(box: Box) -> None:
-    from .build import remover
-
     p = box.paths
     for d in (p.upper, p.work):
-        remover(box.tier)(d)
+        host.remover(box.tier)(d)
         d.mkdir(parents=True)
 
 
@@ -151,8 +147,7 @@ def _start_supervisor(box: Box) -> int:
         if proc.poll() is not None:
             break
         time.sleep(0.002)
-    with contextlib.suppress(OSError):  # its group: unshare's newuidmap helper may linger
-        os.killpg(proc.pid, signal.SIGKILL)
+    host.end_session(proc.pid)
     proc.wait()
     why = p.supervisor_log.read_text(errors="replace").strip()
     hosterr = host.userns_failure(why)

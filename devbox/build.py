@@ -27,7 +27,7 @@ def build_box(
     layers = plan(spec, idmap=tier.key)
     st.root.mkdir(parents=True, exist_ok=True)
     with store.gc_lock(st, exclusive=False):
-        store.clean_stale(st, remover(tier))
+        store.clean_stale(st, host.remover(tier))
         before = store.read_project(st, spec.project)
         if before and before.get("idmap") not in (None, tier.key):
             display.info(
@@ -56,14 +56,8 @@ def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
     )
 
 
-def remover(tier: host.Tier) -> store.Remover:
-    flags = tier.userns.unshare_flags if tier.level == 2 and tier.userns else None
-    return store.remover_for(flags, host.which("unshare"), host.run_captured)
-
-
-def ensure_built(spec: Spec, st: Store, display: Display) -> tuple[str, ...]:
+def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tuple[str, ...]:
     """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
-    tier = host.current_tier()
     layers = plan(spec, idmap=tier.key)
     if not all(store.has_layer(st, layer.digest) for layer in layers):
         display.info(f"devbox: building {spec.name} first")
@@ -98,7 +92,7 @@ def _build_layer(
             return store.read_meta(st, layer.digest)
         start = time.monotonic()
         display.status(f"{label}  starting")
-        lb = store.LayerBuild(st, layer.digest, remover(tier))
+        lb = store.LayerBuild(st, layer.digest, host.remover(tier))
         try:
             ctx = BuildContext(
                 store=st,
@@ -130,7 +124,7 @@ def _build_layer(
                 arch=arch,
             )
             if no_cache and store.has_layer(st, layer.digest):
-                _replace(st, lb, meta, remover(tier))
+                _replace(st, lb, meta, host.remover(tier))
             else:
                 lb.commit(meta)
         except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -13,9 +13,6 @@ from .errors import DevboxError
 from .paths import Store
 from .progress import Display
 from .spec import Spec
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     add_completion=False,

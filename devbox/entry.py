@@ -34,7 +34,8 @@ def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) ->
 
     spec = current_spec()
     st = Store.default()
-    box = Box(spec, st, ensure_built(spec, st, display), current_tier())
+    tier = current_tier()
+    box = Box(spec, st, ensure_built(spec, st, display, tier), tier)
     enter(box, command, display, root=root)
 
 

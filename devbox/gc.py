@@ -15,7 +15,7 @@ from typing import Any
 
 from . import store
 from .box import supervisor_pid
-from .host import Tier
+from .host import Tier, remover
 from .paths import ProjectPaths, Store
 from .spec import SPEC_NAME
 
@@ -53,8 +53,6 @@ def is_live(pdir: Path, info: dict[str, Any]) -> bool:
 
 
 def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
-    from .build import remover
-
     remove = remover(tier)
     freed = Freed()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import HostError
 from .sandbox import UserNs
+from .store import Remover, remover_for
 
 # tool -> (Debian package, what it is for)
 TOOLS = {
@@ -49,6 +50,21 @@ def tool(name: str) -> str:
     return path
 
 
+def end_session(pid: int) -> None:
+    """Kill what a tool started with start_new_session=True left behind in its session: when
+    util-linux unshare cannot make a user namespace, its newuidmap helper child is orphaned
+    and waits forever, holding whatever pipes it inherited."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def remover(tier: Tier) -> Remover:
+    """How this tier deletes trees: tier 2 from inside its user namespace (subuid-owned
+    files), the others directly."""
+    flags = tier.userns.unshare_flags if tier.level == 2 and tier.userns else None
+    return remover_for(flags, which("unshare"), run_captured)
+
+
 def run_captured(argv: list[str], timeout: float = 60) -> tuple[int, str]:
     """Run a namespace tool, returning (status, output). Output goes through a file, not a
     pipe, and the tool's whole session is killed afterwards: when util-linux unshare cannot
@@ -65,8 +81,7 @@ def run_captured(argv: list[str], timeout: float = 60) -> tuple[int, str]:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             rc = -1
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        end_session(proc.pid)
         proc.wait()
         out.seek(0)
         return rc, out.read().decode(errors="replace").strip()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ class LayerRecipe:
     parent: str | None
     digest: str
     title: str  # what the build display says
-    run_env: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def _digest(kind: str, parent: str | None, recipe: dict[str, Any], idmap: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import DevboxError
+from .host import end_session
 
 
 class Display:
@@ -99,7 +99,7 @@ def run_logged(
             display.status("")
             raise
         rc = proc.wait()
-        _end_group(proc)
+        end_session(proc.pid)
     if rc != 0:
         tail = _tail(log, 12, offset)
         low = tail.lower()
@@ -138,14 +138,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    _end_group(proc)
-
-
-def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill what the tool left behind in its session (e.g. unshare's newuidmap helper, which
-    waits forever when the namespace could not be made)."""
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    end_session(proc.pid)
 
 
 def _pump(
