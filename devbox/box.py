@@ -181,11 +181,15 @@ def session_binds(box: Box) -> list[sandbox.Bind]:
     spec, p = box.spec, box.paths
     _, host_home, _ = _user()
     home_src = str(p.home) if spec.shell.home == "isolated" else host_home
-    return [
+    binds = [
         sandbox.Bind(home_src, host_home),
         sandbox.Bind(str(spec.project), workdir_of(spec)),
         sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
     ]
+    ca = host.ca_bundle()
+    if ca is not None:
+        binds.append(sandbox.ca_bind(ca))
+    return binds
 
 
 def _hold_session_lock(p: ProjectPaths) -> int:
@@ -262,12 +266,7 @@ def enter(
     home = host_home
     p = box.paths
     pid = ensure_running(box, display)
-    binds = [
-        sandbox.Bind(str(spec.project), workdir),
-        sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
-    ]
-    home_src = str(p.home) if spec.shell.home == "isolated" else host_home
-    binds.insert(0, sandbox.Bind(home_src, home))
+    binds = session_binds(box)
     interactive = argv is None
     extra_env: dict[str, str] = {}
     if argv is None:
@@ -280,6 +279,9 @@ def enter(
     if root and tier.level > 1:
         user, home = "root", "/root"
     env = boxenv.box_env(spec, os.environ, user=user, home=home, shell=shell, workdir=workdir)
+    ca = host.ca_bundle()
+    if ca is not None:
+        env.update(sandbox.ca_env(ca))
     env.update(extra_env)
     drop_to = nested = None
     keep = False

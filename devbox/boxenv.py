@@ -12,6 +12,10 @@ PASS_THROUGH = (
     "TERM", "COLORTERM", "NO_COLOR", "TZ",
     "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
 )  # fmt: skip
+# Where `pip install` and `npm install -g` go when run as the user: in the box (its writable
+# layer), never the host's home (the interpreter layers make these dirs, mode 1777).
+PYTHON_USER_BASE = "/opt/devbox/python-user"
+NPM_PREFIX = "/opt/devbox/npm-global"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -29,8 +33,14 @@ def box_env(
     shell: str,
     workdir: str,
 ) -> dict[str, str]:
+    names = {i.name for i in spec.interpreters}
+    path = BOX_PATH
+    if "node" in names:
+        path = f"{NPM_PREFIX}/bin:{path}"
+    if "python" in names:
+        path = f"{PYTHON_USER_BASE}/bin:{path}"
     env = {
-        "PATH": BOX_PATH,
+        "PATH": path,
         "HOME": home,
         "USER": user,
         "LOGNAME": user,
@@ -39,6 +49,10 @@ def box_env(
         "DEVBOX_BOX": spec.name,
         "DEVBOX_PROJECT": workdir,
     }
+    if "python" in names:
+        env["PYTHONUSERBASE"] = PYTHON_USER_BASE
+    if "node" in names:
+        env["NPM_CONFIG_PREFIX"] = NPM_PREFIX
     env.update({k: host_env[k] for k in PASS_THROUGH if k in host_env})
     if not env.get("TERM"):
         env["TERM"] = "dumb"

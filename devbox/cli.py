@@ -85,20 +85,42 @@ def init(
 @app.command()
 def build(
     locked: Annotated[
-        bool, typer.Option("--locked", help="Build exactly devbox.lock (not yet).")
+        bool,
+        typer.Option(
+            "--locked", help="Build exactly what devbox.lock says, or fail and change nothing."
+        ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
 ) -> None:
     """Build (or reuse) every layer of this project's box; write devbox.lock."""
     from .build import build_box
 
-    if locked:
-        raise DevboxError("`devbox build --locked` is not supported yet")
     spec = _spec()
     display = _display()
-    metas = build_box(spec, Store.default(), display, no_cache=no_cache)
+    metas = build_box(spec, Store.default(), display, no_cache=no_cache, locked=locked)
     size = sum(m.size for m in metas) / 2**20
-    display.info(f"{spec.name}: ready ({len(metas)} layers, {size:.0f} MiB)")
+    how = " exactly as devbox.lock says" if locked else ""
+    display.info(f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)")
+
+
+@app.command()
+def lock(
+    update: Annotated[
+        bool, typer.Option("--update", help="Resolve every layer afresh, ignoring the lock.")
+    ] = False,
+) -> None:
+    """Resolve the spec and write devbox.lock, without entering the box."""
+    from . import lockfile
+    from .build import build_box
+
+    spec = _spec()
+    display = _display()
+    path = lockfile.lock_path(spec)
+    before = path.read_text() if path.exists() else None
+    build_box(spec, Store.default(), display, update=update)
+    after = path.read_text()
+    state = "unchanged" if before == after else ("written" if before is None else "updated")
+    display.info(f"{path}: {state}")
 
 
 @app.command(
@@ -133,13 +155,13 @@ def status() -> None:
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
     from . import box as boxmod
+    from . import resolve
     from .host import current_tier
-    from .plan import plan
 
     spec = _spec()
     st = Store.default()
     tier = current_tier()
-    b = boxmod.Box(spec, st, tuple(x.digest for x in plan(spec, idmap=tier.key)), tier)
+    b = boxmod.Box(spec, st, tuple(resolve.stack(spec, st, tier) or ()), tier)
     if not boxmod.reset(b):
         raise DevboxError(
             f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"

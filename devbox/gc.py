@@ -89,6 +89,7 @@ def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
                 if cache.name not in caches:
                     drop(cache, f"apt cache {cache.name}")
         if not dry_run:
+            store.drop_dangling_aliases(st)
             _old_logs(st)
             _orphan_locks(st)
     return freed

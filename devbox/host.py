@@ -218,3 +218,17 @@ def userns_failure(output: str) -> HostError | None:
         fix = "run `devbox doctor` for what is missing"
     detail = output.strip().splitlines()[-1] if output.strip() else ""
     return HostError(f"{why} ({detail})", hint=fix)
+
+
+CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+
+
+def ca_bundle() -> str | None:
+    """The host's CA bundle, which boxes trust too (so HTTPS works behind a TLS-inspecting
+    proxy whose CA the host trusts). DEVBOX_HOST_CA=0 turns this off."""
+    if os.environ.get("DEVBOX_HOST_CA") == "0":
+        return None
+    for path in (os.environ.get("SSL_CERT_FILE", ""), *CA_BUNDLES):
+        if path and os.path.isfile(path):
+            return path
+    return None

@@ -48,6 +48,11 @@ class Store:
         return self.root / "projects"
 
     @property
+    def resolved(self) -> Path:
+        """Unlocked requests -> the layer they last resolved to."""
+        return self.root / "resolved"
+
+    @property
     def cache(self) -> Path:
         return self.root / "cache"
 

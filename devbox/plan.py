@@ -1,6 +1,10 @@
 """Spec -> ordered layer recipes with content digests. Pure: reads no files but setup inputs.
 
-digest = sha256(parent digest + canonical recipe + builder version). `[env]` is in no digest.
+A recipe's `digest` names the *request* (parent request + canonical recipe + builder version +
+uid map). What a layer resolved to (exact package versions, interpreter builds) is its *pins*;
+the store keys a built layer by `layer_key(request, real parent, pins)`, so one request built at
+two times (or from two locks) gives two layers, and a layer is only ever stacked on the exact
+layer it was built over. `[env]` is in no digest.
 """
 
 from __future__ import annotations
@@ -15,16 +19,56 @@ from .errors import DevboxError
 from .spec import Spec
 
 # Bump a kind's version when its builder changes what it puts in a layer.
-BUILDER_VERSIONS = {"debian": 1, "apt": 1, "setup": 1}
+BUILDER_VERSIONS = {"debian": 1, "apt": 1, "python": 1, "node": 1, "setup": 1}
+# Layers whose resolution devbox.lock records (and `build --locked` reproduces).
+LOCKABLE = frozenset({"debian", "apt", "python", "node"})
+INTERPRETER_ORDER = ("python", "node")  # the last one changes most often: rebuilds only itself
+
+Pins = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class LayerRecipe:
-    kind: str  # "debian" | "apt" | "setup"
+    kind: str  # "debian" | "apt" | "python" | "node" | "setup"
     recipe: dict[str, Any]  # canonical inputs (JSON-able)
     parent: str | None
-    digest: str
+    digest: str  # of the request (see the module docstring)
     title: str  # what the build display says
+
+    @property
+    def lock_section(self) -> str:
+        """The table of devbox.lock that records this layer."""
+        if self.kind == "debian":
+            return "base"
+        if self.kind in ("python", "node"):
+            return f"interpreters.{self.kind}"
+        return self.kind
+
+    @property
+    def lockable(self) -> bool:
+        return self.kind in LOCKABLE
+
+
+def lock_request(layer: LayerRecipe) -> dict[str, Any]:
+    """What devbox.lock records of a layer's request; a lock's pins apply to a layer only when
+    its recorded request equals this."""
+    r = layer.recipe
+    if layer.kind == "debian":
+        return {"source": f"debian:{r['suite']}", "suite": r["suite"], "mirror": r["mirror"]}
+    if layer.kind == "apt":
+        return {"requested": list(r["packages"])}
+    if layer.kind in ("python", "node"):
+        req = {"provider": r["provider"], "requested": r["version"]}
+        return {**req, "arch": r["arch"]} if "arch" in r else req
+    return {"run": list(r["run"])}
+
+
+def layer_key(request: str, parent: str | None, pins: Pins | None) -> str:
+    """The store key of a layer: its request, the exact layer below, and what it resolved to
+    (None: whatever the archive gives now, for an unlocked build; for [setup], always)."""
+    doc = {"request": request, "parent": parent, "pins": pins}
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def _digest(kind: str, parent: str | None, recipe: dict[str, Any], idmap: str) -> str:
@@ -79,12 +123,6 @@ def plan(
             f"base {base.kind}:{base.ref} is not supported yet (only debian:<suite> bases for now)",
             hint='use base = "debian:bookworm" (or bullseye, trixie, sid)',
         )
-    if spec.interpreters:
-        names = ", ".join(i.name for i in spec.interpreters)
-        raise DevboxError(
-            f"[interpreters] ({names}) is not supported yet",
-            hint="install the distro's interpreter with [packages].apt for now, e.g. python3",
-        )
     layers: list[LayerRecipe] = []
     rec: dict[str, Any] = {"suite": base.ref, "mirror": base.mirror, "variant": "minbase"}
     layers.append(_layer("debian", None, rec, f"base debian:{base.ref}", idmap))
@@ -92,6 +130,13 @@ def plan(
         rec = {"packages": sorted(spec.apt)}
         title = "apt " + " ".join(spec.apt)
         layers.append(_layer("apt", layers[-1].digest, rec, title, idmap))
+    from .interpreters import interpreter_recipe
+
+    by_name = {i.name: i for i in spec.interpreters}
+    for name in INTERPRETER_ORDER:
+        if name in by_name:
+            rec, title = interpreter_recipe(spec, by_name[name])
+            layers.append(_layer(name, layers[-1].digest, rec, title, idmap))
     if spec.setup.run:
         if input_hashes is None:
             input_hashes = hash_inputs(spec.project, spec.setup.inputs)

@@ -6,12 +6,29 @@ is a parameter (`UserNs`), not an assumption: tier 1 (host root) passes None.
 
 from __future__ import annotations
 
+import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Mount points inside a box that devbox owns.
 RC_DIR = "/run/devbox"
+HOST_CA_DIR = "/run/devbox-host-ca"  # the directory of the host's CA bundle, read-only
+CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS",
+          "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")  # fmt: skip
+
+
+def ca_bind(bundle: str) -> Bind:
+    """The host's CA bundle's directory, bound where ca_env points (a directory, because
+    session mount points are made as directories)."""
+    return Bind(os.path.dirname(bundle), HOST_CA_DIR, "ro")
+
+
+def ca_env(bundle: str) -> dict[str, str]:
+    """What points the usual tools at the host's CA bundle in the box."""
+    return dict.fromkeys(CA_ENV, f"{HOST_CA_DIR}/{os.path.basename(bundle)}")
+
+
 BUILD_OUT = "/tmp/devbox-out"
 APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
@@ -215,24 +232,46 @@ def build_argv(
     ]  # fmt: skip
 
 
-def apt_script(packages: Sequence[str], out: str = BUILD_OUT, *, sandbox_root: bool = False) -> str:
+def apt_script(
+    packages: Sequence[str],
+    out: str = BUILD_OUT,
+    *,
+    sandbox_root: bool = False,
+    pins: Mapping[str, str] | None = None,
+) -> str:
     """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
-    so they never land in the layer."""
+    so they never land in the layer. With `pins` (from devbox.lock) every pinned package is
+    installed at exactly its version; versions the archive no longer has are listed in
+    OUT/unavailable and the script fails before installing anything."""
     opts = (
         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
     )
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
-    pkgs = " ".join(shlex.quote(p) for p in packages)
-    return "\n".join(
-        [
-            "set -eu",
-            "export DEBIAN_FRONTEND=noninteractive",
-            f"apt-get {opts} -q update",
-            f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}",
-            packages_query(out),
+    lines = ["set -eu", "export DEBIAN_FRONTEND=noninteractive", f"apt-get {opts} -q update"]
+    args = list(packages)
+    if pins:
+        pinned = [f"{name}={version}" for name, version in sorted(pins.items())]
+        requested = {p.split("=", 1)[0] for p in packages}
+        args = pinned + [p for p in packages if p.split("=", 1)[0] not in pins]
+        q_out = shlex.quote(out)
+        lines += [
+            f"rm -f {q_out}/unavailable",
+            f"for p in {' '.join(shlex.quote(p) for p in pinned)}; do",
+            f'  found="$(apt-cache {opts} show -- "$p" 2>/dev/null)" || found=',
+            f'  [ -n "$found" ] || echo "$p" >> {q_out}/unavailable',
+            "done",
+            f"if [ -s {q_out}/unavailable ]; then",
+            f"  echo 'devbox: the archive does not have:'; cat {q_out}/unavailable; exit 3",
+            "fi",
         ]
-    )
+        auto = sorted(set(pins) - requested)
+    pkgs = " ".join(shlex.quote(p) for p in args)
+    lines.append(f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}")
+    if pins and auto:
+        lines.append(f"apt-mark auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null")
+    lines.append(packages_query(out))
+    return "\n".join(lines)
 
 
 def setup_script(steps: Sequence[str], workdir: str, out: str = BUILD_OUT) -> str:

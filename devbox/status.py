@@ -7,7 +7,7 @@ from .box import Box, supervisor_pid
 from .errors import DevboxError
 from .host import current_tier
 from .paths import Store
-from .plan import plan
+from .resolve import partial_stack
 from .spec import Spec
 
 
@@ -23,22 +23,20 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     ]
     tier = current_tier()
     try:
-        layers = plan(spec, idmap=tier.key)
+        found = partial_stack(spec, st, tier)
     except DevboxError as e:
         return [*lines, f"plan:     {e.message}"]
-    built = [store.has_layer(st, layer.digest) for layer in layers]
+    built = [digest is not None for _, digest in found]
     lines.append("layers:")
     metas = []
-    for layer, ok in zip(layers, built):
-        if ok:
-            meta = store.read_meta(st, layer.digest)
+    for layer, digest in found:
+        if digest is not None:
+            meta = store.read_meta(st, digest)
             metas.append(meta)
-            lines.append(
-                f"  {layer.kind:<7} {layer.digest[:12]}  {_mib(meta.size):>10}  {layer.title}"
-            )
+            lines.append(f"  {layer.kind:<7} {digest[:12]}  {_mib(meta.size):>10}  {layer.title}")
         else:
-            lines.append(f"  {layer.kind:<7} {layer.digest[:12]}  {'not built':>10}  {layer.title}")
-    box = Box(spec, st, tuple(layer.digest for layer in layers), tier)
+            lines.append(f"  {layer.kind:<7} {'-':<12}  {'not built':>10}  {layer.title}")
+    box = Box(spec, st, tuple(m.digest for m in metas), tier)
     p = box.paths
     upper = store.disk_usage(p.upper) if p.upper.exists() else 0
     lines.append(f"writable: {_mib(upper)}  ({p.upper})")

@@ -123,13 +123,15 @@ class LayerMeta:
     tier: int
     packages: dict[str, str]  # name -> version, the whole dpkg database after this layer
     arch: str
+    pins: dict[str, Any] | None = None  # what it resolved to (devbox.lock); None for [setup]
+    request: str | None = None  # the plan's request digest it was built for
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LayerMeta:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def has_layer(store: Store, digest: str) -> bool:
@@ -145,6 +147,34 @@ def read_meta(store: Store, digest: str) -> LayerMeta:
             f"layer {digest[:12]} in {store.layers} is damaged ({e})",
             hint="delete that directory and build again",
         ) from e
+
+
+def read_alias(store: Store, key: str) -> str | None:
+    """The layer an unlocked request last resolved to (see plan.layer_key), if recorded."""
+    try:
+        target = (store.resolved / key).read_text().strip()
+    except OSError:
+        return None
+    return target or None
+
+
+def write_alias(store: Store, key: str, target: str) -> None:
+    store.resolved.mkdir(parents=True, exist_ok=True)
+    tmp = store.resolved / f".{key}.new"
+    tmp.write_text(target + "\n")
+    os.replace(tmp, store.resolved / key)
+
+
+def drop_dangling_aliases(store: Store) -> int:
+    """Remove aliases whose layer is gone (gc). Returns how many."""
+    n = 0
+    if store.resolved.is_dir():
+        for entry in store.resolved.iterdir():
+            target = read_alias(store, entry.name)
+            if target is None or not has_layer(store, target):
+                entry.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 class LayerBuild:
@@ -164,11 +194,19 @@ class LayerBuild:
     def rootfs(self) -> Path:
         return self.tmp / "rootfs"
 
-    def commit(self, meta: LayerMeta) -> None:
+    def commit(self, meta: LayerMeta) -> bool:
+        """Rename the finished layer into place as `meta.digest`. False if that layer appeared
+        meanwhile (another build resolved to the same layer): the caller aborts this one."""
         for sub in ("work", "merged", "out"):
             self.remove(self.tmp / sub)
         (self.tmp / "meta.json").write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))
-        os.rename(self.tmp, self.store.layer_dir(self.digest))
+        try:
+            os.rename(self.tmp, self.store.layer_dir(meta.digest))
+        except OSError as e:
+            if has_layer(self.store, meta.digest):
+                return False
+            raise e
+        return True
 
     def abort(self) -> None:
         self.remove(self.tmp)

@@ -87,9 +87,7 @@ def test_status_of_an_unbuilt_project(tmp_path: Path) -> None:
 
 
 def test_not_yet_supported_keys_are_refused_clearly(tmp_path: Path) -> None:
-    (tmp_path / "devbox.toml").write_text(
-        '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\n'
-    )
+    (tmp_path / "devbox.toml").write_text('[box]\nbase = "oci:docker.io/library/debian:bookworm"\n')
     r = devbox("build", cwd=tmp_path)
     assert r.returncode == 1
     assert "not supported yet" in r.stderr and "Traceback" not in r.stderr

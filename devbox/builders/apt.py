@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import sandbox
 from ..plan import LayerRecipe
 from .context import BuildContext
 
 
-def build(ctx: BuildContext, layer: LayerRecipe) -> None:
-    script = sandbox.apt_script(layer.recipe["packages"], sandbox_root=ctx.tier.level == 3)
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    pins = None if ctx.pins is None else dict(ctx.pins.get("packages", {}))
+    script = sandbox.apt_script(
+        layer.recipe["packages"], sandbox_root=ctx.tier.level == 3, pins=pins
+    )
     ctx.run_over_lowers(script)
+    return {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import host, sandbox, seccomp
 from ..host import Tier
@@ -26,6 +28,20 @@ class BuildContext:
     project: Path
     workdir: str
     tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
+    pins: dict[str, Any] | None = None  # what devbox.lock says this layer resolved to
+
+    def installed_packages(self) -> dict[str, str]:
+        """name -> version of every package installed once the layer's script ran."""
+        out: dict[str, str] = {}
+        try:
+            text = (self.out / "packages.tsv").read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[1]:
+                out[parts[0]] = parts[1]
+        return out
 
     @property
     def out(self) -> Path:
@@ -48,6 +64,7 @@ class BuildContext:
         binds: Sequence[sandbox.Bind] = (),
         cwd: str = "/",
         rmdirs: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         """Run `script` with /bin/sh as root in a sandbox whose root is the layers below with
         this layer as the writable upper. Apt caches and the output dir are bind-mounted."""
@@ -75,14 +92,18 @@ class BuildContext:
             cap_add_all=self.tier.level > 1,
             seccomp_fd=fds[0] if fds else None,
         )
+        ca = host.ca_bundle()
+        if ca is not None:  # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
+            session = dataclasses.replace(session, binds=(*session.binds, sandbox.ca_bind(ca)))
+            env = {**sandbox.ca_env(ca), **(env or {})}
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
         argv = sandbox.build_argv(
             host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
         )
         try:
             run_logged(
-                argv, log=self.log, display=self.display, label=self.label, env=build_env(),
-                pass_fds=fds,
+                argv, log=self.log, display=self.display, label=self.label,
+                env={**build_env(), **(env or {})}, pass_fds=fds,
             )  # fmt: skip
         finally:
             for fd in fds:

@@ -6,13 +6,15 @@ namespace), so the base is built under exactly the uid map the box is entered wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import host, sandbox, seccomp
 from ..plan import LayerRecipe
 from ..progress import run_logged
 from .context import BuildContext, build_env
 
 
-def build(ctx: BuildContext, layer: LayerRecipe) -> None:
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     archives, _ = ctx.apt_cache()
     target = ctx.build.rootfs
     target.rmdir()  # mmdebstrap wants to create it
@@ -34,3 +36,4 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> None:
         [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env,
         preexec=seccomp.install if tier.seccomp else None,
     )  # fmt: skip
+    return {}

@@ -4,17 +4,19 @@ read-only (a build step makes the layer, not files in the tree)."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Any
 
 from .. import sandbox
 from ..plan import LayerRecipe
 from .context import BuildContext
 
 
-def build(ctx: BuildContext, layer: LayerRecipe) -> None:
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     workdir = layer.recipe["workdir"]
     script = sandbox.setup_script(layer.recipe["run"], workdir)
     bind = sandbox.Bind(str(ctx.project), workdir, "ro")
     ctx.run_over_lowers(script, binds=(bind,), cwd=workdir, rmdirs=new_mountpoints(ctx, workdir))
+    return {}
 
 
 def new_mountpoints(ctx: BuildContext, workdir: str) -> list[str]:

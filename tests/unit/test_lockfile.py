@@ -79,7 +79,7 @@ SETUP = meta(
 
 EXPECTED = f"""\
 # devbox.lock: what `devbox build` resolved. Written by devbox; commit it, don't edit it.
-lock-version = 1
+lock-version = 2
 arch = "amd64"
 
 [base]
@@ -132,7 +132,7 @@ def test_render_is_deterministic_whatever_the_dict_order(spec: Spec) -> None:
 
 def test_lock_parses_into_the_expected_structure(spec: Spec) -> None:
     assert tomllib.loads(render(spec, [BASE, APT, SETUP])) == {
-        "lock-version": 1,
+        "lock-version": 2,
         "arch": "amd64",
         "base": {
             "source": "debian:bookworm",

@@ -266,12 +266,74 @@ def test_non_debian_bases_are_not_supported_yet(tmp_path: Path, base: str) -> No
     assert base in info.value.message
 
 
-def test_interpreters_are_not_supported_yet(tmp_path: Path) -> None:
-    text = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\nnode = "20"\n'
-    with pytest.raises(DevboxError, match="not supported yet") as info:
+def test_interpreters_are_layers_of_their_own_python_below_node(tmp_path: Path) -> None:
+    text = FULL.replace("[env]", '[interpreters]\nnode = "20"\npython = "3.11"\n\n[env]')
+    layers = plan(make_spec(tmp_path, text))
+    assert [layer.kind for layer in layers] == ["debian", "apt", "python", "node", "setup"]
+    py, node = layers[2], layers[3]
+    assert py.recipe["provider"] == "apt" and py.recipe["version"] == "3.11"
+    assert "python3.11" in py.recipe["packages"] and "python3.11-venv" in py.recipe["packages"]
+    assert node.recipe["provider"] == "npm" and node.recipe["version"] == "20"
+    assert node.lock_section == "interpreters.node" and node.lockable
+    assert not layers[4].lockable
+
+
+def test_changing_only_node_changes_only_node_and_what_is_above(tmp_path: Path) -> None:
+    text = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\nnode = "NODE"\n'
+    a = plan(make_spec(tmp_path / "a", text.replace("NODE", "20.18.0")))
+    b = plan(make_spec(tmp_path / "b", text.replace("NODE", "22")))
+    assert [x.digest for x in a[:2]] == [x.digest for x in b[:2]]
+    assert a[2].digest != b[2].digest
+
+
+@pytest.mark.parametrize(
+    ("suite", "version", "names"),
+    [
+        ("bookworm", "3.13", ["trixie", "sid", "uv"]),
+        ("bookworm", "3.9", ["bullseye", "uv"]),
+        ("trixie", "3.11", ["bookworm", "uv"]),
+        ("bullseye", "3.12", ["uv"]),
+    ],
+)
+def test_a_python_the_suite_lacks_names_suites_that_have_it_and_uv(
+    tmp_path: Path, suite: str, version: str, names: list[str]
+) -> None:
+    text = f'[box]\nbase = "debian:{suite}"\n[interpreters]\npython = "{version}"\n'
+    with pytest.raises(DevboxError) as info:
         plan(make_spec(tmp_path, text))
-    assert "python, node" in info.value.message
-    assert info.value.hint is not None
+    said = info.value.message + " " + (info.value.hint or "")
+    for name in names:
+        assert name in said
+    assert str(tmp_path / "devbox.toml") in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("suite", "version"), [("trixie", "3.13"), ("sid", "3.14"), ("bullseye", "3.9.2")]
+)
+def test_pythons_the_suites_have_plan(tmp_path: Path, suite: str, version: str) -> None:
+    text = f'[box]\nbase = "debian:{suite}"\n[interpreters]\npython = "{version}"\n'
+    assert plan(make_spec(tmp_path, text))[-1].kind == "python"
+
+
+def test_uv_takes_any_python_and_apt_node_checks_the_suite(tmp_path: Path) -> None:
+    text = '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
+    text += 'python = { version = "3.13.1", provider = "uv" }\n'
+    assert plan(make_spec(tmp_path / "a", text))[-1].recipe["provider"] == "uv"
+    text = '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
+    text += 'node = { version = "20", provider = "apt" }\n'
+    with pytest.raises(DevboxError, match="bookworm has node 18") as info:
+        plan(make_spec(tmp_path / "b", text))
+    assert "trixie" in info.value.message and "npm" in (info.value.hint or "")
+
+
+def test_layer_key_depends_on_request_parent_and_pins() -> None:
+    k = plan_mod.layer_key
+    base = k("r" * 64, None, {"packages": {"a": "1"}})
+    assert base == k("r" * 64, None, {"packages": {"a": "1"}})
+    assert base != k("r" * 64, None, {"packages": {"a": "2"}})
+    assert base != k("r" * 64, "p" * 64, {"packages": {"a": "1"}})
+    assert base != k("s" * 64, None, {"packages": {"a": "1"}})
+    assert k("r" * 64, None, None) != base
 
 
 def test_a_missing_setup_input_is_named(tmp_path: Path) -> None:

@@ -1,0 +1,50 @@
+"""node, provider "apt": the suite's own nodejs and npm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import sandbox
+from ..boxenv import NPM_PREFIX
+from ..builders.context import BuildContext
+from ..errors import DevboxError
+from ..plan import LayerRecipe
+from ..spec import Interpreter, Spec
+from . import matches, upstream_version
+
+SUITE_NODE = {"bullseye": "12", "bookworm": "18", "trixie": "20"}  # sid: whatever it has now
+
+
+def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
+    suite = spec.base.ref
+    major = interp.version.split(".")[0]
+    have = SUITE_NODE.get(suite)
+    if have is not None and have != major:
+        where = [s for s, v in SUITE_NODE.items() if v == major]
+        raise DevboxError(
+            f"{spec.path}: [interpreters].node: Debian {suite} has node {have}, not "
+            f"{interp.version}"
+            + (f"; node {major} is in Debian {', '.join(where)}" if where else ""),
+            hint=f'use node = {{ version = "{interp.version}", provider = "npm" }} (the official '
+            "Node.js builds: any version)",
+        )
+    return {"packages": ["nodejs", "npm"], "suite": suite}, f"node {interp.version} (apt)"
+
+
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    pins = None if ctx.pins is None else dict(ctx.pins.get("packages", {}))
+    script = sandbox.apt_script(
+        layer.recipe["packages"], sandbox_root=ctx.tier.level == 3, pins=pins
+    )
+    ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}")
+    installed = ctx.installed_packages().get("nodejs")
+    if installed is None:
+        raise DevboxError("nodejs did not install", log=str(ctx.log))
+    exact = upstream_version(installed)
+    if not matches(layer.recipe["version"], exact):
+        raise DevboxError(
+            f"node {layer.recipe['version']} was asked for; Debian {layer.recipe['suite']} has "
+            f"{exact}",
+            hint='use provider = "npm" for any Node.js version',
+        )
+    return {"version": exact}
