@@ -46,6 +46,7 @@ def build_box(
             metas.append(_build_layer(spec, st, display, layer, metas, label, log, tier, no_cache))
             display.status("")
         register(spec, st, [m.digest for m in metas], tier)
+        store.mark_used(st, [m.digest for m in metas])
     lockfile.write(spec, metas)
     return metas
 
@@ -63,6 +64,7 @@ def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tu
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
     stack = [layer.digest for layer in layers]
+    store.mark_used(st, stack)
     registered = store.read_project(st, spec.project)
     if registered is None or registered.get("stack") != stack:
         register(spec, st, stack, tier)

@@ -150,16 +150,32 @@ def reset() -> None:
 @app.command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Only what was last used longer ago than this: 30d, 12h, 90m, 1d12h.",
+        ),
+    ] = "",
 ) -> None:
     """Delete layers and state that no live project uses; print what was freed."""
-    from .gc import collect
+    from .gc import collect, parse_duration
     from .host import current_tier
 
+    try:
+        age = parse_duration(older_than) if older_than else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="'--older-than'") from None
     st = Store.default()
-    freed = collect(st, current_tier(), dry_run=dry_run)
+    freed = collect(st, current_tier(), dry_run=dry_run, older_than=age)
     verb = "would free" if dry_run else "freed"
     for what, size in freed.items:
         typer.echo(f"  {size / 2**20:8.1f} MiB  {what}")
+    if freed.kept:
+        typer.echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
+        for what in freed.kept:
+            typer.echo(f"  {what}")
     typer.echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
 
 
