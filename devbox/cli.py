@@ -198,3 +198,24 @@ def ls() -> None:
 
     for line in listing(Store.default()):
         typer.echo(line)
+
+
+@app.command()
+def watch() -> None:
+    """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
+    from .spec import SPEC_NAME, find_spec
+    from .watch import watch as do_watch
+
+    spec_path = find_spec(Path(os.getcwd()))  # not loaded: a broken spec is watched too
+    if spec_path is None:
+        raise DevboxError(
+            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
+            hint="`devbox init` writes a starter one",
+        )
+    quiet = OPTS.quiet
+
+    def say(msg: str) -> None:
+        if not quiet:
+            typer.echo(f"devbox watch: {msg}")
+
+    do_watch(spec_path, Store.default(), _display(), say=say)
