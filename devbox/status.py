@@ -78,11 +78,11 @@ def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
     """Does devbox.lock say what the current layers hold? (`metas`: None if not all built.)"""
     lock = lockfile.lock_path(spec)
     try:
-        text = lock.read_text()
+        data = lock.read_bytes()
     except FileNotFoundError:
         return "none (devbox build writes devbox.lock)"
     if metas is None:
         return "present; checked once the box is built"
-    if lockfile.render(spec, metas) == text:
+    if lockfile.render(spec, metas).encode() == data:
         return "matches the box"
     return "differs from the box (devbox build rewrites it)"

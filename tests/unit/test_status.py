@@ -106,3 +106,11 @@ def test_a_spec_edit_shows_until_the_next_build(st: Store, tmp_path: Path) -> No
     s = _status(other, st)
     assert s["state"].startswith("devbox.toml changed since the last build; every layer is in")
     assert s["lock"] == "differs from the box (devbox build rewrites it)"
+
+
+def test_a_lock_that_is_not_text_differs(st: Store, tmp_path: Path) -> None:
+    spec = _spec(tmp_path / "p", [])
+    metas = [_add(st, layer) for layer in _layers(spec)]
+    register_project(st, spec.project, spec.name, [m.digest for m in metas])
+    lockfile.lock_path(spec).write_bytes(b"\xff\xfe garbage")
+    assert _status(spec, st)["lock"] == "differs from the box (devbox build rewrites it)"
