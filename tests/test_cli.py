@@ -104,3 +104,10 @@ def test_gc_older_than_takes_a_duration(tmp_path: Path, monkeypatch: pytest.Monk
     r = devbox("gc", "--dry-run", "--older-than", "30d", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("would free 0.0 MiB")
+
+
+def test_watch_without_a_spec_says_how_to_make_one(tmp_path: Path) -> None:
+    r = devbox("watch", cwd=tmp_path)
+    assert r.returncode == 1, r
+    assert "no devbox.toml" in r.stderr and "devbox init" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -68,3 +68,25 @@ def test_a_missing_input_hashes_as_missing_until_it_appears(tmp_path: Path) -> N
     before = sources(t)
     (p / "later.txt").write_text("")
     assert sources(t) != before
+
+
+def test_what_changed_since_the_last_build(tmp_path: Path) -> None:
+    from devbox.paths import Store
+    from devbox.progress import Display
+    from devbox.watch import Watcher
+
+    p = _project(tmp_path)
+    (p / "devbox.lock").write_text("lock 1\n")
+    w = Watcher(p / "devbox.toml", Store(tmp_path / "store"), Display(), say=print)
+    w.targets = Targets(p / "devbox.toml", ("seed.txt",))
+    w.built_from = sources(w.targets)
+    w.lock_after = (p / "devbox.lock").read_bytes()
+    assert w.changed() is None
+    (p / "devbox.lock").write_text("lock 1\n")  # rewritten, same content (as a build does)
+    assert w.changed() is None
+    (p / "devbox.lock").write_text("lock 2\n")
+    assert w.changed() == "devbox.lock"
+    (p / "seed.txt").write_text("changed\n")
+    assert w.changed() == "a setup input"
+    (p / "devbox.toml").write_text('[box]\nbase = "debian:sid"\n')
+    assert w.changed() == "devbox.toml"
