@@ -10,11 +10,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devbox.paths import project_id
 from tests.conftest import Devbox, _need_root_tools, layer_dirs, write_project
+from tests.integration.test_faults import _wait_for_temp_layer
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +111,27 @@ def test_gc_after_deleting_a_project_frees_its_layers_and_keeps_the_others(pair:
     assert "building" not in run.stderr and "built in" not in run.stderr, run.stderr
     assert {d: _identity(store, d) for d in beta_stack} == before
     assert os.path.isdir(store / "cache" / "apt"), "the apt cache beta uses is kept"
+
+
+def test_gc_during_a_build_keeps_what_the_build_uses(devbox: Devbox, make_project: Any) -> None:
+    # `tree`'s layer is in the store but no live project uses it (its project is gone) ...
+    gone = make_project("gone", '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["tree"]\n')
+    devbox("build", cwd=gone, check=True)
+    shutil.rmtree(gone)
+    # ... until a build stacks a slow setup step on it: gc must wait and keep it.
+    spec = '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["tree"]\n'
+    spec += '[setup]\nrun = ["sleep 8; echo done > /etc/done"]\n'
+    project = make_project("gc during build", spec)
+    build = devbox.popen(
+        "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    _wait_for_temp_layer(devbox.store, build)
+    gc = devbox("gc", cwd=project)
+    _, err = build.communicate(timeout=300)
+    assert build.returncode == 0, err
+    assert gc.returncode == 0, gc.stderr
+    assert "apt tree" not in gc.stdout, gc.stdout
+    r = devbox("run", "--", "sh", "-c", "tree --version && cat /etc/done", cwd=project)
+    assert r.returncode == 0 and r.stdout.endswith("done\n"), r
+    assert "building" not in r.stderr
