@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 
@@ -55,12 +57,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if verbose:
             traceback.print_exc()
+        log = crash_log(e, args)
+        where = (
+            f"  the traceback is in {log}: please report it with that file"
+            if log
+            else "  rerun with --verbose for the traceback, and please report it"
+        )
         print(
-            f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}\n"
-            "  rerun with --verbose for the traceback, and please report it",
+            f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}\n{where}",
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def crash_log(e: BaseException, args: Sequence[str]) -> str | None:
+    """Write the traceback of an unexpected exception to the store's logs dir; its path, or
+    None if even that fails."""
+    try:
+        from . import __version__
+        from .paths import store_root
+
+        logs = store_root() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        path.write_text(f"devbox {__version__}\nargv: {list(args)!r}\n\n{text}")
+        return str(path)
+    except Exception:
+        return None
 
 
 OS_HINTS = {

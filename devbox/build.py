@@ -75,6 +75,7 @@ def build_box(
             metas.append(meta)
             display.status("")
         register(spec, st, [m.digest for m in metas], tier)
+        store.mark_used(st, [m.digest for m in metas])
     if not locked:
         lockfile.write(spec, metas)
     return metas
@@ -92,6 +93,7 @@ def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tu
     if stack is None:
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
+    store.mark_used(st, stack)
     registered = store.read_project(st, spec.project)
     if registered is None or registered.get("stack") != stack:
         register(spec, st, stack, tier)

@@ -172,16 +172,32 @@ def reset() -> None:
 @app.command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Only what was last used longer ago than this: 30d, 12h, 90m, 1d12h.",
+        ),
+    ] = "",
 ) -> None:
     """Delete layers and state that no live project uses; print what was freed."""
-    from .gc import collect
+    from .gc import collect, parse_duration
     from .host import current_tier
 
+    try:
+        age = parse_duration(older_than) if older_than else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="'--older-than'") from None
     st = Store.default()
-    freed = collect(st, current_tier(), dry_run=dry_run)
+    freed = collect(st, current_tier(), dry_run=dry_run, older_than=age)
     verb = "would free" if dry_run else "freed"
     for what, size in freed.items:
         typer.echo(f"  {size / 2**20:8.1f} MiB  {what}")
+    if freed.kept:
+        typer.echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
+        for what in freed.kept:
+            typer.echo(f"  {what}")
     typer.echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
 
 
@@ -204,3 +220,24 @@ def ls() -> None:
 
     for line in listing(Store.default()):
         typer.echo(line)
+
+
+@app.command()
+def watch() -> None:
+    """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
+    from .spec import SPEC_NAME, find_spec
+    from .watch import watch as do_watch
+
+    spec_path = find_spec(Path(os.getcwd()))  # not loaded: a broken spec is watched too
+    if spec_path is None:
+        raise DevboxError(
+            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
+            hint="`devbox init` writes a starter one",
+        )
+    quiet = OPTS.quiet
+
+    def say(msg: str) -> None:
+        if not quiet:
+            typer.echo(f"devbox watch: {msg}")
+
+    do_watch(spec_path, Store.default(), _display(), say=say)

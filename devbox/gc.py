@@ -3,11 +3,17 @@
 A project is live while its directory still has its devbox.toml (or its box is running).
 Layers, writable layers, isolated homes and apt caches of dead projects go; so do temp dirs of
 builds that died. Files owned by subuids are deleted from inside the user namespace (tier 2).
+
+`--older-than` keeps what was used recently even if no live project uses it now: a dead
+project's state and an unused layer go only when their last use is older than the cutoff. A
+layer's last use is the later of its directory's mtime (stamped when a build or a session uses
+it, see store.mark_used) and the last use of any project, live or dead, that recorded it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +26,23 @@ from .paths import ProjectPaths, Store
 from .spec import SPEC_NAME
 
 LOG_DAYS = 14
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+DURATION_HELP = "a number and a unit (s, m, h, d, w), e.g. 30d, 12h, 90m or 1d12h"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '30d', '12h', '90m', '45s', '2w' or a sum such as '1d12h'.
+    Raises ValueError saying what is allowed."""
+    compact = text.strip().lower()
+    if not re.fullmatch(r"(?:\d+[smhdw])+", compact):
+        raise ValueError(f"{text!r} is not a duration: expected {DURATION_HELP}")
+    return float(sum(int(n) * UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", compact)))
 
 
 @dataclass
 class Freed:
     items: list[tuple[str, int]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # unused, but used within --older-than
 
     def add(self, what: str, size: int) -> None:
         self.items.append((what, size))
@@ -52,9 +70,41 @@ def is_live(pdir: Path, info: dict[str, Any]) -> bool:
     return supervisor_pid(ProjectPaths(pdir)) is not None
 
 
-def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
+def last_used(pdir: Path, info: dict[str, Any]) -> float | None:
+    """The later of the last build's registration and the last start or stop of the box."""
+    stamps: list[float] = []
+    updated = info.get("updated")
+    if isinstance(updated, (int, float)):
+        stamps.append(float(updated))
+    try:
+        stamps.append(ProjectPaths(pdir).run.stat().st_mtime)
+    except OSError:
+        pass
+    return max(stamps) if stamps else None
+
+
+def layer_last_used(layer: Path, by_projects: dict[str, float]) -> float:
+    """When a layer was last built or used: its stamp, or a project's use of it."""
+    try:
+        stamp = layer.stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return max(stamp, by_projects.get(layer.name, 0.0))
+
+
+def collect(
+    st: Store,
+    tier: Tier,
+    *,
+    dry_run: bool = False,
+    older_than: float | None = None,
+    now: float | None = None,
+) -> Freed:
+    """Delete what no live project uses; with `older_than` (seconds), only what was last used
+    longer ago than that."""
     remove = remover(tier)
     freed = Freed()
+    cutoff = None if older_than is None else (time.time() if now is None else now) - older_than
 
     def drop(path: Path, what: str) -> None:
         freed.add(what, store.disk_usage(path))
@@ -68,16 +118,28 @@ def collect(st: Store, tier: Tier, *, dry_run: bool = False) -> Freed:
         used: set[str] = set()
         caches: set[str] = set()
         keep_all_caches = False
+        by_projects: dict[str, float] = {}  # digest -> the last use of a project that used it
         for pdir, info in projects(st):
-            if is_live(pdir, info):
-                used.update(info.get("stack", []))
+            stack = [d for d in info.get("stack", []) if isinstance(d, str)]
+            used_at = last_used(pdir, info) or 0.0
+            for digest in stack:
+                by_projects[digest] = max(by_projects.get(digest, 0.0), used_at)
+            live = is_live(pdir, info)
+            what = f"project {info.get('name', pdir.name)} ({info.get('path', '?')})"
+            if live or (cutoff is not None and used_at > cutoff):
+                used.update(stack)
                 caches.add(info.get("apt_cache", ""))
                 keep_all_caches |= "apt_cache" not in info  # recorded before caches were
+                if not live:
+                    freed.kept.append(what)
             else:
-                drop(pdir, f"project {info.get('name', pdir.name)} ({info.get('path', '?')})")
+                drop(pdir, what)
         if st.layers.is_dir():
             for layer in sorted(st.layers.iterdir()):
                 if layer.name.startswith(store.TMP_PREFIX) or layer.name in used:
+                    continue
+                if cutoff is not None and layer_last_used(layer, by_projects) > cutoff:
+                    freed.kept.append(f"layer {layer.name[:12]} {_title(layer)}")
                     continue
                 with store.flocked(st.layer_lock(layer.name), blocking=False) as free:
                     if free:

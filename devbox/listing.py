@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import store
 from .box import supervisor_pid
 from .errors import DevboxError
-from .gc import projects
+from .gc import last_used, projects
 from .paths import ProjectPaths, Store
 from .spec import SPEC_NAME
 
@@ -75,19 +74,6 @@ def read_layers(st: Store) -> dict[str, LayerRow]:
             continue
         rows[entry.name] = LayerRow(entry.name, meta.kind, meta.title, int(meta.size))
     return rows
-
-
-def last_used(pdir: Path, info: dict[str, Any]) -> float | None:
-    """The later of the last build's registration and the last start or stop of the box."""
-    stamps: list[float] = []
-    updated = info.get("updated")
-    if isinstance(updated, (int, float)):
-        stamps.append(float(updated))
-    try:
-        stamps.append(ProjectPaths(pdir).run.stat().st_mtime)
-    except OSError:
-        pass
-    return max(stamps) if stamps else None
 
 
 def read_boxes(st: Store) -> list[BoxRow]:

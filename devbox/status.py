@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import lockfile, store
 from .box import Box, supervisor_pid
 from .errors import DevboxError
@@ -40,17 +42,46 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     p = box.paths
     upper = store.disk_usage(p.upper) if p.upper.exists() else 0
     lines.append(f"writable: {_mib(upper)}  ({p.upper})")
-    lines.append(f"state:    {'up to date' if all(built) else 'needs `devbox build`'}")
-    lock = lockfile.lock_path(spec)
-    if not lock.exists():
-        lines.append("lock:     none (devbox build writes devbox.lock)")
-    elif all(built):
-        current = lockfile.render(spec, metas) == lock.read_text()
-        state = "matches the box" if current else "differs from the box (devbox build rewrites it)"
-        lines.append(f"lock:     {state}")
-    else:
-        lines.append("lock:     present")
+    registered = store.read_project(st, spec.project)
+    stack = [d or "" for _, d in found]
+    lines.append(f"state:    {spec_state(built, stack, registered)}")
+    lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")
+    # Trust (auto-activation: `devbox allow` / `devbox deny`) belongs here, as a "trust:" line
+    # from the trust module, which is not in this branch yet.
     running = supervisor_pid(p) is not None
     lines.append(f"running:  {'yes' if running else 'no'}")
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
+
+
+def spec_state(built: list[bool], stack: list[str], registered: dict[str, Any] | None) -> str:
+    """Is the box up to date with devbox.toml: every planned layer in the store, and that
+    stack the one this project was last built (or entered) with?"""
+    changed = registered is not None and registered.get("stack") != stack
+    missing = built.count(False)
+    if missing:
+        todo = f"needs `devbox build` ({missing} of {len(built)} layers to build)"
+        return f"devbox.toml changed since the last build: {todo}" if changed else todo
+    if registered is None:
+        return "every layer is in the store, but this project has not used them yet " + (
+            "(`devbox build` takes them up, building nothing)"
+        )
+    if changed:
+        return "devbox.toml changed since the last build; every layer is in the store " + (
+            "(`devbox build` takes them up, building nothing)"
+        )
+    return "up to date with devbox.toml"
+
+
+def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
+    """Does devbox.lock say what the current layers hold? (`metas`: None if not all built.)"""
+    lock = lockfile.lock_path(spec)
+    try:
+        data = lock.read_bytes()
+    except FileNotFoundError:
+        return "none (devbox build writes devbox.lock)"
+    if metas is None:
+        return "present; checked once the box is built"
+    if lockfile.render(spec, metas).encode() == data:
+        return "matches the box"
+    return "differs from the box (devbox build rewrites it)"

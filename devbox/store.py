@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,14 @@ class LayerMeta:
 
 def has_layer(store: Store, digest: str) -> bool:
     return (store.layer_dir(digest) / "meta.json").is_file()
+
+
+def mark_used(store: Store, digests: Iterable[str]) -> None:
+    """Stamp layers as used now (their directory's mtime), for `devbox gc --older-than`.
+    Best effort: a read-only store is still usable."""
+    for digest in digests:
+        with contextlib.suppress(OSError):
+            os.utime(store.layer_dir(digest))
 
 
 def read_meta(store: Store, digest: str) -> LayerMeta:

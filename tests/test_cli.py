@@ -91,3 +91,21 @@ def test_not_yet_supported_keys_are_refused_clearly(tmp_path: Path) -> None:
     r = devbox("build", cwd=tmp_path)
     assert r.returncode == 1
     assert "not supported yet" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_gc_older_than_takes_a_duration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "store"))
+    r = devbox("gc", "--older-than", "3 weeks", cwd=tmp_path)
+    assert r.returncode == 2, r
+    assert "'3 weeks' is not a duration" in r.stderr and "30d" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = devbox("gc", "--dry-run", "--older-than", "30d", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("would free 0.0 MiB")
+
+
+def test_watch_without_a_spec_says_how_to_make_one(tmp_path: Path) -> None:
+    r = devbox("watch", cwd=tmp_path)
+    assert r.returncode == 1, r
+    assert "no devbox.toml" in r.stderr and "devbox init" in r.stderr
+    assert "Traceback" not in r.stderr

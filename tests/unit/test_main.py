@@ -1,0 +1,63 @@
+"""The one error handler (`devbox.__main__.main`) meeting an unexpected exception: a bug."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import devbox.listing
+from devbox.__main__ import main
+
+
+@pytest.fixture
+def buggy_ls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def boom(st: object) -> list[str]:
+        raise RuntimeError("boom in listing")
+
+    monkeypatch.setattr(devbox.listing, "listing", boom)
+    previous = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_bug_says_so_and_where_its_traceback_is(
+    buggy_ls: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    first, second = err.splitlines()
+    assert (
+        first == "devbox: internal error (this is a bug in devbox): RuntimeError: boom in listing"
+    )
+    log = Path(second.split("the traceback is in ", 1)[1].split(": please report", 1)[0])
+    assert log.parent == tmp_path / "devbox-home" / "logs"  # the store's logs (conftest)
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "boom in listing" in text
+    assert "argv: ['ls']" in text
+
+
+def test_verbose_shows_the_traceback(buggy_ls: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--verbose", "ls"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert 'in boom\n    raise RuntimeError("boom in listing")' in err
+    assert "this is a bug in devbox" in err
+
+
+def test_no_log_when_the_store_cannot_hold_one(
+    buggy_ls: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("DEVBOX_HOME", str(blocker / "store"))  # cannot be made
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert "this is a bug in devbox" in err
+    assert "rerun with --verbose for the traceback" in err
