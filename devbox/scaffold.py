@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DevboxError
+from .interpreters.python_apt import SUITE_PYTHON
 from .spec import DEBIAN_SUITES, SPEC_NAME
 from .spec_validate import default_name
 
@@ -30,7 +31,10 @@ def render(template: str, name: str, base: str) -> str:
             f"no template named {template!r}",
             hint="templates: " + ", ".join(template_names()),
         )
-    return path.read_text().replace("{{name}}", name).replace("{{base}}", base)
+    suite = base.split(":", 1)[1] if base.startswith("debian:") else ""
+    python = SUITE_PYTHON.get(suite, "3.13")  # sid (and other bases): 3.13
+    text = path.read_text().replace("{{name}}", name).replace("{{base}}", base)
+    return text.replace("{{python}}", python)
 
 
 def init(project: Path, *, base: str, template: str, force: bool) -> Path:
