@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -59,8 +61,39 @@ def check_integrity(data_hash: dict[str, str], integrity: str) -> bool:
     return base64.b64encode(bytes.fromhex(data_hash[algo])).decode() == b64
 
 
-def download(url: str, dest: Path, integrity: str, display: Display, label: str) -> None:
-    """Fetch `url` to `dest`, verifying `integrity`; a mismatch deletes the file and fails."""
+def download(
+    url: str,
+    dest: Path,
+    integrity: str,
+    display: Display,
+    label: str,
+    cache: Path | None = None,
+) -> None:
+    """Fetch `url` to `dest`, verifying `integrity`; a mismatch deletes the file and fails.
+    With `cache`, a verified copy is kept there (keyed by the hash) and reused next time."""
+    if cache is not None:
+        kept = cache / hashlib.sha256(integrity.encode()).hexdigest()[:32]
+        if kept.is_file() and _verified(kept, integrity):
+            shutil.copyfile(kept, dest)
+            return
+    _fetch(url, dest, integrity, display, label)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = kept.with_suffix(".part")
+        shutil.copyfile(dest, tmp)
+        os.replace(tmp, kept)
+
+
+def _verified(path: Path, integrity: str) -> bool:
+    hashes = {name: hashlib.new(name) for name in ("sha256", "sha512")}
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            for h in hashes.values():
+                h.update(chunk)
+    return check_integrity({k: h.hexdigest() for k, h in hashes.items()}, integrity)
+
+
+def _fetch(url: str, dest: Path, integrity: str, display: Display, label: str) -> None:
     hashes = {name: hashlib.new(name) for name in ("sha256", "sha512")}
     done = 0
     with _open(url) as resp, open(dest, "wb") as out:

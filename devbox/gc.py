@@ -106,8 +106,11 @@ def collect(
     freed = Freed()
     cutoff = None if older_than is None else (time.time() if now is None else now) - older_than
 
+    dropped: set[Path] = set()
+
     def drop(path: Path, what: str) -> None:
         freed.add(what, store.disk_usage(path))
+        dropped.add(path)
         if not dry_run:
             remove(path)
 
@@ -150,11 +153,39 @@ def collect(
             for cache in sorted(apt.iterdir()):
                 if cache.name not in caches:
                     drop(cache, f"apt cache {cache.name}")
+        if st.downloads.is_dir():
+            wanted = _wanted_downloads(st, dropped)
+            for entry in sorted(st.downloads.iterdir()):
+                if entry.name not in wanted:
+                    drop(entry, f"download {entry.name[:12]} no kept layer was built from")
         if not dry_run:
             store.drop_dangling_aliases(st)
             _old_logs(st)
             _orphan_locks(st)
     return freed
+
+
+def _wanted_downloads(st: Store, dropped: set[Path]) -> set[str]:
+    """Cache keys (fetch.download) of the artifacts that the layers gc keeps were built from."""
+    import hashlib
+
+    wanted: set[str] = set()
+    if not st.layers.is_dir():
+        return wanted
+    for layer in st.layers.iterdir():
+        if layer in dropped or layer.name.startswith(store.TMP_PREFIX):
+            continue
+        try:
+            pins = json.loads((layer / "meta.json").read_text()).get("pins") or {}
+        except (OSError, ValueError):
+            continue
+        for key in ("integrity", "npm-integrity"):
+            if isinstance(pins.get(key), str):
+                wanted.add(hashlib.sha256(pins[key].encode()).hexdigest()[:32])
+        if isinstance(pins.get("uv-sha256"), str):
+            blob = f"sha256:{pins['uv-sha256']}".encode()
+            wanted.add(hashlib.sha256(blob).hexdigest()[:32])
+    return wanted
 
 
 def _title(layer: Path) -> str:

@@ -65,6 +65,11 @@ class Store:
     def layer_lock(self, digest: str) -> Path:
         return self.locks / f"{digest}.lock"
 
+    @property
+    def downloads(self) -> Path:
+        """Verified downloads (interpreter builds), keyed by their hash."""
+        return self.cache / "downloads"
+
     def apt_cache(self, key: str) -> Path:
         return self.cache / "apt" / key
 

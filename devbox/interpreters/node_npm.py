@@ -101,9 +101,12 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     if pins is None or not pins.get("url"):
         ctx.display.status(f"{ctx.label}  resolving node {layer.recipe['version']} on the registry")
         pins = resolve(layer.recipe["version"], layer.recipe["arch"])
-    fetch.download(pins["url"], ctx.out / "node.tgz", pins["integrity"], ctx.display, ctx.label)
+    cache = ctx.store.downloads
     fetch.download(
-        pins["npm-url"], ctx.out / "npm.tgz", pins["npm-integrity"], ctx.display, ctx.label
+        pins["url"], ctx.out / "node.tgz", pins["integrity"], ctx.display, ctx.label, cache
+    )
+    fetch.download(
+        pins["npm-url"], ctx.out / "npm.tgz", pins["npm-integrity"], ctx.display, ctx.label, cache
     )
     ctx.run_over_lowers(SCRIPT + sandbox.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):

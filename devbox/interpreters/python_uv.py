@@ -85,7 +85,8 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         else uv_wheel(None)
     )
     whl = ctx.out / "uv.whl"
-    fetch.download(wheel["uv-url"], whl, f"sha256:{wheel['uv-sha256']}", ctx.display, ctx.label)
+    integrity = f"sha256:{wheel['uv-sha256']}"
+    fetch.download(wheel["uv-url"], whl, integrity, ctx.display, ctx.label, ctx.store.downloads)
     with zipfile.ZipFile(io.BytesIO(whl.read_bytes())) as z:
         name = next((n for n in z.namelist() if n.endswith(".data/scripts/uv")), None)
         if name is None:

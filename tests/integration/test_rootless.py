@@ -25,6 +25,10 @@ base = "debian:bookworm"
 [packages]
 apt = ["sudo", "postgresql-client", "libxml2-utils"]
 
+[interpreters]
+python = "3.11"
+node = "20.18.0"
+
 [setup]
 run = ["echo from-setup > /etc/setup-ran", "chown nobody:nogroup /etc/setup-ran"]
 """
@@ -87,6 +91,25 @@ def test_the_user_is_themself_in_the_box(
     assert r.stdout.splitlines() == [str(user.uid), user.name, "from-setup"]
     assert user.devbox("run", "--", "xmllint", "--version", cwd=p).returncode == 0
     assert user.devbox("run", "--", "psql", "--version", cwd=p).returncode == 0
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_interpreters_and_pip_as_the_user(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    user, p = users[tier], built[tier]
+    r = user.devbox("run", "--", "sh", "-c", "python --version; node --version; npm --version",
+                    cwd=p)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    py, node, _ = r.stdout.splitlines()
+    assert py.startswith("Python 3.11.") and node == "v20.18.0"
+    r = user.devbox("run", "--", "pip", "install", "--no-deps", "text-unidecode==1.3", cwd=p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = user.devbox("run", "--", "python", "-c", "import text_unidecode as t; print(t.__file__)",
+                    cwd=p)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("/opt/devbox/python-user/lib/python3.11/site-packages/")
+    assert not (user.home / ".local" / "lib").exists()  # not the user's own home
 
 
 @pytest.mark.parametrize("tier", [2, 3])

@@ -107,3 +107,20 @@ def test_older_than_deletes_only_what_it_selected(st: Store) -> None:
     assert st.layer_dir(BASE).is_dir() and st.layer_dir(APT).is_dir()  # webapp is live
     names = [json.loads((p / "project.json").read_text())["name"] for p in st.projects.iterdir()]
     assert names == ["webapp"]
+
+
+def test_downloads_go_with_the_last_layer_built_from_them(tmp_path: Path) -> None:
+    import hashlib
+
+    st = make_fake_store(tmp_path)
+    keep_sri, drop_sri = "sha512-kept", "sha512-gone"
+    meta_path = st.layer_dir(APT) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["pins"] = {"version": "20.18.0", "integrity": keep_sri, "packages": {}}
+    meta_path.write_text(json.dumps(meta))
+    st.downloads.mkdir(parents=True)
+    for sri in (keep_sri, drop_sri):
+        (st.downloads / hashlib.sha256(sri.encode()).hexdigest()[:32]).write_bytes(b"tgz")
+    collect(st, TIER1)
+    left = {p.name for p in st.downloads.iterdir()}
+    assert left == {hashlib.sha256(keep_sri.encode()).hexdigest()[:32]}
