@@ -67,7 +67,8 @@ def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> l
 # it is ready by writing its pid, then waits until no session holds the sessions lock (each
 # session holds it shared for its whole life). It removes its pid file and unmounts while it
 # still holds the lock exclusively, so a new session never joins a box that is going away and
-# never mounts the writable layer while the old mount lives.
+# never mounts the writable layer while the old mount lives. Closing fd 3 once ready tells a
+# launcher that started it with a pipe there (launcher.py) that the box is up, without polling.
 SUPERVISOR_SCRIPT = r"""set -eu
 trap '' INT HUP QUIT TSTP
 cd "$1"
@@ -82,6 +83,7 @@ printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || mkdir -p "$3$d"; do
 exec 9>>"$5"
 echo $$ > "$4.new"
 mv -f "$4.new" "$4"
+exec 3>&-
 flock -x 9
 rm -f "$4"
 umount "$3/run" "$3/tmp" "$3"
@@ -111,7 +113,7 @@ def supervisor_argv(
 
 
 def join_argv(
-    nsenter: str, pid: int, userns: UserNs | None, *, keep_credentials: bool = False
+    nsenter: str, pid: int | str, userns: UserNs | None, *, keep_credentials: bool = False
 ) -> list[str]:
     """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3).
     `keep_credentials`: stay who we are in the user namespace (bwrap then nests one of its
@@ -215,23 +217,37 @@ def build_argv(
     ]  # fmt: skip
 
 
-def apt_script(packages: Sequence[str], out: str = BUILD_OUT, *, sandbox_root: bool = False) -> str:
+def apt_script(
+    packages: Sequence[str],
+    out: str = BUILD_OUT,
+    *,
+    sandbox_root: bool = False,
+    cached_lists: bool = False,
+) -> str:
     """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
-    so they never land in the layer."""
+    so they never land in the layer. `cached_lists`: the suite's lists are already in the cache
+    (the base's bootstrap leaves them there): install from them, and update only when apt
+    cannot find or fetch a package with them."""
     opts = (
         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
     )
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
     pkgs = " ".join(shlex.quote(p) for p in packages)
-    return "\n".join(
-        [
-            "set -eu",
-            "export DEBIAN_FRONTEND=noninteractive",
-            f"apt-get {opts} -q update",
-            f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}",
-            packages_query(out),
+    update = f"apt-get {opts} -q update"
+    install = f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}"
+    if cached_lists:
+        steps = [
+            f"if ! {install}; then",
+            "  echo 'devbox: the cached package lists did not do; updating them'",
+            f"  {update}",
+            f"  {install}",
+            "fi",
         ]
+    else:
+        steps = [update, install]
+    return "\n".join(
+        ["set -eu", "export DEBIAN_FRONTEND=noninteractive", *steps, packages_query(out)]
     )
 
 
@@ -268,8 +284,10 @@ def mmdebstrap_argv(
     out: str,
     *,
     single_uid: bool = False,
+    lists: str | None = None,
 ) -> list[str]:
-    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache.
+    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
+    apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
     mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
@@ -287,6 +305,7 @@ def mmdebstrap_argv(
         ]
     argv += [
         f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
+        *([f"--customize-hook=sync-out /var/lib/apt/lists {q(lists)}"] if lists else []),
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
     ]
     if single_uid:
