@@ -8,5 +8,10 @@ from .context import BuildContext
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> None:
-    script = sandbox.apt_script(layer.recipe["packages"], sandbox_root=ctx.tier.level == 3)
+    _, lists = ctx.apt_cache()
+    script = sandbox.apt_script(
+        layer.recipe["packages"],
+        sandbox_root=ctx.tier.level == 3,
+        cached_lists=any(lists.glob("*_Packages*")),
+    )
     ctx.run_over_lowers(script)
