@@ -763,3 +763,40 @@ def test_setup_script_with_a_multi_line_step() -> None:
     script = setup_script([step], "/w")
     assert f"/bin/sh -c {shlex.quote(step)}" in script
     assert shlex.split(f"/bin/sh -c {shlex.quote(step)}")[2] == step
+
+
+def test_apt_script_with_cached_lists_updates_only_when_install_fails() -> None:
+    lines = apt_script(["jq"], cached_lists=True).splitlines()
+    install = f"apt-get {APT_OPTS} -q -y --no-install-recommends install -- jq"
+    assert lines[2:7] == [
+        f"if ! {install}; then",
+        "  echo 'devbox: the cached package lists did not do; updating them'",
+        f"  apt-get {APT_OPTS} -q update",
+        f"  {install}",
+        "fi",
+    ]
+
+
+def test_apt_script_cached_lists_really_falls_back(tmp_path: Path) -> None:
+    """The script under sh with an apt-get that fails until `update` ran."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    (bin_dir / "apt-get").write_text(
+        f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *update*) touch {tmp_path}/updated;; '
+        f"*install*) [ -e {tmp_path}/updated ];; esac\n"
+    )
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    script = apt_script(["jq"], out=str(tmp_path), cached_lists=True)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    subprocess.run(["sh", "-c", script], env=env, check=True, capture_output=True)
+    assert [line.split()[-1] for line in log.read_text().splitlines()] == ["jq", "update", "jq"]
+
+
+def test_mmdebstrap_argv_keeps_the_lists_when_asked() -> None:
+    argv = mmdebstrap_argv("mmdebstrap", "sid", "/t", "http://m", "/c", "/o", lists="/my lists")
+    hook = "--customize-hook=sync-out /var/lib/apt/lists '/my lists'"
+    assert hook in argv
+    assert argv.index(hook) < argv.index("sid")
