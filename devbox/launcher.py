@@ -195,7 +195,10 @@ def render(
         "esac",
         '[ -n "$c" ] || c=/',
         "L=$P/run/sessions.lock; F=$P/run/supervisor.pid",
-        'alive() { [ -n "$pid" ] && [ "/proc/$pid/fd/9" -ef "$L" ]; }',
+        f"H={q(sandbox.supervisor_cmdline_head(str(p.supervisor_pid)))}",
+        # the pid names a live supervisor of this box: its cmdline starts with its pid file
+        'alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } '
+        '&& [ "$l" = "$H" ]; }',
         f'exec {LOCK_FD}>>"$L" && {flock} -s {LOCK_FD} || handover "$@"',
         'pid=; [ ! -f "$F" ] || read -r pid < "$F"',
         "if ! alive; then",

@@ -79,7 +79,7 @@ add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; 
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
 umask 022
-printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || mkdir -p "$3$d"; done
+printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || [ -d "$3$d" ] || mkdir -p "$3$d"; done
 exec 9>>"$5"
 echo $$ > "$4.new"
 mv -f "$4.new" "$4"
@@ -88,6 +88,17 @@ flock -x 9
 rm -f "$4"
 umount "$3/run" "$3/tmp" "$3"
 """
+
+
+def supervisor_script(pid_file: str) -> str:
+    """SUPERVISOR_SCRIPT headed by a no-op naming its pid file, so that the first line of its
+    /proc/PID/cmdline (readable by anyone, unlike its fds) says whose supervisor it is."""
+    return f": {shlex.quote(pid_file)}\n{SUPERVISOR_SCRIPT}"
+
+
+def supervisor_cmdline_head(pid_file: str) -> str:
+    """That first line as `read` sees it in the supervisor's cmdline (NULs dropped)."""
+    return "/bin/sh-c" + supervisor_script(pid_file).split("\n", 1)[0]
 
 
 def supervisor_argv(
@@ -106,7 +117,7 @@ def supervisor_argv(
     `mountpoints`: made (as the box's root) for sessions that bind there as the user."""
     return [
         *unshare_argv(unshare, userns),
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
         store_root, options, merged, pid_file, session_lock, passwd_line, group_line,
         "\n".join(mountpoints),
     ]  # fmt: skip

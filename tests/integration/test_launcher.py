@@ -168,3 +168,12 @@ def test_outside_the_project_the_command_starts_in_the_workdir(
     elsewhere.mkdir()
     r = launch(devbox, fast, "pwd", cwd=elsewhere)
     assert (r.returncode, r.stdout) == (0, f"{fast}\n"), r.stderr
+
+
+def test_a_fresh_launcher_does_not_hand_over(devbox: Devbox, fast: Path) -> None:
+    """A hand-over rewrites the launcher (a new generation of stamps): none may happen here."""
+    path = launcher_path(fast, devbox.store)
+    before = path.read_text()
+    for _ in range(2):
+        assert launch(devbox, fast, "true").returncode == 0
+    assert path.read_text() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from devbox.sandbox import (
     packages_query,
     setup_script,
     supervisor_argv,
+    supervisor_cmdline_head,
+    supervisor_script,
     unshare_argv,
 )
 
@@ -381,7 +384,8 @@ def test_supervisor_argv() -> None:
     )
     assert argv == [
         "/usr/bin/unshare", "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /store/projects/p/run/supervisor.pid\n" + SUPERVISOR_SCRIPT,
+        "devbox-box",
         "/store",
         "lowerdir=a,upperdir=b,workdir=c",
         "/store/projects/p/merged",
@@ -398,7 +402,7 @@ def test_supervisor_argv_with_a_user_namespace() -> None:
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
         "/s", "o", "/m", "/pid", "/lock", "", "", "",
     ]  # fmt: skip
 
@@ -419,7 +423,7 @@ def test_supervisor_argv_with_passwd_and_group_lines() -> None:
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
         "/s", "o", "/m", "/pid", "/lock",
         "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
         "/home/alice\n/src/my project",
@@ -800,3 +804,19 @@ def test_mmdebstrap_argv_keeps_the_lists_when_asked() -> None:
     hook = "--customize-hook=sync-out /var/lib/apt/lists '/my lists'"
     assert hook in argv
     assert argv.index(hook) < argv.index("sid")
+
+
+def test_supervisor_cmdline_names_its_pid_file_on_its_first_line(tmp_path: Path) -> None:
+    """What the launcher reads from /proc/PID/cmdline to know a pid is this box's supervisor."""
+    pid_file = str(tmp_path / "it's a" / "supervisor.pid")
+    script = supervisor_script(pid_file)
+    assert script.endswith(SUPERVISOR_SCRIPT)
+    proc = subprocess.Popen(["/bin/sh", "-c", script.split("\n")[0] + "\nsleep 30"])
+    try:
+        time.sleep(0.2)
+        reader = 'IFS= read -r l < "/proc/$1/cmdline"; printf %s "$l"'
+        out = subprocess.run(["sh", "-c", reader, "sh", str(proc.pid)], capture_output=True)
+        assert out.stdout.decode() == supervisor_cmdline_head(pid_file)
+    finally:
+        proc.kill()
+        proc.wait()
