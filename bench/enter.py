@@ -4,7 +4,9 @@ Run as root from the repository root (it creates two throwaway users):
 
     .venv/bin/python -m bench.enter [--runs N]
 
-Writes docs/benchmarks.md. Every figure is the median of N runs of the real command.
+Writes docs/benchmarks-tiers.md. Every figure is the median of N runs of the real command.
+The main suite, side by side with bare bwrap, direnv, mmdebstrap, podman and distrobox, is
+`python -m bench.run` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def write(rows: list[dict[str, object]], runs: int) -> Path:
     cols = [k for k in rows[0] if k != "who"]
     bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout.split()
     lines = [
-        "# Benchmarks",
+        "# Entering a box in each privilege tier",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()} ({platform.machine()}, "
         f"{os.cpu_count()} cores, kernel {platform.release()}, bwrap "
@@ -119,13 +121,14 @@ def write(rows: list[dict[str, object]], runs: int) -> Path:
         "`bwrap`), with the box up: what entering costs beyond Python.",
         "- The rest of `devbox run` is Python: start-up, devbox's own imports, reading the spec "
         "and planning. `devbox --version` goes through the typer CLI (~0.1 s of imports); `run` "
-        "and `shell` skip it. Issue 6 brings a launcher that skips Python altogether.",
+        "and `shell` skip it; a plain `devbox run -- CMD` execs the project's launcher after "
+        "its first run, so *box up* and *box down* measure Python start-up plus the launcher.",
         "- The root row runs the project venv's interpreter; the users' rows run the system "
         "`python3` with the same packages (the venv's interpreter may not be readable by other "
         "users), so compare columns within a row rather than rows.",
         "",
     ]
-    out = ROOT / "docs" / "benchmarks.md"
+    out = ROOT / "docs" / "benchmarks-tiers.md"
     out.write_text("\n".join(lines))
     return out
 

@@ -16,7 +16,7 @@ import os
 import pwd
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -97,7 +97,8 @@ def _seed_home(box: Box) -> None:
             return
 
 
-def _start_supervisor(box: Box) -> int:
+def supervisor_command(box: Box) -> list[str]:
+    """The argv of the box's supervisor (see sandbox.SUPERVISOR_SCRIPT)."""
     p = box.paths
 
     def rel(q: Path) -> str:
@@ -116,7 +117,7 @@ def _start_supervisor(box: Box) -> int:
         except KeyError:
             gname = tier.user
         group = f"{gname}:x:{tier.gid}:"
-    argv = sandbox.supervisor_argv(
+    return sandbox.supervisor_argv(
         host.tool("unshare"),
         tier.userns,
         str(box.store.root),
@@ -128,6 +129,14 @@ def _start_supervisor(box: Box) -> int:
         group,
         [b.dest for b in session_binds(box)],
     )
+
+
+SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+
+
+def _start_supervisor(box: Box) -> int:
+    p = box.paths
+    argv = supervisor_command(box)
     p.supervisor_pid.unlink(missing_ok=True)
     with open(p.supervisor_log, "wb") as log:
         proc = subprocess.Popen(
@@ -137,7 +146,7 @@ def _start_supervisor(box: Box) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+            env=SUPERVISOR_ENV,
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -249,40 +258,48 @@ def box_cwd(spec: Spec, host_cwd: str) -> str:
     return workdir
 
 
-def enter(
+@dataclass(frozen=True)
+class Entry:
+    """How one session enters a running box: bwrap's part, the command's env, and whether
+    nsenter keeps our credentials (bwrap then nests a namespace to be us)."""
+
+    session: sandbox.Session
+    env: dict[str, str]
+    keep_credentials: bool
+
+
+def plan_entry(
     box: Box,
-    argv: Sequence[str] | None,
-    display: Display,
+    argv: Sequence[str],
     *,
-    cwd: str | None = None,
-    root: bool = False,
-) -> NoReturn:
-    """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
-    in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
-    spec = box.spec
-    tier = box.tier
+    cwd: str,
+    root: bool,
+    interactive: bool = False,
+    shell: str | None = None,
+    host_env: Mapping[str, str] | None = None,
+    seccomp_fd: int | None = None,
+) -> Entry:
+    """Pure but for the user database and a look into the layers: what `enter` execs.
+    `cwd` is the host's current directory; `shell` the $SHELL in the box (default: the
+    user's login shell)."""
+    spec, tier, p = box.spec, box.tier, box.paths
     user, host_home, login_shell = _user()
     workdir = workdir_of(spec)
     home = host_home
-    p = box.paths
-    pid = ensure_running(box, display)
     binds = session_binds(box)
-    interactive = argv is None
-    extra_env: dict[str, str] = {}
-    if argv is None:
-        program = shellrc.choose_program(spec.shell.program, login_shell, box.roots())
-        shellrc.write_rc(p.rc, spec.name)
-        argv, extra_env = shellrc.shell_argv(program, spec.name)
-        shell = program
-    else:
-        shell = login_shell
     if root and tier.level > 1:
         user, home = "root", "/root"
-    env = boxenv.box_env(spec, os.environ, user=user, home=home, shell=shell, workdir=workdir)
+    env = boxenv.box_env(
+        spec,
+        os.environ if host_env is None else host_env,
+        user=user,
+        home=home,
+        shell=shell or login_shell,
+        workdir=workdir,
+    )
     ca = host.ca_bundle()
     if ca is not None:
         env.update(sandbox.ca_env(ca))
-    env.update(extra_env)
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -296,16 +313,52 @@ def enter(
     session = sandbox.Session(
         root=str(p.merged),
         argv=tuple(argv),
-        cwd=box_cwd(spec, cwd or os.getcwd()),
+        cwd=box_cwd(spec, cwd),
         binds=tuple(binds),
         new_session=not interactive,
         cap_add_all=tier.level > 1 and root,
         drop_to=drop_to,
         nested_uid=nested,
-        seccomp_fd=seccomp.memfd() if tier.seccomp else None,
+        seccomp_fd=seccomp_fd,
     )
-    join = sandbox.join_argv(host.tool("nsenter"), pid, tier.userns, keep_credentials=keep)
-    full = join + sandbox.bwrap_argv(host.tool("bwrap"), session)
+    return Entry(session, env, keep)
+
+
+def enter(
+    box: Box,
+    argv: Sequence[str] | None,
+    display: Display,
+    *,
+    cwd: str | None = None,
+    root: bool = False,
+) -> NoReturn:
+    """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
+    in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
+    p = box.paths
+    pid = ensure_running(box, display)
+    interactive = argv is None
+    extra_env: dict[str, str] = {}
+    shell = None
+    if argv is None:
+        _, _, login_shell = _user()
+        program = shellrc.choose_program(box.spec.shell.program, login_shell, box.roots())
+        shellrc.write_rc(p.rc, box.spec.name)
+        argv, extra_env = shellrc.shell_argv(program, box.spec.name)
+        shell = program
+    entry = plan_entry(
+        box,
+        argv,
+        cwd=cwd or os.getcwd(),
+        root=root,
+        interactive=interactive,
+        shell=shell,
+        seccomp_fd=seccomp.memfd() if box.tier.seccomp else None,
+    )
+    env = {**entry.env, **extra_env}
+    join = sandbox.join_argv(
+        host.tool("nsenter"), pid, box.tier.userns, keep_credentials=entry.keep_credentials
+    )
+    full = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
     os.execve(full[0], full, env)

@@ -178,6 +178,7 @@ class Job:
             workdir=workdir_of(self.spec),
             tier=self.tier,
             pins=pins,
+            fresh=self.fresh,
         )
         try:
             extra = registry()[layer.kind](ctx, layer)

@@ -11,31 +11,52 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import DevboxError
+from .fastpath import HANDOVER_ENV
 from .progress import Display
 from .spec import SPEC_NAME, Spec, find_spec, load_spec
 
 
-def current_spec() -> Spec:
+def current_spec_path() -> Path:
+    """The spec a launcher handed over (once), else the nearest one above the cwd."""
+    handed = os.environ.pop(HANDOVER_ENV, None)
+    if handed:
+        return Path(handed)
     found = find_spec(Path(os.getcwd()))
     if found is None:
         raise DevboxError(
             f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
             hint="`devbox init` writes a starter one",
         )
-    return load_spec(found)
+    return found
+
+
+def current_spec() -> Spec:
+    return load_spec(current_spec_path())
 
 
 def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> None:
-    """Build the box if needed, then become `command` (or an interactive shell) in it."""
+    """Build the box if needed, write its launcher, then become `command` (or an interactive
+    shell) in it."""
+    from . import launcher
     from .box import Box, enter
     from .build import ensure_built
     from .host import current_tier
+    from .lockfile import lock_path
     from .paths import Store
 
-    spec = current_spec()
+    path = current_spec_path()
+    snap = {str(path): launcher.mtime_ns(path)}  # before reading anything it derives from
+    spec = load_spec(path)
     st = Store.default()
     tier = current_tier()
+    snap.update(launcher.snapshot(launcher.watched(spec, tier)))
     box = Box(spec, st, ensure_built(spec, st, display, tier), tier)
+    lock = lock_path(spec)
+    snap[str(lock)] = launcher.mtime_ns(lock)
+    try:
+        launcher.write(box, snap, str(path))
+    except OSError:  # best effort (a read-only store still enters), but never a stale one
+        launcher.discard(box)
     enter(box, command, display, root=root)
 
 

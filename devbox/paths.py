@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import fastpath
+
 
 def store_root() -> Path:
-    env = os.environ.get("DEVBOX_HOME")
-    if env:
-        return Path(env).expanduser().absolute()
+    simple = fastpath.simple_store_root()  # DEVBOX_HOME, or XDG on Linux: no import needed
+    if simple is not None:
+        return Path(simple)
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("devbox", appauthor=False))
@@ -19,8 +19,17 @@ def store_root() -> Path:
 
 def project_id(project: Path) -> str:
     """A stable id for a project directory (its real path)."""
-    real = os.path.realpath(project)
-    return hashlib.sha256(real.encode()).hexdigest()[:16]
+    return fastpath.project_id(str(project))
+
+
+def launcher_path(project: Path, store: Path | None = None) -> Path:
+    """The project's launcher: an executable that runs `LAUNCHER CMD [ARGS...]` in the box
+    with the current directory kept, stdio and exit status passed through, in milliseconds.
+    When anything changed (spec, lock, setup inputs, layers) it hands over to
+    `devbox run -- CMD...`, which rebuilds what is needed and rewrites it. It exists once the
+    project's box has been entered (`devbox run` or `devbox shell`) at least once; until then,
+    run `devbox run -- CMD` instead. `project`: the directory holding devbox.toml."""
+    return ProjectPaths((store or store_root()) / "projects" / project_id(project)).launcher
 
 
 @dataclass(frozen=True)
@@ -126,3 +135,12 @@ class ProjectPaths:
     @property
     def supervisor_log(self) -> Path:
         return self.run / "supervisor.log"
+
+    @property
+    def launcher(self) -> Path:
+        return self.root / fastpath.LAUNCHER
+
+    @property
+    def launcher_data(self) -> Path:
+        """The launcher's stamps (one generation per launcher written) and seccomp filter."""
+        return self.root / "launcher.d"

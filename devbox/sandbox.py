@@ -84,7 +84,8 @@ def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> l
 # it is ready by writing its pid, then waits until no session holds the sessions lock (each
 # session holds it shared for its whole life). It removes its pid file and unmounts while it
 # still holds the lock exclusively, so a new session never joins a box that is going away and
-# never mounts the writable layer while the old mount lives.
+# never mounts the writable layer while the old mount lives. Closing fd 3 once ready tells a
+# launcher that started it with a pipe there (launcher.py) that the box is up, without polling.
 SUPERVISOR_SCRIPT = r"""set -eu
 trap '' INT HUP QUIT TSTP
 cd "$1"
@@ -95,14 +96,26 @@ add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; 
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
 umask 022
-printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || mkdir -p "$3$d"; done
+printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || [ -d "$3$d" ] || mkdir -p "$3$d"; done
 exec 9>>"$5"
 echo $$ > "$4.new"
 mv -f "$4.new" "$4"
+exec 3>&-
 flock -x 9
 rm -f "$4"
 umount "$3/run" "$3/tmp" "$3"
 """
+
+
+def supervisor_script(pid_file: str) -> str:
+    """SUPERVISOR_SCRIPT headed by a no-op naming its pid file, so that the first line of its
+    /proc/PID/cmdline (readable by anyone, unlike its fds) says whose supervisor it is."""
+    return f": {shlex.quote(pid_file)}\n{SUPERVISOR_SCRIPT}"
+
+
+def supervisor_cmdline_head(pid_file: str) -> str:
+    """That first line as `read` sees it in the supervisor's cmdline (NULs dropped)."""
+    return "/bin/sh-c" + supervisor_script(pid_file).split("\n", 1)[0]
 
 
 def supervisor_argv(
@@ -121,14 +134,14 @@ def supervisor_argv(
     `mountpoints`: made (as the box's root) for sessions that bind there as the user."""
     return [
         *unshare_argv(unshare, userns),
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
         store_root, options, merged, pid_file, session_lock, passwd_line, group_line,
         "\n".join(mountpoints),
     ]  # fmt: skip
 
 
 def join_argv(
-    nsenter: str, pid: int, userns: UserNs | None, *, keep_credentials: bool = False
+    nsenter: str, pid: int | str, userns: UserNs | None, *, keep_credentials: bool = False
 ) -> list[str]:
     """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3).
     `keep_credentials`: stay who we are in the user namespace (bwrap then nests one of its
@@ -238,40 +251,61 @@ def apt_script(
     *,
     sandbox_root: bool = False,
     pins: Mapping[str, str] | None = None,
+    cached_lists: bool = False,
 ) -> str:
     """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
     so they never land in the layer. With `pins` (from devbox.lock) every pinned package is
-    installed at exactly its version; versions the archive no longer has are listed in
-    OUT/unavailable and the script fails before installing anything."""
+    installed at exactly its version; versions the archive does not have are listed in
+    OUT/unavailable and the script fails (status 3) before installing anything.
+    `cached_lists`: the suite's lists are already in the cache (the base's bootstrap leaves them
+    there): use them, and update only when they do not have or fetch what is asked for."""
     opts = (
         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
     )
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
-    lines = ["set -eu", "export DEBIAN_FRONTEND=noninteractive", f"apt-get {opts} -q update"]
+    update = f"apt-get {opts} -q update"
     args = list(packages)
+    steps: list[str] = []
     if pins:
         pinned = [f"{name}={version}" for name, version in sorted(pins.items())]
         requested = {p.split("=", 1)[0] for p in packages}
         args = pinned + [p for p in packages if p.split("=", 1)[0] not in pins]
         q_out = shlex.quote(out)
-        lines += [
+        check = [
             f"rm -f {q_out}/unavailable",
             f"for p in {' '.join(shlex.quote(p) for p in pinned)}; do",
             f'  found="$(apt-cache {opts} show -- "$p" 2>/dev/null)" || found=',
             f'  [ -n "$found" ] || echo "$p" >> {q_out}/unavailable',
             "done",
+        ]
+        steps += check
+        if cached_lists:
+            steps += [f"if [ -s {q_out}/unavailable ]; then", f"  {update}", *check, "fi"]
+        steps += [
             f"if [ -s {q_out}/unavailable ]; then",
             f"  echo 'devbox: the archive does not have:'; cat {q_out}/unavailable; exit 3",
             "fi",
         ]
-        auto = sorted(set(pins) - requested)
     pkgs = " ".join(shlex.quote(p) for p in args)
-    lines.append(f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}")
-    if pins and auto:
-        lines.append(f"apt-mark auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null")
-    lines.append(packages_query(out))
-    return "\n".join(lines)
+    install = f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}"
+    if cached_lists:
+        steps += [
+            f"if ! {install}; then",
+            "  echo 'devbox: the cached package lists did not do; updating them'",
+            f"  {update}",
+            f"  {install}",
+            "fi",
+        ]
+    else:
+        steps = [update, *steps, install]
+    if pins:
+        auto = sorted(set(pins) - requested)
+        if auto:
+            steps.append(f"apt-mark auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null")
+    return "\n".join(
+        ["set -eu", "export DEBIAN_FRONTEND=noninteractive", *steps, packages_query(out)]
+    )
 
 
 def setup_script(steps: Sequence[str], workdir: str, out: str = BUILD_OUT) -> str:
@@ -307,8 +341,10 @@ def mmdebstrap_argv(
     out: str,
     *,
     single_uid: bool = False,
+    lists: str | None = None,
 ) -> list[str]:
-    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache.
+    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
+    apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
     mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
@@ -326,6 +362,7 @@ def mmdebstrap_argv(
         ]
     argv += [
         f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
+        *([f"--customize-hook=sync-out /var/lib/apt/lists {q(lists)}"] if lists else []),
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
     ]
     if single_uid:

@@ -12,7 +12,10 @@ from .context import BuildContext
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     pins = None if ctx.pins is None else dict(ctx.pins.get("packages", {}))
     script = sandbox.apt_script(
-        layer.recipe["packages"], sandbox_root=ctx.tier.level == 3, pins=pins
+        layer.recipe["packages"],
+        sandbox_root=ctx.tier.level == 3,
+        pins=pins,
+        cached_lists=ctx.cached_lists(),
     )
     ctx.run_over_lowers(script)
     return {}

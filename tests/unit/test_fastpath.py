@@ -1,0 +1,119 @@
+"""The hot path of `devbox run`: argument shape, spec lookup, store root, project id."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devbox import fastpath, paths
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["run", "--", "make", "-j2"], ["make", "-j2"]),
+        (["run", "make", "--", "x"], ["make", "--", "x"]),
+        (["run", "--", "--weird"], ["--weird"]),
+        (["run"], None),
+        (["run", "--"], None),
+        (["run", "--root", "--", "id"], None),
+        (["run", "--help"], None),
+        (["-q", "run", "--", "true"], None),
+        (["shell"], None),
+        ([], None),
+    ],
+)
+def test_only_plain_run_takes_the_fast_path(args: list[str], command: list[str] | None) -> None:
+    assert fastpath.run_command(args) == command
+
+
+def test_find_project_walks_up(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "devbox.toml").write_text("")
+    deep = tmp_path / "p" / "a" / "b"
+    deep.mkdir(parents=True)
+    assert fastpath.find_project(str(deep)) == str(tmp_path / "p")
+    (tmp_path / "p" / "a" / "devbox.toml").mkdir()  # a directory is not a spec
+    assert fastpath.find_project(str(deep)) == str(tmp_path / "p")
+    assert fastpath.find_project(str(tmp_path)) is None
+
+
+def test_project_id_is_sha256_of_the_real_path(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    want = hashlib.sha256(os.path.realpath(tmp_path / "real").encode()).hexdigest()[:16]
+    assert fastpath.project_id(str(tmp_path / "link")) == want
+    assert paths.project_id(tmp_path / "real") == want
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HOME": "/home/alice"},
+        {"HOME": "/home/alice", "XDG_DATA_HOME": "/data/x"},
+        {"HOME": "/home/alice", "XDG_DATA_HOME": "relative/x"},
+        {"HOME": "/home/alice", "XDG_DATA_HOME": ""},
+    ],
+)
+def test_store_root_agrees_with_platformdirs(env: dict[str, str]) -> None:
+    code = (
+        "import platformdirs, devbox.fastpath as f;"
+        "print(platformdirs.user_data_dir('devbox', appauthor=False));"
+        "print(f.simple_store_root())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "PATH": os.environ["PATH"]},
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out[0] == out[1]
+
+
+def test_devbox_home_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "s"))
+    assert fastpath.simple_store_root() == str(tmp_path / "s")
+    assert paths.store_root() == tmp_path / "s"
+    project = tmp_path / "proj"
+    assert paths.launcher_path(project) == (
+        tmp_path / "s" / "projects" / paths.project_id(project) / "launcher"
+    )
+
+
+def test_exec_launcher_execs_the_projects_launcher(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = tmp_path / "proj"
+    (project / "sub").mkdir(parents=True)
+    (project / "devbox.toml").write_text("")
+    store = tmp_path / "store"
+    launcher = paths.launcher_path(project, store)
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text('#!/bin/sh\necho "launched $# $*"\n')
+    launcher.chmod(0o755)
+    code = "import sys, devbox.fastpath as f; f.exec_launcher(sys.argv[1:]); print('python')"
+    env = {**os.environ, "DEVBOX_HOME": str(store)}
+
+    def run(*args: str, **extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=project / "sub", env={**env, **extra},
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    assert run("run", "--", "echo", "a b") == "launched 2 echo a b\n"
+    assert run("run", "--root", "--", "id") == "python\n"
+    assert run("run", "--", "x", DEVBOX_LAUNCHER_SPEC=str(project / "devbox.toml")) == "python\n"
+    launcher.unlink()
+    assert run("run", "--", "x") == "python\n"
+
+
+def test_main_imports_nothing_heavy_before_the_fast_path() -> None:
+    code = "import sys, devbox.__main__; print(' '.join(sorted(sys.modules)))"
+    mods = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    heavy = {"typer", "typing", "pathlib", "dataclasses", "hashlib", "platformdirs", "traceback"}
+    assert heavy.isdisjoint(mods), heavy & set(mods)
