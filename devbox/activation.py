@@ -146,17 +146,21 @@ def _seconds(path: Path, now_ns: int) -> str:
     return "racy" if now_ns < (seconds + 1) * 10**9 + RACY_NS else str(seconds)
 
 
-def watch_code(shell: str, spec_path: Path) -> str:
+def watch_values(shell: str, spec_path: Path) -> list[str]:
     """What the hook compares at each prompt. Made before the spec or the trust record is read,
     so an edit after this moment always shows."""
     tdir = trust.trust_dir()
     tdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = time.time_ns()
     if shell == "fish":
-        values = [_seconds(spec_path, now), str(tdir), _seconds(tdir, now)]
-    else:
-        values = [str(_stamp(spec_path, "spec", now)), str(tdir), str(_stamp(tdir, "trust", now))]
-    return "_devbox_watch " + " ".join(quote(shell, v) for v in values) + "\n"
+        return [_seconds(spec_path, now), str(tdir), _seconds(tdir, now)]
+    return [str(_stamp(spec_path, "spec", now)), str(tdir), str(_stamp(tdir, "trust", now))]
+
+
+def watch_code(shell: str, values: list[str], said: str) -> str:
+    """`_devbox_watch SPEC-STAMP TRUST-DIR TRUST-STAMP SAID`: SAID is what devbox last told the
+    user about this spec, so that looking again after a change does not repeat it."""
+    return "_devbox_watch " + " ".join(quote(shell, v) for v in [*values, said]) + "\n"
 
 
 def parse_bytes(spec_path: Path, data: bytes) -> Spec:
@@ -168,46 +172,50 @@ def parse_bytes(spec_path: Path, data: bytes) -> Spec:
     return parse_spec(text, spec_path)
 
 
-def hook_env(shell: str, spec_arg: str) -> str:
-    """`devbox _hook-env SHELL SPEC`: the code the hook evals for SPEC. Why nothing is activated
-    (not trusted, changed, invalid) goes to stderr; the watch line is always there."""
+def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
+    """`devbox _hook-env SHELL SPEC [SAID]`: the code the hook evals for SPEC. Why nothing is
+    activated (not trusted, changed, invalid) goes to stderr, unless it is SAID already; the
+    watch line is always there."""
     check_shell(shell)
     spec_path = Path(spec_arg)
-    code = watch_code(shell, spec_path)
+    values = watch_values(shell, spec_path)
+    code, news = "", ""
     try:
-        return code + _activation(shell, spec_path)
+        code, news = _activation(shell, spec_path)
     except DevboxError as e:
-        print(e.render(), file=sys.stderr)
+        news = e.render()
     except OSError as e:
         from .__main__ import os_error
 
-        print(os_error(e), file=sys.stderr)
-    return code
+        news = os_error(e)
+    if news and news != said:
+        print(news, file=sys.stderr)
+    return watch_code(shell, values, news) + code
 
 
-def _activation(shell: str, spec_path: Path) -> str:
+def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
+    """(activation code, "") for a trusted valid spec, else ("", why not)."""
     try:
         data = spec_path.read_bytes()
     except FileNotFoundError:
-        return ""
+        return "", ""
     current = trust.state_of(spec_path, data)
     if current != trust.ALLOWED:
-        print(f"devbox: {trust.refusal(spec_path, current)}", file=sys.stderr)
-        return ""
+        return "", f"devbox: {trust.refusal(spec_path, current)}"
     from .shims import write_shims
 
     spec = parse_bytes(spec_path, data)
     shims = write_shims(spec)
-    return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims))
+    return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
 
 
 def hook_env_main(args: list[str]) -> int:
     """The hidden verb's entry: exit 0 with something to eval; errors go to stderr."""
-    if len(args) != 2:
-        print("usage: devbox _hook-env SHELL SPEC (used by the shell hook)", file=sys.stderr)
+    if len(args) not in (2, 3):
+        print("usage: devbox _hook-env SHELL SPEC [SAID] (used by the shell hook)", file=sys.stderr)
         return 2
     try:
-        sys.stdout.write(hook_env(args[0], args[1]))
+        sys.stdout.write(hook_env(*args))
     except DevboxError as e:
         print(e.render(), file=sys.stderr)
     except OSError as e:

@@ -46,6 +46,7 @@ function _devbox_watch
     set -g _devbox_sm $argv[1]
     set -g _devbox_td $argv[2]
     set -g _devbox_tm $argv[3]
+    set -g _devbox_said $argv[4]
 end
 
 # Put the environment and the prompt back exactly as they were before activation.
@@ -91,17 +92,22 @@ function _devbox_find
     set -g _devbox_found ''
 end
 
+# Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
+# (devbox does not repeat a refusal it already printed for it).
 function _devbox_reload
+    set -l said
+    test "$argv[1]" = again; and set said "$_devbox_said"
     _devbox_deactivate
     set -g _devbox_pwd $PWD
     _devbox_find
     set -g _devbox_spec $_devbox_found
     set -g _devbox_sm ''
+    set -g _devbox_said ''
     test "$_devbox_spec" = "$_devbox_off"; or set -g _devbox_off ''
     if test -z "$_devbox_spec"; or test "$_devbox_spec" = "$_devbox_off"
         return
     end
-    _devbox_run _hook-env fish $_devbox_spec | source
+    _devbox_run _hook-env fish $_devbox_spec "$said" | source
     if test -z "$_devbox_sm" # devbox said nothing: wait for another directory or an edit
         set -l m (path mtime -- $_devbox_spec)
         _devbox_watch "$m" $_devbox_spec "$m"
@@ -121,7 +127,7 @@ function _devbox_hook
     if test -n "$_devbox_sm"
         if test "$(path mtime -- $_devbox_spec)" != "$_devbox_sm"
             or test "$(path mtime -- $_devbox_td)" != "$_devbox_tm"
-            _devbox_reload
+            _devbox_reload again
         end
     end
     return $last

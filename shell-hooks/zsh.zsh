@@ -32,7 +32,7 @@ _devbox_activated() {
 }
 
 _devbox_watch() {
-    _devbox_sm=$1 _devbox_td=$2 _devbox_tm=$3
+    _devbox_sm=$1 _devbox_td=$2 _devbox_tm=$3 _devbox_said=$4
 }
 
 # Put the environment and the prompt back exactly as they were before activation.
@@ -68,17 +68,21 @@ _devbox_stale() {
     fi
 }
 
+# Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
+# (devbox does not repeat a refusal it already printed for it).
 _devbox_reload() {
+    local said=
+    [[ ${1-} == again ]] && said=${_devbox_said-}
     _devbox_deactivate
     _devbox_pwd=$PWD
     _devbox_find
     _devbox_spec=$_devbox_found
-    _devbox_sm= _devbox_td= _devbox_tm=
+    _devbox_sm= _devbox_td= _devbox_tm= _devbox_said=
     [[ $_devbox_spec == "${_devbox_off-}" ]] || _devbox_off=
     if [[ -z $_devbox_spec || $_devbox_spec == "$_devbox_off" ]]; then
         return
     fi
-    eval "$(_devbox_run _hook-env zsh "$_devbox_spec")"
+    eval "$(_devbox_run _hook-env zsh "$_devbox_spec" "$said")"
     if [[ -z $_devbox_sm ]]; then # devbox said nothing: wait for another directory
         _devbox_sm=$_devbox_spec _devbox_td=$_devbox_spec _devbox_tm=$_devbox_spec
     fi
@@ -96,7 +100,7 @@ _devbox_hook() {
     fi
     if [[ -n ${_devbox_sm-} ]] &&
         { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
-        _devbox_reload
+        _devbox_reload again
     fi
     return $rc
 }

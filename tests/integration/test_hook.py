@@ -86,7 +86,7 @@ class Shell:
         n = self.count
         self.child.sendline(f"cd {self.q(path)}")
         self.child.sendline(f"echo SYNC-{n}")
-        self.child.expect(f"\r?\nSYNC-{n}\r?\n")
+        self.child.expect(f"(?:\n|\x1b\\[\\?2004l)SYNC-{n}\r?\n")  # fish: after an escape
         return str(self.child.before).replace("\r\n", "\n")
 
     def since(self, mark: int) -> str:
