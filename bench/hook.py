@@ -75,10 +75,9 @@ def _direnv() -> str:
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "direnv"],
-            check=True, capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )  # fmt: skip
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "direnv"]
+        subprocess.run(install, check=True, capture_output=True, env=env)
         found = shutil.which("direnv")
         if found:
             return found
