@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import DevboxError
+from .errors import DevboxError, printable
 from .paths import state_root
 
 ALLOWED = "allowed"
@@ -74,9 +74,10 @@ def is_trusted(spec_path: Path | str) -> bool:
 
 def refusal(spec_path: Path | str, current: str) -> str:
     """The one line that says why the hook or a shim will not touch this spec."""
+    where = printable(str(spec_path))  # a path with a newline in it stays on one line
     if current == CHANGED:
-        return f"{spec_path} changed since it was allowed; `devbox allow` trusts it again"
-    return f"{spec_path} is not allowed to activate; `devbox allow` trusts it (read it first)"
+        return f"{where} changed since it was allowed; `devbox allow` trusts it again"
+    return f"{where} is not allowed to activate; `devbox allow` trusts it (read it first)"
 
 
 def read_trusted(spec_path: Path) -> bytes:
