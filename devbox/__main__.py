@@ -31,6 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     verbose = "--verbose" in args or "-v" in args[:1]
     try:
+        if args[:1] == ["_shim"]:  # the hidden verbs of shims and shell hooks: no CLI framework
+            from .shims import run_shim
+
+            return run_shim(args[1:])
+        if args[:1] == ["_hook-env"]:
+            from .activation import hook_env_main
+
+            return hook_env_main(args[1:])
         from .entry import enter_box, parse_fast
 
         fast = parse_fast(args)

@@ -241,3 +241,79 @@ def watch() -> None:
             typer.echo(f"devbox watch: {msg}")
 
     do_watch(spec_path, Store.default(), _display(), say=say)
+
+
+def _spec_bytes() -> tuple[Path, bytes]:
+    """This project's devbox.toml and its content, validated (one read: what is checked is what
+    is trusted)."""
+    from .activation import parse_bytes
+    from .spec import SPEC_NAME, find_spec
+
+    found = find_spec(Path(os.getcwd()))
+    if found is None:
+        raise DevboxError(
+            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
+            hint="`devbox init` writes a starter one",
+        )
+    try:
+        data = found.read_bytes()
+    except OSError as e:
+        raise DevboxError(f"cannot read {found}: {e.strerror or e}") from e
+    parse_bytes(found, data)
+    return found, data
+
+
+@app.command()
+def hook(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
+    """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
+    from .activation import hook_text
+
+    typer.echo(hook_text(shell), nl=False)
+
+
+@app.command()
+def activate(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
+) -> None:
+    """Print the code that activates this project's box here: eval "$(devbox activate)"."""
+    from .activation import SHELLS, activate_text, check_shell, parent_shell
+
+    shell = shell or parent_shell() or ""
+    if not shell:
+        raise DevboxError("cannot tell which shell this is", hint=f"name it: {', '.join(SHELLS)}")
+    check_shell(shell)
+    path, _ = _spec_bytes()
+    typer.echo(activate_text(shell, path), nl=False)
+
+
+@app.command()
+def deactivate() -> None:
+    """Leave the active box (a shell function, defined by the hook or `devbox activate`)."""
+    raise DevboxError(
+        "no box is active in this shell (`devbox deactivate` is a shell function that the hook "
+        "and `devbox activate` define)",
+        hint='eval "$(devbox hook bash)" (or zsh, fish) activates boxes as you cd',
+    )
+
+
+@app.command()
+def allow() -> None:
+    """Trust this project's devbox.toml for the hook and its shims (path and content)."""
+    from . import trust
+
+    path, data = _spec_bytes()
+    trust.allow(path, data)
+    _display().info(f"devbox: allowed {path}: the shell hook activates it, its shims run it")
+
+
+@app.command()
+def deny() -> None:
+    """Stop trusting this project's devbox.toml."""
+    from . import trust
+    from .spec import SPEC_NAME, find_spec
+
+    found = find_spec(Path(os.getcwd()))
+    if found is None:
+        raise DevboxError(f"no {SPEC_NAME} in {os.getcwd()} or any parent directory")
+    was = trust.deny(found)
+    _display().info(f"devbox: {'denied' if was else 'was not allowed'}: {found}")

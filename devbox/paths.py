@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,17 @@ def store_root() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("devbox", appauthor=False))
+
+
+def state_root() -> Path:
+    """Per-user state that is not part of the store (trust decisions, the hook's stamps):
+    `$DEVBOX_HOME/state` when DEVBOX_HOME is set, else the platform's user state dir."""
+    env = os.environ.get("DEVBOX_HOME")
+    if env:
+        return Path(env).expanduser().absolute() / "state"
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("devbox", appauthor=False))
 
 
 def project_id(project: Path) -> str:

@@ -84,6 +84,7 @@ def runtime(base: Path) -> tuple[str, str]:
         shutil.copytree(site, copy / "site", symlinks=True, ignore=shutil.ignore_patterns("devbox"))
         shutil.copytree(REPO / "devbox", copy / "src" / "devbox")
         shutil.copytree(REPO / "templates", copy / "src" / "templates")
+        shutil.copytree(REPO / "shell-hooks", copy / "src" / "shell-hooks")
         subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
         site, src = copy / "site", copy / "src"
     else:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,29 @@ def test_root_in_the_box_on_request(
     assert r.stdout.strip() == "0"
     r = user.devbox("run", "--", "ls", "/etc/root-was-here", cwd=p)
     assert r.returncode == 0, "a --root change lands in the writable layer, seen by the user"
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_a_shim_runs_its_command_in_the_box(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    """The hook's shims work for rootless users: allow, let the hook's helper write the shims,
+    run one from a subdirectory (the user's devbox is a system python with a PYTHONPATH)."""
+    user, p = users[tier], built[tier]
+    spec = p / "devbox.toml"
+    spec.write_text(spec.read_text() + '\n[shell]\nexpose = ["xmllint", "pwd"]\n')
+    sub = p / "shim dir"
+    sub.mkdir()
+    user.own(p)
+    assert user.devbox("allow", cwd=p).returncode == 0
+    r = user.devbox("_hook-env", "bash", str(spec), cwd=sub)
+    assert r.returncode == 0, r.stderr
+    path = next(line for line in r.stdout.splitlines() if line.startswith("_devbox_set PATH "))
+    shims = Path(shlex.split(path)[2].split(":")[0])
+    r = user.sh(f"'{shims}/xmllint' --version && '{shims}/pwd'", cwd=sub)
+    assert r.returncode == 0, r.stderr
+    assert "using libxml" in r.stderr
+    assert r.stdout.strip() == str(sub)
 
 
 @pytest.mark.parametrize("tier", [2, 3])

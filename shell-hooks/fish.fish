@@ -1,0 +1,159 @@
+# devbox auto-activation for fish: `devbox hook fish | source` in ~/.config/fish/config.fish.
+# Rendered by devbox (devbox/activation.py); __DEVBOX_RUN__ becomes how to start devbox.
+#
+# At each prompt, with nothing changed, this runs fish builtins only: it compares $PWD with the
+# last one seen, and the mtimes (`path mtime`) of the project's devbox.toml and of devbox's trust
+# directory with the ones devbox saw. Only on a change does it start devbox, once, to get the
+# code to source. Its state is in global variables that are never exported.
+
+function _devbox_run
+    __DEVBOX_RUN__ $argv
+end
+
+function _devbox_status --description 'set $status'
+    return $argv[1]
+end
+
+# Remember how variable $name is now (value, exported or not, or unset), then export it as $value.
+function _devbox_set --argument-names name value
+    if set -qg $name
+        set -g _devbox_old_$name $$name
+        set -ga _devbox_had $name
+        if set -qgx $name
+            set -ga _devbox_exp $name
+        end
+    end
+    set -ga _devbox_vars $name
+    set -gx $name $value
+end
+
+function _devbox_activated --argument-names name
+    set -g _devbox_active $name
+    set -g _devbox_mark "(devbox:$name) "
+    functions -q _devbox_old_prompt; and functions -e _devbox_old_prompt
+    functions -q fish_prompt; and functions -c fish_prompt _devbox_old_prompt
+    function fish_prompt
+        set -l last $status
+        printf '%s' $_devbox_mark
+        if functions -q _devbox_old_prompt
+            _devbox_status $last
+            _devbox_old_prompt
+        end
+    end
+end
+
+function _devbox_watch
+    set -g _devbox_sm $argv[1]
+    set -g _devbox_td $argv[2]
+    set -g _devbox_tm $argv[3]
+    set -g _devbox_said $argv[4]
+end
+
+# Put the environment and the prompt back exactly as they were before activation.
+function _devbox_deactivate
+    if not set -q _devbox_active[1]; and not set -q _devbox_vars[1]
+        return 1
+    end
+    if set -q _devbox_mark
+        functions -e fish_prompt
+        if functions -q _devbox_old_prompt
+            functions -c _devbox_old_prompt fish_prompt
+            functions -e _devbox_old_prompt
+        end
+        set -e _devbox_mark
+    end
+    for name in $_devbox_vars
+        set -eg $name
+        if contains -- $name $_devbox_had
+            set -l old _devbox_old_$name
+            if contains -- $name $_devbox_exp
+                set -gx $name $$old
+            else
+                set -gu $name $$old
+            end
+            set -eg $old
+        end
+    end
+    set -e _devbox_vars _devbox_had _devbox_exp _devbox_active
+    return 0
+end
+
+# The nearest devbox.toml at or above $PWD, into _devbox_found.
+function _devbox_find
+    set -l d (string replace -r '/$' '' -- $PWD)
+    while true
+        if test -f "$d/devbox.toml"
+            set -g _devbox_found "$d/devbox.toml"
+            return
+        end
+        test -n "$d"; or break
+        set d (string replace -r '/[^/]*$' '' -- $d)
+    end
+    set -g _devbox_found ''
+end
+
+# Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
+# (devbox does not repeat a refusal it already printed for it).
+function _devbox_reload
+    set -l said
+    test "$argv[1]" = again; and set said "$_devbox_said"
+    _devbox_deactivate
+    set -g _devbox_pwd $PWD
+    _devbox_find
+    set -g _devbox_spec $_devbox_found
+    set -g _devbox_sm ''
+    set -g _devbox_said ''
+    test "$_devbox_spec" = "$_devbox_off"; or set -g _devbox_off ''
+    if test -z "$_devbox_spec"; or test "$_devbox_spec" = "$_devbox_off"
+        return
+    end
+    _devbox_run _hook-env fish $_devbox_spec "$said" | source
+    if test -z "$_devbox_sm" # devbox said nothing: wait for another directory or an edit
+        set -l m (path mtime -- $_devbox_spec)
+        _devbox_watch "$m" $_devbox_spec "$m"
+    end
+end
+
+function _devbox_hook
+    set -l last $status
+    if test "$PWD" != "$_devbox_pwd"
+        set -g _devbox_pwd $PWD
+        _devbox_find
+        if test "$_devbox_found" != "$_devbox_spec"
+            _devbox_reload
+            return $last
+        end
+    end
+    if test -n "$_devbox_sm"
+        if test "$(path mtime -- $_devbox_spec)" != "$_devbox_sm"
+            or test "$(path mtime -- $_devbox_td)" != "$_devbox_tm"
+            _devbox_reload again
+        end
+    end
+    return $last
+end
+
+# `devbox deactivate` leaves the project's box until the shell leaves the project.
+function devbox
+    if test "$argv" = deactivate
+        if not _devbox_deactivate
+            echo "devbox: no box is active in this shell" >&2
+            return 1
+        end
+        set -g _devbox_off $_devbox_spec
+        set -g _devbox_sm ''
+    else if command -q devbox
+        command devbox $argv
+    else
+        _devbox_run $argv
+    end
+end
+
+function _devbox_install_hook
+    function _devbox_on_prompt --on-event fish_prompt
+        _devbox_hook
+    end
+    function _devbox_on_pwd --on-variable PWD
+        _devbox_hook
+    end
+end

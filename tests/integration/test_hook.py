@@ -1,0 +1,286 @@
+"""Auto-activation (issue 5): the hook in real bash, zsh and fish, driven through a terminal with
+pexpect, in a project whose path has spaces, quotes and non-ASCII; shims run in the real box."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from devbox.activation import quote
+from tests.conftest import Devbox
+
+pytestmark = pytest.mark.integration
+
+SPEC = """\
+[box]
+name = "hookbox"
+base = "debian:bookworm"
+
+[packages]
+apt = ["python3"]
+
+[env]
+HOOK_GREETING = "it's \\"quoted\\" ü"
+PATH = "${DEVBOX_PROJECT}/bin:${PATH}"
+
+[shell]
+expose = ["python3", "printenv"]
+"""
+PROJECT_NAME = 'it\'s a "box" ü'
+IN_BOX = (
+    'python3 -c \'import os; print(open("/etc/debian_version").read().strip(), '
+    'os.environ.get("DEVBOX_BOX"), os.getcwd())\''
+)
+IGNORED = ("PWD", "OLDPWD", "SHLVL", "_")
+SHELLS = ["bash", "zsh", "fish"]
+
+
+@pytest.fixture
+def project(devbox: Devbox, make_project: Any) -> Path:
+    path: Path = make_project(PROJECT_NAME, SPEC)
+    (path / "sub dir").mkdir()
+    devbox("build", cwd=path, check=True)
+    return path
+
+
+@dataclass
+class Shell:
+    """A real interactive shell with the devbox hook in its rc file."""
+
+    name: str
+    child: pexpect.spawn
+    home: Path
+    transcript: io.StringIO
+    count: int = 0
+
+    @property
+    def status(self) -> str:
+        return "$status" if self.name == "fish" else "$?"
+
+    def q(self, value: str | Path) -> str:
+        return quote(self.name, str(value))
+
+    def run(self, command: str) -> str:
+        """Run a command line; return its output (the prompt hook has run before it)."""
+        self.count += 1
+        n = self.count
+        self.child.sendline(f"echo BEGIN-{n}; {command}; echo END-{n}")
+        self.child.expect(f"BEGIN-{n}\r?\n(.*?)END-{n}")
+        return str(self.child.match.group(1)).replace("\r\n", "\n")
+
+    def line(self, command: str) -> str:
+        return self.run(command).strip()
+
+    def cd(self, path: str | Path) -> str:
+        """cd, then whatever the hook printed on the way (up to the next command's output)."""
+        self.count += 1
+        n = self.count
+        self.child.sendline(f"cd {self.q(path)}")
+        self.child.sendline(f"echo SYNC-{n}")
+        self.child.expect(f"(?:\n|\x1b\\[\\?2004l)SYNC-{n}\r?\n")  # fish: after an escape
+        return str(self.child.before).replace("\r\n", "\n")
+
+    def since(self, mark: int) -> str:
+        """Everything the shell printed since `mark` (a length of the transcript), once the
+        prompt after the last command has been shown (the first `true` may be the last command,
+        its prompt is shown before the second one runs)."""
+        self.line("true")
+        self.line("true")
+        return self.transcript.getvalue()[mark:]
+
+    def env(self) -> dict[str, str]:
+        out = self.home / f"env-{self.count}.txt"
+        self.run(f"env | sort > {self.q(out)}")
+        pairs = (line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        return {k: v for k, v in pairs if k not in IGNORED}
+
+
+def _rc(shell: str, devbox: Devbox) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) for an interactive `shell` whose rc installs the hook (twice) after an
+    existing prompt command that prints the last status."""
+    hook = shlex.join([*devbox.argv("hook", shell)])
+    if shell == "bash":
+        rc = (
+            f'PS1=\'host$ \'\nPROMPT_COMMAND=\'echo "pc:$?"\'\neval "$({hook})"\neval "$({hook})"\n'
+        )
+        return ["bash", "--noprofile", "--rcfile", "{home}/rc", "-i"], {"rc": rc}
+    if shell == "zsh":
+        rc = (
+            "PS1='host%# '\n"
+            f'eval "$({hook})"\neval "$({hook})"\n'
+            '_user_precmd() { echo "pc:$?"; }\nprecmd_functions+=(_user_precmd)\n'
+        )
+        return ["zsh", "-i"], {".zshrc": rc}
+    rc = (
+        'function fish_prompt; echo "pc:$status"; printf "host> "; end\n'
+        f"{hook} | source\n{hook} | source\n"
+    )
+    return ["fish", "-i"], {".config/fish/config.fish": rc}
+
+
+@pytest.fixture
+def start(devbox: Devbox, tmp_path: Path) -> Iterator[Any]:
+    children: list[pexpect.spawn] = []
+
+    def start(shell: str, cwd: Path) -> Shell:
+        home = tmp_path / f"home-{shell}"
+        argv, files = _rc(shell, devbox)
+        for rel, text in files.items():
+            (home / rel).parent.mkdir(parents=True, exist_ok=True)
+            (home / rel).write_text(text)
+        env = devbox.env(
+            {
+                "HOME": str(home),
+                "ZDOTDIR": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"),
+                "XDG_DATA_HOME": str(home / ".local/share"),
+                "HISTFILE": str(home / "history"),
+                "TERM": "dumb",
+                "LANG": "C.UTF-8",
+            }
+        )
+        argv = [a.replace("{home}", str(home)) for a in argv]
+        child = pexpect.spawn(
+            argv[0], argv[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=120,
+            dimensions=(40, 250),
+        )  # fmt: skip
+        children.append(child)
+        child.logfile_read = transcript = io.StringIO()
+        sh = Shell(shell, child, home, transcript)
+        sh.line("true")  # the rc has run
+        return sh
+
+    yield start
+    for child in children:
+        child.close(force=True)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_activation_in_a_subdirectory_and_exact_restore(
+    start: Any, project: Path, tmp_path: Path, shell: str
+) -> None:
+    sh: Shell = start(shell, tmp_path)
+    before = sh.env()
+    # untrusted: one line naming `devbox allow`, nothing activated
+    said = sh.cd(project / "sub dir")
+    assert "is not allowed to activate; `devbox allow` trusts it" in said, said
+    assert said.count("devbox allow") == 1, said
+    assert sh.env() == before
+    assert "(devbox:hookbox)" not in sh.run("true")
+    # allowed (through the hook's `devbox` function): active at the next prompt
+    assert "devbox: allowed" in sh.run("devbox allow")
+    sh.child.expect_exact("(devbox:hookbox)")
+    env = sh.env()
+    assert env["HOOK_GREETING"] == 'it\'s "quoted" ü'
+    assert env["DEVBOX_ACTIVE"] == "hookbox"
+    assert env["DEVBOX_PROJECT"] == str(project)
+    shims, rest = env["PATH"].split(":", 1)
+    assert rest == f"{project}/bin:{before['PATH']}"
+    assert sorted(p.name for p in Path(shims).iterdir()) == ["printenv", "python3"]
+    # the shims run in the box, in this subdirectory
+    version, box, cwd = sh.line(IN_BOX).split(" ", 2)
+    assert re.fullmatch(r"12\.\d+", version), version
+    assert box == "hookbox"
+    assert cwd == str(project / "sub dir")
+    assert sh.line("printenv DEVBOX_BOX") == "hookbox", "an exposed command runs in the box"
+    out = sh.line(f"python3 -c 'raise SystemExit(3)'; echo rc={sh.status}")
+    assert out == "rc=3", "the exit status passes through"
+    # leaving restores the environment exactly
+    sh.cd("/")
+    assert "(devbox:hookbox)" not in sh.run("true")
+    assert sh.env() == before
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_editing_the_spec_deactivates_until_allowed_again(
+    start: Any, devbox: Devbox, project: Path, tmp_path: Path, shell: str
+) -> None:
+    devbox("allow", cwd=project, check=True)
+    sh: Shell = start(shell, tmp_path)
+    before = sh.env()
+    sh.cd(project)
+    assert sh.line('echo "$DEVBOX_ACTIVE"') == "hookbox"
+    shims = Path(sh.env()["PATH"].split(":")[0])
+    spec = project / "devbox.toml"
+    mark = len(sh.transcript.getvalue())
+    spec.write_text(spec.read_text().replace("quoted", "edited"))
+    said = sh.since(mark)
+    assert "changed since it was allowed; `devbox allow` trusts it again" in said, said
+    assert sh.env() == before, "an edited spec deactivates the box"
+    r = subprocess.run(
+        [str(shims / "python3"), "-c", "print('ran')"], cwd=project, env=devbox.env(),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 1, "a shim never runs a changed spec"
+    assert r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "changed since it was allowed; `devbox allow` trusts it again" in r.stderr
+    r = devbox("allow", cwd=project, check=True)
+    assert "allowed" in r.stderr
+    sh.run("true")  # the next prompt sees it
+    assert sh.line('echo "$DEVBOX_ACTIVE $HOOK_GREETING"') == 'hookbox it\'s "edited" ü'
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_status_survives_and_an_unchanged_prompt_starts_no_devbox(
+    start: Any, devbox: Devbox, project: Path, tmp_path: Path, shell: str
+) -> None:
+    devbox("allow", cwd=project, check=True)
+    sh: Shell = start(shell, tmp_path)
+    sh.cd(project)
+    assert sh.line('echo "$DEVBOX_ACTIVE"') == "hookbox"
+    sh.child.sendline("false")
+    sh.child.expect_exact("pc:1")
+    sh.child.sendline("true")
+    sh.child.expect_exact("pc:0")
+    # from now on, calling devbox leaves a trace: nothing changed, nothing is called
+    if shell == "fish":
+        sh.run("function _devbox_run; echo CALLED-DEVBOX; end")
+    else:
+        sh.run("_devbox_run() { echo CALLED-DEVBOX; }")
+    mark = len(sh.transcript.getvalue())
+    for command in ("true", "cd " + sh.q(project / "sub dir"), "true", "false", "cd .."):
+        sh.run(command)
+    assert "CALLED-DEVBOX" not in sh.since(mark)
+    assert sh.line('echo "$DEVBOX_ACTIVE"') == "hookbox"
+    mark = len(sh.transcript.getvalue())
+    (project / "devbox.toml").touch()
+    assert "CALLED-DEVBOX" in sh.since(mark), "a changed spec is looked at again"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_switching_projects_nesting_and_deactivate(
+    start: Any, devbox: Devbox, project: Path, make_project: Any, tmp_path: Path, shell: str
+) -> None:
+    inner_spec = SPEC.replace('name = "hookbox"', 'name = "inner"').replace("ü", "inner")
+    inner = make_project(f"{PROJECT_NAME}/sub dir/inner", inner_spec)
+    other = make_project("other", SPEC.replace('name = "hookbox"', 'name = "other"'))
+    for p in (project, inner, other):
+        devbox("allow", cwd=p, check=True)
+    sh: Shell = start(shell, tmp_path)
+    before = sh.env()
+    active = 'echo "$DEVBOX_ACTIVE|$HOOK_GREETING"'
+    sh.cd(project / "sub dir")
+    assert sh.line(active) == 'hookbox|it\'s "quoted" ü'
+    sh.cd(inner)
+    assert sh.line(active) == 'inner|it\'s "quoted" inner', "a nested project wins"
+    sh.cd(other)
+    assert sh.line(active) == 'other|it\'s "quoted" ü'
+    path = sh.env()["PATH"]
+    assert path.count("/shims/") == 1, "switching leaves one shim directory on PATH"
+    assert f"{project}/bin" not in path
+    assert sh.line(f"devbox deactivate; echo rc={sh.status}") == "rc=0"
+    assert sh.env() == before
+    assert sh.line(active) == "|", "deactivated until the shell leaves the project"
+    sh.cd("/")
+    sh.cd(other)
+    assert sh.line(active) == 'other|it\'s "quoted" ü'

@@ -1,0 +1,280 @@
+"""Auto-activation's pieces: trust, shims, quoting, the code the hook evals, the hook texts.
+
+These run in a second or two: real shells parse and run the generated code, no box is built.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devbox import activation, trust
+from devbox.activation import activation_vars, hook_env, hook_text, quote
+from devbox.errors import DevboxError
+from devbox.shims import shim_names, shim_text, write_shims
+from devbox.spec import parse_spec
+
+NASTY = [
+    "",
+    "plain",
+    "it's",
+    'say "hi"',
+    "back\\slash\\",
+    "$HOME `id` $(id)",
+    "ü ß 漢",
+    "a\nb",
+    "'\\''",
+]
+SHELL_RUNS = {
+    "bash": ["bash", "--norc", "--noprofile", "-c"],
+    "zsh": ["zsh", "-f", "-c"],
+    "fish": ["fish", "--no-config", "-c"],
+}
+
+
+def spec_of(tmp_path: Path, text: str, name: str = "proj") -> Path:
+    project = tmp_path / name
+    project.mkdir(parents=True, exist_ok=True)
+    path = project / "devbox.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = '[box]\nname = "demo"\nbase = "debian:bookworm"\n'
+
+
+# -- quoting ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_quote_round_trips_through_the_real_shell(shell: str) -> None:
+    script = "; ".join(f"printf '%s\\0' {quote(shell, v)}" for v in NASTY)
+    out = subprocess.run([*SHELL_RUNS[shell], script], capture_output=True, check=True).stdout
+    assert out.decode().split("\0")[:-1] == NASTY
+
+
+# -- trust --------------------------------------------------------------------------------------
+
+
+def test_trust_is_keyed_by_real_path_and_content(tmp_path: Path) -> None:
+    path = spec_of(tmp_path, BASE)
+    link = tmp_path / "link"
+    link.symlink_to(path.parent)
+    assert trust.state(path) == trust.NOT_ALLOWED
+    trust.allow(path, path.read_bytes())
+    assert trust.state(path) == trust.ALLOWED
+    assert trust.is_trusted(link / "devbox.toml"), "the same file through a symlink"
+    path.write_text(BASE + "# edited\n")
+    assert trust.state(path) == trust.CHANGED
+    assert not trust.is_trusted(path)
+    with pytest.raises(DevboxError) as e:
+        trust.read_trusted(path)
+    assert "changed since it was allowed; `devbox allow` trusts it again" in e.value.message
+    assert "\n" not in e.value.render()
+    assert trust.deny(path)
+    assert not trust.deny(path)
+    assert trust.state(path) == trust.NOT_ALLOWED
+    assert trust.state(tmp_path / "missing" / "devbox.toml") == trust.NOT_ALLOWED
+
+
+def test_trust_lives_in_the_state_dir_under_devbox_home(tmp_path: Path) -> None:
+    path = spec_of(tmp_path, BASE)
+    trust.allow(path, path.read_bytes())
+    home = Path(os.environ["DEVBOX_HOME"])
+    assert [p.parent for p in (home / "state" / "trust").iterdir()] == [trust.trust_dir()]
+
+
+# -- shims --------------------------------------------------------------------------------------
+
+
+def test_shim_names_follow_interpreters_and_expose(tmp_path: Path) -> None:
+    text = (
+        BASE + '[interpreters]\npython = "3.11.4"\nnode = {version = "20", provider = "npm"}\n'
+        '[shell]\nexpose = ["psql", "node", "python3"]\n'
+    )
+    spec = parse_spec(text, tmp_path / "devbox.toml")
+    assert shim_names(spec) == [
+        "python", "python3", "pip", "pip3", "python3.11", "node", "npm", "npx", "psql",
+    ]  # fmt: skip
+    spec = parse_spec(BASE + '[interpreters]\npython = "3.12"\n', tmp_path / "devbox.toml")
+    assert "python3.12" in shim_names(spec)
+    assert shim_names(parse_spec(BASE, tmp_path / "devbox.toml")) == []
+
+
+def test_shim_text_passes_arguments_and_sets_the_runner_env(tmp_path: Path) -> None:
+    shim = tmp_path / "tool"
+    runner = ["/bin/sh", "-c", 'printf "%s|" "$PYTHONPATH" "$0" "$@"', "x"]
+    shim.write_text(shim_text("the tool", runner, {"PYTHONPATH": "a 'b'"}))
+    shim.chmod(0o755)
+    out = subprocess.run([str(shim), "one two", "it's"], capture_output=True, text=True)
+    assert out.stdout == "a 'b'|x|the tool|one two|it's|"
+    shim.write_text(shim_text("t", runner, {"PYTHONPATH": None}))
+    env = {**os.environ, "PYTHONPATH": "/from/the/project"}
+    out = subprocess.run([str(shim)], capture_output=True, text=True, env=env)
+    assert out.stdout == "|x|t|", "a project's PYTHONPATH does not reach devbox"
+
+
+def test_write_shims_refreshes_the_set(tmp_path: Path) -> None:
+    path = spec_of(tmp_path, BASE + '[shell]\nexpose = ["a", "b"]\n')
+    spec = parse_spec(path.read_text(), path)
+    d = write_shims(spec)
+    assert sorted(p.name for p in d.iterdir()) == ["a", "b"]
+    assert all(os.access(p, os.X_OK) for p in d.iterdir())
+    assert f"'_shim' '{path}' 'a' \"$@\"" in (d / "a").read_text()
+    spec = parse_spec(BASE + '[shell]\nexpose = ["b", "c"]\n', path)
+    assert write_shims(spec) == d
+    assert sorted(p.name for p in d.iterdir()) == ["b", "c"]
+
+
+def test_a_shim_refuses_an_untrusted_spec_in_one_line(tmp_path: Path) -> None:
+    path = spec_of(tmp_path, BASE + '[shell]\nexpose = ["true"]\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "devbox", "_shim", str(path), "true"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "is not allowed to activate; `devbox allow` trusts it" in r.stderr
+
+
+# -- the code the hook evals --------------------------------------------------------------------
+
+
+def test_activation_vars_expand_from_the_host_and_put_shims_first(tmp_path: Path) -> None:
+    text = (
+        BASE + '[env]\nA = "${HOST_ONLY}-x"\nPATH = "${DEVBOX_PROJECT}/bin:${PATH}"\nB = "${A}"\n'
+    )
+    path = spec_of(tmp_path, text)
+    spec = parse_spec(text, path)
+    shims = tmp_path / "shims"
+    host = {"HOST_ONLY": "h", "PATH": f"{shims}:/usr/bin"}
+    got = dict(activation_vars(spec, host, shims))
+    assert got == {
+        "A": "h-x",
+        "PATH": f"{shims}:{path.parent}/bin:/usr/bin",
+        "B": "h-x",
+        "DEVBOX_ACTIVE": "demo",
+        "DEVBOX_PROJECT": str(path.parent),
+    }
+
+
+def _eval(shell: str, code: str, before: str = "") -> str:
+    """Run `code` (hook functions included) in `shell`; what it prints."""
+    lib = activation.library(shell)
+    r = subprocess.run([*SHELL_RUNS[shell], lib + before + code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_hook_env_refuses_once_then_activates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = spec_of(tmp_path, BASE + '[env]\nGREETING = "it\'s ü"\n')
+    code = hook_env("bash", str(path))
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "`devbox allow`" in said
+    assert code.startswith("_devbox_watch ") and "_devbox_set" not in code
+    token = said.strip()
+    assert hook_env("bash", str(path), token).startswith("_devbox_watch ")
+    assert capsys.readouterr().err == "", "looking again does not repeat it"
+    trust.allow(path, path.read_bytes())
+    code = hook_env("bash", str(path), token)
+    assert capsys.readouterr().err == ""
+    out = _eval("bash", code + 'echo "$GREETING|$DEVBOX_ACTIVE|$PS1"\n', "PS1='$ '\n")
+    assert out == "it's ü|demo|(devbox:demo) $ \n"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_deactivate_restores_values_export_state_and_unset(tmp_path: Path, shell: str) -> None:
+    path = spec_of(tmp_path, BASE + '[env]\nEXPORTED = "new"\nLOCAL = "new"\nFRESH = "new"\n')
+    trust.allow(path, path.read_bytes())
+    code = hook_env(shell, str(path))
+    if shell == "fish":
+        before = "set -gx EXPORTED 'old \\'x\\''; set -g LOCAL 'kept\nline'\n"
+        after = (
+            "\n_devbox_deactivate; printf '%s|' $EXPORTED $LOCAL; set -q FRESH; or printf unset; "
+            "set -qx LOCAL; or printf '|local'; set -qx EXPORTED; and printf '|exported'\n"
+        )
+    else:
+        before = "export EXPORTED=\"old 'x'\"; LOCAL='kept\nline'\n"
+        after = (
+            '\n_devbox_deactivate; printf "%s|" "$EXPORTED" "$LOCAL"; [ -z "${FRESH+x}" ] && '
+            "printf unset; env | grep -q '^LOCAL=' || printf '|local'; "
+            "env | grep -q '^EXPORTED=' && printf '|exported'\n"
+        )
+    assert _eval(shell, code + after, before) == "old 'x'|kept\nline|unset|local|exported"
+
+
+def test_stamps_mirror_mtimes_and_racy_ones_look_again(tmp_path: Path) -> None:
+    path = spec_of(tmp_path, BASE)
+    old = 1_700_000_000_123_456_789
+    os.utime(path, ns=(old, old))
+    stamp = Path(activation.watch_values("bash", path)[0])
+    assert stamp.stat().st_mtime_ns == old
+    path.write_text(BASE + "# now\n")  # just written: a later edit could keep its mtime
+    racy = Path(activation.watch_values("bash", path)[0])
+    assert racy.name.endswith("-racy") and not stamp.exists()
+    assert racy.stat().st_mtime_ns < path.stat().st_mtime_ns
+    assert activation.watch_values("fish", path)[0] == "racy"
+    os.utime(path, ns=(old, old))
+    assert activation.watch_values("fish", path)[0] == str(old // 10**9)
+    gone = activation.watch_values("bash", tmp_path / "nope" / "devbox.toml")[0]
+    assert not Path(gone).exists()
+
+
+# -- the hook texts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_hook_text_parses_and_embeds_this_devbox(shell: str) -> None:
+    text = hook_text(shell)
+    assert "__DEVBOX_RUN__" not in text
+    assert quote(shell, sys.executable) in text
+    check = {"bash": ["bash", "-n"], "zsh": ["zsh", "-n"], "fish": ["fish", "-n"]}[shell]
+    r = subprocess.run([*check], input=text, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "existing",
+    ["PROMPT_COMMAND='echo one'", "PROMPT_COMMAND=('echo one' 'echo two')", "unset PROMPT_COMMAND"],
+)
+def test_bash_hook_installs_once_in_either_prompt_command_form(existing: str) -> None:
+    hook = hook_text("bash")
+    install = f"eval {quote('bash', hook)}\n"
+    script = f"{existing}\n{install}{install}declare -p PROMPT_COMMAND\n"
+    out = _eval("bash", script)
+    assert out.count("_devbox_hook") == 1, out
+    if "one" in existing:
+        assert "echo one" in out
+    if "two" in existing:
+        assert out.startswith('declare -a PROMPT_COMMAND=([0]="_devbox_hook" [1]="echo one"'), out
+
+
+def test_cli_errors_are_one_clear_message(tmp_path: Path) -> None:
+    def devbox(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "devbox", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    r = devbox("hook", "tcsh")
+    assert r.returncode == 1 and "unknown shell 'tcsh'" in r.stderr
+    r = devbox("allow")
+    assert r.returncode == 1 and "no devbox.toml" in r.stderr
+    r = devbox("deactivate")
+    assert r.returncode == 1 and "shell function" in r.stderr
+    (tmp_path / "devbox.toml").write_text(BASE)
+    r = devbox("activate", "bash")
+    assert r.returncode == 1 and "`devbox allow`" in r.stderr
+    assert devbox("allow").returncode == 0
+    r = devbox("activate", "bash")
+    assert r.returncode == 0 and "_devbox_activated 'demo'" in r.stdout
+    (tmp_path / "devbox.toml").write_text(BASE + "[nope]\n")
+    r = devbox("allow")
+    assert r.returncode == 1 and "unknown table" in r.stderr
+    for r in (devbox("hook", "tcsh"), devbox("allow"), devbox("activate", "bash")):
+        assert "Traceback" not in r.stderr
