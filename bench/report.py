@@ -53,11 +53,12 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
     ref = f"bare bwrap ({bare.what.split(' ')[2]})" if bare else "bare bwrap"
     ratio(f"`devbox run -- true` (box up) vs {ref}", find(rows, "devbox run -- true, box up"),
           bare, 8)  # fmt: skip
-    ratio(f"the launcher, i.e. a shim (box up) vs {ref}", find(rows, "launcher (a shim), box up"),
+    ratio(f"a shim (box up) vs {ref}", find(rows, "a shim (hook-activated `true`), box up"),
           bare, 2)  # fmt: skip
     ratio(f"`devbox run -- true` (box down) vs {ref}",
           find(rows, "devbox run -- true, box down"), bare, 8)  # fmt: skip
-    ratio(f"the launcher (box down) vs {ref}", find(rows, "launcher (a shim), box down"), bare, 2)
+    ratio(f"a shim (box down) vs {ref}", find(rows, "a shim (hook-activated `true`), box down"),
+          bare, 2)  # fmt: skip
     ratio("prompt hook vs direnv's hook", find(rows, "devbox's hook"), find(rows, "direnv's"), 0.25)
     ratio("cold build vs mmdebstrap --include", find(rows, "cold build"), find(rows, "mmdebstrap"),
           1.25)  # fmt: skip

@@ -7,9 +7,12 @@ but `os` and `sys`: keep this module's top-level imports that light.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 from . import fastpath
+
+SHIM_ENV = "DEVBOX_SHIM_SPEC"  # set by a shim: runs for it must pass its trust check
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~9 ms here
 if TYPE_CHECKING:
@@ -42,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .entry import enter_box, parse_fast
 
         fast = parse_fast(args)
+        shim_spec = os.environ.get(SHIM_ENV)
+        if fast is not None and fast[1] and shim_spec:  # a shim's launcher handed over:
+            from .shims import run_shim  # the shim's trust check applies, not plain `run`
+
+            return run_shim([shim_spec, *fast[1]])
         if fast is not None:  # run and shell skip the CLI framework's ~0.2 s of imports
             _, command, root, display = fast
             enter_box(command, root=root, display=display)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import DevboxError
 from .fastpath import HANDOVER_ENV
@@ -34,9 +35,26 @@ def current_spec() -> Spec:
     return load_spec(current_spec_path())
 
 
-def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> None:
+def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> NoReturn:
     """Build the box if needed, write its launcher, then become `command` (or an interactive
     shell) in it."""
+    from . import launcher
+
+    path = current_spec_path()
+    snap = {str(path): launcher.mtime_ns(path)}  # before reading anything it derives from
+    enter_spec(load_spec(path), path, snap, command, root=root, display=display)
+
+
+def enter_spec(
+    spec: Spec,
+    path: Path,
+    snap: dict[str, int | None],
+    command: Sequence[str] | None,
+    *,
+    root: bool,
+    display: Display,
+) -> NoReturn:
+    """enter_box for a spec already read: `snap` holds the spec's mtime from before it was."""
     from . import launcher
     from .box import Box, enter
     from .build import ensure_built
@@ -44,9 +62,6 @@ def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) ->
     from .lockfile import lock_path
     from .paths import Store
 
-    path = current_spec_path()
-    snap = {str(path): launcher.mtime_ns(path)}  # before reading anything it derives from
-    spec = load_spec(path)
     st = Store.default()
     tier = current_tier()
     snap.update(launcher.snapshot(launcher.watched(spec, tier)))

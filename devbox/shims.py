@@ -15,11 +15,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DevboxError
 from .paths import state_root
 from .spec import Interpreter, Spec
+
+SHIM_ENV = "DEVBOX_SHIM_SPEC"  # as __main__.SHIM_ENV: a launcher's hand-over checks this trust
 
 INTERPRETER_COMMANDS = {
     "python": ("python", "python3", "pip", "pip3"),
@@ -58,15 +61,71 @@ def self_runner() -> tuple[list[str], dict[str, str | None]]:
     return argv, {"PYTHONPATH": os.environ.get("PYTHONPATH") or None}
 
 
+@dataclass(frozen=True)
+class FastPath:
+    """What lets a shim skip Python: the project's launcher, and stamps (in `verified`) whose
+    mtimes are the spec's and its trust record's when devbox last checked the trust itself."""
+
+    spec: str
+    launcher: str
+    record: str
+    verified: str
+
+
 def shim_text(
-    command: str, runner: Sequence[str], env: Mapping[str, str | None] | None = None
+    command: str,
+    runner: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    fast: FastPath | None = None,
 ) -> str:
-    """A shim's script: set `env` (None: unset), then exec `runner COMMAND "$@"`."""
+    """A shim's script: set `env` (None: unset), then exec the launcher when the spec and its
+    trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on stamps), else
+    `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
+    q = sh_quote
     lines = ["#!/bin/sh", f"# devbox shim for {command}: runs it in the project's box"]
     for key, value in (env or {}).items():
-        lines.append(f"unset {key}" if value is None else f"export {key}={sh_quote(value)}")
-    lines.append("exec " + " ".join(sh_quote(a) for a in [*runner, command]) + ' "$@"')
+        lines.append(f"unset {key}" if value is None else f"export {key}={q(value)}")
+    if fast is not None:
+        v = fast.verified
+        same = [
+            f"[ ! {q(fast.spec)} -nt {q(v + '/spec')} ]",
+            f"[ ! {q(fast.spec)} -ot {q(v + '/spec')} ]",
+            f"[ ! {q(fast.record)} -nt {q(v + '/trust')} ]",
+            f"[ ! {q(fast.record)} -ot {q(v + '/trust')} ]",
+        ]
+        lines += [
+            # the launcher hands over to `devbox run`, which then checks this spec's trust
+            f"export {SHIM_ENV}={q(fast.spec)}",
+            f"if [ -x {q(fast.launcher)} ] && [ -e {q(v + '/spec')} ] && "
+            f"[ -e {q(v + '/trust')} ] && [ -e {q(fast.record)} ] &&",
+            "   " + " && ".join(same) + "; then",
+            f'  exec {q(fast.launcher)} {q(command)} "$@"',
+            "fi",
+        ]
+    lines.append("exec " + " ".join(q(a) for a in [*runner, command]) + ' "$@"')
     return "\n".join(lines) + "\n"
+
+
+def fast_path(spec: Spec, directory: Path) -> FastPath:
+    from . import trust
+    from .paths import Store, launcher_path
+
+    return FastPath(
+        spec=str(spec.path),
+        launcher=str(launcher_path(spec.project, Store.default().root)),
+        record=str(trust.record_path(spec.path)),
+        verified=str(directory / ".verified"),
+    )
+
+
+def stamp_verified(directory: Path, spec_mtime: int, record_mtime: int) -> None:
+    """Record that the spec with this mtime, under the trust record with this one, is trusted."""
+    v = directory / ".verified"
+    v.mkdir(parents=True, exist_ok=True)
+    for name, mtime in (("spec", spec_mtime), ("trust", record_mtime)):
+        stamp = v / name
+        stamp.touch()
+        os.utime(stamp, ns=(mtime, mtime))
 
 
 def shim_dir(spec_path: Path, runner: Sequence[str], env: Mapping[str, str | None]) -> Path:
@@ -81,11 +140,12 @@ def write_shims(spec: Spec) -> Path:
     directory = shim_dir(spec.path, runner, env)
     directory.mkdir(parents=True, exist_ok=True)
     prefix = [*runner, "_shim", str(spec.path)]
-    wanted = {name: shim_text(name, prefix, env) for name in shim_names(spec)}
+    fast = fast_path(spec, directory)
+    wanted = {name: shim_text(name, prefix, env, fast) for name in shim_names(spec)}
     for name, text in wanted.items():
         _write_if_changed(directory / name, text)
     for path in directory.iterdir():
-        if path.name not in wanted and not path.name.startswith(".tmp-"):
+        if path.name not in wanted and not path.name.startswith((".tmp-", ".verified")):
             with contextlib.suppress(OSError):
                 path.unlink()
     return directory
@@ -111,19 +171,21 @@ def run_shim(args: Sequence[str]) -> int:
     """`devbox _shim SPEC COMMAND [ARG...]`: COMMAND in SPEC's box, if SPEC is trusted."""
     from . import trust
     from .activation import parse_bytes
-    from .box import Box, enter
-    from .build import ensure_built
-    from .host import current_tier
-    from .paths import Store
+    from .entry import enter_spec
+    from .launcher import mtime_ns
     from .progress import Display
 
     if len(args) < 2:
         raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")
     spec_path = Path(args[0])
+    record = trust.record_path(spec_path)
+    spec_mtime, record_mtime = mtime_ns(spec_path), mtime_ns(record)  # before reading them
     data = trust.read_trusted(spec_path)
     spec = parse_bytes(spec_path, data)
+    if spec_mtime is not None and record_mtime is not None:
+        runner, env = self_runner()
+        with contextlib.suppress(OSError):
+            stamp_verified(shim_dir(spec_path, runner, env), spec_mtime, record_mtime)
     display = Display(quiet=False, verbose=False)
-    st = Store.default()
-    tier = current_tier()
-    box = Box(spec, st, ensure_built(spec, st, display, tier), tier)
-    enter(box, list(args[1:]), display, cwd=os.getcwd())
+    enter_spec(spec, spec_path, {str(spec_path): spec_mtime}, list(args[1:]), root=False,
+               display=display)  # fmt: skip

@@ -46,8 +46,9 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     stack = [d or "" for _, d in found]
     lines.append(f"state:    {spec_state(built, stack, registered)}")
     lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")
-    # Trust (auto-activation: `devbox allow` / `devbox deny`) belongs here, as a "trust:" line
-    # from the trust module, which is not in this branch yet.
+    from .trust import state as trust_state
+
+    lines.append(f"trust:    {trust_state(spec.path)} (auto-activation: `devbox allow` / `deny`)")
     running = supervisor_pid(p) is not None
     lines.append(f"running:  {'yes' if running else 'no'}")
     lines.append(f"sandbox:  {tier.describe()}")

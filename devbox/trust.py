@@ -36,6 +36,11 @@ def _record(spec_path: Path | str) -> Path:
     return trust_dir() / f"{key[:32]}.json"
 
 
+def record_path(spec_path: Path | str) -> Path:
+    """The file that holds this spec's trust (deny deletes it, allow rewrites it)."""
+    return _record(spec_path)
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

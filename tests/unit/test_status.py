@@ -87,6 +87,7 @@ def test_nothing_built(st: Store, tmp_path: Path) -> None:
     s = _status(_spec(tmp_path / "p", ["jq"]), st)
     assert s["state"] == "needs `devbox build` (2 of 2 layers to build)"
     assert s["lock"] == "none (devbox build writes devbox.lock)"
+    assert s["trust"].startswith("not allowed")
 
 
 def test_built_registered_and_locked_is_up_to_date(st: Store, tmp_path: Path) -> None:
@@ -134,3 +135,14 @@ def test_a_lock_that_is_not_text_differs(st: Store, tmp_path: Path) -> None:
     register_project(st, spec.project, spec.name, [m.digest for m in metas])
     lockfile.lock_path(spec).write_bytes(b"\xff\xfe garbage")
     assert _status(spec, st)["lock"] == "differs from the box (devbox build rewrites it)"
+
+
+def test_trust_state_follows_allow_and_edits(st: Store, tmp_path: Path) -> None:
+    from devbox import trust
+
+    spec = _spec(tmp_path / "p", ["jq"])
+    trust.allow(spec.path, spec.path.read_bytes())
+    assert _status(spec, st)["trust"].startswith("allowed")
+    with open(spec.path, "a") as f:
+        f.write("# edited\n")
+    assert _status(spec, st)["trust"].startswith("changed since allowed")
