@@ -167,9 +167,33 @@ def test_a_shim_runs_its_command_in_the_box(
 
 
 @pytest.mark.parametrize("tier", [2, 3])
+def test_the_launcher_enters_without_handing_over(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    user, p = users[tier], built[tier]
+    assert user.devbox("run", "--", "true", cwd=p).returncode == 0
+    store = user.home / ".local" / "share" / "devbox"
+    launcher = store / "projects" / project_id(p) / "launcher"
+    before = launcher.read_text()
+    subids = [os.stat(f).st_mtime_ns for f in ("/etc/subuid", "/etc/subgid")]
+    drop = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
+    for _ in range(2):  # box down, then (the supervisor may linger a moment) again
+        r = subprocess.run(
+            [*drop, str(launcher), "sh", "-c", "id -u; cat /etc/setup-ran"], cwd=p,
+            env=user.env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == [str(user.uid), "from-setup"]
+    if [os.stat(f).st_mtime_ns for f in ("/etc/subuid", "/etc/subgid")] != subids:
+        pytest.skip("another process changed /etc/subuid meanwhile (the launcher watches it)")
+    assert launcher.read_text() == before, "the launcher handed over to Python"
+
+
+@pytest.mark.parametrize("tier", [2, 3])
 def test_store_under_home_and_gc_frees_it_all(
     users: dict[int, User], base: Path, built: dict[int, Path], tier: int
 ) -> None:
+    """Deletes the module's built project and store: the tests that use `built` stand above."""
     user = users[tier]
     store = user.home / ".local" / "share" / "devbox"
     assert (store / "layers").is_dir(), "an unprivileged user's store lives in their home"
@@ -263,26 +287,3 @@ def test_reset_and_failed_builds_clean_up_files_owned_by_the_box(
     upper = store / "projects" / project_id(p) / "upper"
     assert list(upper.iterdir()) == [], "reset left files in the writable layer"
     assert user.devbox("run", "--", "ls", "/opt/x", cwd=p).returncode != 0
-
-
-@pytest.mark.parametrize("tier", [2, 3])
-def test_the_launcher_enters_without_handing_over(
-    users: dict[int, User], built: dict[int, Path], tier: int
-) -> None:
-    user, p = users[tier], built[tier]
-    assert user.devbox("run", "--", "true", cwd=p).returncode == 0
-    store = user.home / ".local" / "share" / "devbox"
-    launcher = store / "projects" / project_id(p) / "launcher"
-    before = launcher.read_text()
-    subids = [os.stat(f).st_mtime_ns for f in ("/etc/subuid", "/etc/subgid")]
-    drop = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
-    for _ in range(2):  # box down, then (the supervisor may linger a moment) again
-        r = subprocess.run(
-            [*drop, str(launcher), "sh", "-c", "id -u; cat /etc/setup-ran"], cwd=p,
-            env=user.env(), capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.splitlines() == [str(user.uid), "from-setup"]
-    if [os.stat(f).st_mtime_ns for f in ("/etc/subuid", "/etc/subgid")] != subids:
-        pytest.skip("another process changed /etc/subuid meanwhile (the launcher watches it)")
-    assert launcher.read_text() == before, "the launcher handed over to Python"
