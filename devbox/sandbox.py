@@ -302,7 +302,9 @@ def apt_script(
     if pins:
         auto = sorted(set(pins) - requested)
         if auto:
-            steps.append(f"apt-mark auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null")
+            steps.append(
+                f"apt-mark {opts} auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null"
+            )
     return "\n".join(
         ["set -eu", "export DEBIAN_FRONTEND=noninteractive", *steps, packages_query(out)]
     )

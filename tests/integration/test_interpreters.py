@@ -295,3 +295,26 @@ def test_uv_python_download_failure_is_explained(
     log = re.search(r"full log: (.+)", r.stderr)
     assert log is not None and "127.0.0.1" in Path(log[1]).read_text()  # uv did try the mirror
     assert {d for d in layer_dirs(devbox.store) - before if not d.startswith(".")} == set()
+
+
+def test_a_lock_rebuilds_the_same_box_in_another_store(
+    devbox: Devbox, make_project: Any, tmp_path: Path
+) -> None:
+    """As on a colleague's machine: a fresh store, the committed lock, `build --locked`."""
+    project = make_project("relock", LOCKED)
+    devbox("lock", cwd=project, check=True)
+    lock = (project / "devbox.lock").read_text()
+    other = Devbox(tmp_path / "other store")
+    r = other("build", "--locked", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "cached" not in r.stderr  # every layer built here, from the lock's pins
+    assert (project / "devbox.lock").read_text() == lock
+    for rootfs in (other.store / "layers").glob("*/rootfs"):  # apt's binary caches stay out
+        assert not list((rootfs / "var/cache/apt").glob("*.bin")), rootfs
+    script = "dpkg-query -W -f '${Version}' libxml2-utils python3.11"
+    r = other("run", "--", "sh", "-c", script, cwd=project, check=True)
+    locked = _lock(project)
+    assert r.stdout == (
+        locked["apt"]["packages"]["libxml2-utils"]
+        + locked["interpreters"]["python"]["packages"]["python3.11"]
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -85,8 +86,19 @@ def test_pinned_apt_script_checks_then_installs_exact_versions() -> None:
     )
     assert "install -- git=1:2.39.2-1.1 libpq5=15.8-0+deb12u1 'libpq-dev=15.*'" in script
     assert script.index("unavailable") < script.index("install --")
-    assert "apt-mark auto -- libpq5" in script
+    assert re.search(r"apt-mark .* auto -- libpq5", script)
     assert "unavailable" not in sandbox.apt_script(["git"])
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_no_apt_tool_writes_its_binary_caches_into_the_layer(cached: bool) -> None:
+    script = sandbox.apt_script(
+        ["git"], pins={"git": "1:2.39.2-1.1", "libpq5": "15.8"}, cached_lists=cached
+    )
+    tools = [line for line in script.splitlines() if re.search(r"\bapt-(get|cache|mark) ", line)]
+    assert len(tools) >= 4
+    for line in tools:
+        assert "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=" in line, line
 
 
 SPEC = """\
