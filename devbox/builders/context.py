@@ -31,6 +31,13 @@ class BuildContext:
     pins: dict[str, Any] | None = None  # what devbox.lock says this layer resolved to
     fresh: bool = False  # resolve afresh (`lock --update`, `--no-cache`): update apt's lists
 
+    def apt_install_script(self, packages: Sequence[str]) -> str:
+        """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""
+        pins = None if self.pins is None else dict(self.pins.get("packages", {}))
+        return sandbox.apt_script(
+            packages, sandbox_root=self.tier.level == 3, pins=pins, cached_lists=self.cached_lists()
+        )
+
     def cached_lists(self) -> bool:
         """May apt use the suite's cached lists (left by the base's bootstrap) as they are?"""
         _, lists = self.apt_cache()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import sandbox
 from ..boxenv import NPM_PREFIX
 from ..builders.context import BuildContext
 from ..errors import DevboxError
@@ -32,13 +31,7 @@ def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    pins = None if ctx.pins is None else dict(ctx.pins.get("packages", {}))
-    script = sandbox.apt_script(
-        layer.recipe["packages"],
-        sandbox_root=ctx.tier.level == 3,
-        pins=pins,
-        cached_lists=ctx.cached_lists(),
-    )
+    script = ctx.apt_install_script(layer.recipe["packages"])
     ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}")
     installed = ctx.installed_packages().get("nodejs")
     if installed is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .. import sandbox
 from ..boxenv import PYTHON_USER_BASE as USER_BASE
 from ..builders.context import BuildContext
 from ..errors import DevboxError
@@ -59,20 +58,10 @@ def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
 
 
-def script(
-    layer: LayerRecipe,
-    pins: dict[str, Any] | None,
-    *,
-    sandbox_root: bool,
-    cached_lists: bool = False,
-) -> str:
+def script(layer: LayerRecipe, install: str) -> str:
+    """`install` (the apt part, BuildContext.apt_install_script), then make this python the
+    developer's python."""
     minor = _minor(layer.recipe["version"])
-    install = sandbox.apt_script(
-        layer.recipe["packages"],
-        sandbox_root=sandbox_root,
-        pins=pins_packages(pins),
-        cached_lists=cached_lists,
-    )
     py = f"/usr/bin/python{minor}"
     return "\n".join(
         [
@@ -92,14 +81,8 @@ def script(
     )
 
 
-def pins_packages(pins: dict[str, Any] | None) -> dict[str, str] | None:
-    return None if pins is None else dict(pins.get("packages", {}))
-
-
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    ctx.run_over_lowers(
-        script(layer, ctx.pins, sandbox_root=ctx.tier.level == 3, cached_lists=ctx.cached_lists())
-    )
+    ctx.run_over_lowers(script(layer, ctx.apt_install_script(layer.recipe["packages"])))
     minor = _minor(layer.recipe["version"])
     installed = ctx.installed_packages().get(f"python{minor}")
     if installed is None:
