@@ -195,10 +195,7 @@ def session_binds(box: Box) -> list[sandbox.Bind]:
         sandbox.Bind(str(spec.project), workdir_of(spec)),
         sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
     ]
-    ca = host.ca_bundle()
-    if ca is not None:
-        binds.append(sandbox.ca_bind(ca))
-    return binds
+    return [*binds, *sandbox.host_ca(host.ca_bundle())[0]]
 
 
 def _hold_session_lock(p: ProjectPaths) -> int:
@@ -297,9 +294,7 @@ def plan_entry(
         shell=shell or login_shell,
         workdir=workdir,
     )
-    ca = host.ca_bundle()
-    if ca is not None:
-        env.update(sandbox.ca_env(ca))
+    env.update(sandbox.host_ca(host.ca_bundle())[1])
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:

@@ -225,15 +225,10 @@ def ls() -> None:
 @app.command()
 def watch() -> None:
     """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
-    from .spec import SPEC_NAME, find_spec
+    from .entry import spec_path_here
     from .watch import watch as do_watch
 
-    spec_path = find_spec(Path(os.getcwd()))  # not loaded: a broken spec is watched too
-    if spec_path is None:
-        raise DevboxError(
-            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
-            hint="`devbox init` writes a starter one",
-        )
+    spec_path = spec_path_here()  # not loaded: a broken spec is watched too
     quiet = OPTS.quiet
 
     def say(msg: str) -> None:
@@ -247,14 +242,9 @@ def _spec_bytes() -> tuple[Path, bytes]:
     """This project's devbox.toml and its content, validated (one read: what is checked is what
     is trusted)."""
     from .activation import parse_bytes
-    from .spec import SPEC_NAME, find_spec
+    from .entry import spec_path_here
 
-    found = find_spec(Path(os.getcwd()))
-    if found is None:
-        raise DevboxError(
-            f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
-            hint="`devbox init` writes a starter one",
-        )
+    found = spec_path_here()
     try:
         data = found.read_bytes()
     except OSError as e:
@@ -310,10 +300,8 @@ def allow() -> None:
 def deny() -> None:
     """Stop trusting this project's devbox.toml."""
     from . import trust
-    from .spec import SPEC_NAME, find_spec
+    from .entry import spec_path_here
 
-    found = find_spec(Path(os.getcwd()))
-    if found is None:
-        raise DevboxError(f"no {SPEC_NAME} in {os.getcwd()} or any parent directory")
+    found = spec_path_here()
     was = trust.deny(found)
     _display().info(f"devbox: {'denied' if was else 'was not allowed'}: {found}")

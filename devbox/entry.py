@@ -20,8 +20,11 @@ from .spec import SPEC_NAME, Spec, find_spec, load_spec
 def current_spec_path() -> Path:
     """The spec a launcher handed over (once), else the nearest one above the cwd."""
     handed = os.environ.pop(HANDOVER_ENV, None)
-    if handed:
-        return Path(handed)
+    return Path(handed) if handed else spec_path_here()
+
+
+def spec_path_here() -> Path:
+    """The nearest devbox.toml at or above the current directory, or a DevboxError saying so."""
     found = find_spec(Path(os.getcwd()))
     if found is None:
         raise DevboxError(

@@ -72,7 +72,9 @@ def download(
     """Fetch `url` to `dest`, verifying `integrity`; a mismatch deletes the file and fails.
     With `cache`, a verified copy is kept there (keyed by the hash) and reused next time."""
     if cache is not None:
-        kept = cache / hashlib.sha256(integrity.encode()).hexdigest()[:32]
+        from .store import download_key
+
+        kept = cache / download_key(integrity)
         if kept.is_file() and _verified(kept, integrity):
             shutil.copyfile(kept, dest)
             return

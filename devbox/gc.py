@@ -166,9 +166,7 @@ def collect(
 
 
 def _wanted_downloads(st: Store, dropped: set[Path]) -> set[str]:
-    """Cache keys (fetch.download) of the artifacts that the layers gc keeps were built from."""
-    import hashlib
-
+    """Cache keys (store.download_key) of what the layers gc keeps were built from."""
     wanted: set[str] = set()
     if not st.layers.is_dir():
         return wanted
@@ -179,12 +177,7 @@ def _wanted_downloads(st: Store, dropped: set[Path]) -> set[str]:
             pins = json.loads((layer / "meta.json").read_text()).get("pins") or {}
         except (OSError, ValueError):
             continue
-        for key in ("integrity", "npm-integrity"):
-            if isinstance(pins.get(key), str):
-                wanted.add(hashlib.sha256(pins[key].encode()).hexdigest()[:32])
-        if isinstance(pins.get("uv-sha256"), str):
-            blob = f"sha256:{pins['uv-sha256']}".encode()
-            wanted.add(hashlib.sha256(blob).hexdigest()[:32])
+        wanted.update(store.download_key(i) for i in store.pinned_downloads(pins))
     return wanted
 
 

@@ -34,14 +34,8 @@ def planned(spec: Spec, tier: Tier) -> tuple[list[LayerRecipe], list[Pins | None
 
 def stack(spec: Spec, st: Store, tier: Tier) -> list[str] | None:
     """The digests of the box's layers, bottom first; None if any must be built first."""
-    layers, pins = planned(spec, tier)
-    out: list[str] = []
-    for layer, p in zip(layers, pins):
-        found = find(st, layer, out[-1] if out else None, p)
-        if found is None:
-            return None
-        out.append(found)
-    return out
+    found = [digest for _, digest in partial_stack(spec, st, tier)]
+    return None if None in found else [d for d in found if d is not None]
 
 
 def partial_stack(spec: Spec, st: Store, tier: Tier) -> list[tuple[LayerRecipe, str | None]]:

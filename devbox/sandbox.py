@@ -18,15 +18,14 @@ CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERT
           "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")  # fmt: skip
 
 
-def ca_bind(bundle: str) -> Bind:
-    """The host's CA bundle's directory, bound where ca_env points (a directory, because
-    session mount points are made as directories)."""
-    return Bind(os.path.dirname(bundle), HOST_CA_DIR, "ro")
-
-
-def ca_env(bundle: str) -> dict[str, str]:
-    """What points the usual tools at the host's CA bundle in the box."""
-    return dict.fromkeys(CA_ENV, f"{HOST_CA_DIR}/{os.path.basename(bundle)}")
+def host_ca(bundle: str | None) -> tuple[tuple[Bind, ...], dict[str, str]]:
+    """The bind and the env that make a box trust the host's CA bundle (host.ca_bundle):
+    its directory, read-only at HOST_CA_DIR (a directory, because session mount points are
+    made as directories), and the usual tools' variables pointing at the file there."""
+    if bundle is None:
+        return (), {}
+    bind = Bind(os.path.dirname(bundle), HOST_CA_DIR, "ro")
+    return (bind,), dict.fromkeys(CA_ENV, f"{HOST_CA_DIR}/{os.path.basename(bundle)}")
 
 
 BUILD_OUT = "/tmp/devbox-out"

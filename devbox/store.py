@@ -157,6 +157,21 @@ def read_meta(store: Store, digest: str) -> LayerMeta:
         ) from e
 
 
+def download_key(integrity: str) -> str:
+    """The name of a verified download in Store.downloads: a hash of its integrity string."""
+    import hashlib
+
+    return hashlib.sha256(integrity.encode()).hexdigest()[:32]
+
+
+def pinned_downloads(pins: dict[str, Any]) -> list[str]:
+    """The integrity strings of the artifacts a layer with these pins was built from."""
+    out = [pins[k] for k in ("integrity", "npm-integrity") if isinstance(pins.get(k), str)]
+    if isinstance(pins.get("uv-sha256"), str):
+        out.append(f"sha256:{pins['uv-sha256']}")
+    return out
+
+
 def read_alias(store: Store, key: str) -> str | None:
     """The layer an unlocked request last resolved to (see plan.layer_key), if recorded."""
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +90,8 @@ class BuildContext:
         fds: list[int] = []
         if self.tier.seccomp:
             fds.append(seccomp.memfd())
+        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
+        ca_binds, ca_env = sandbox.host_ca(host.ca_bundle())
         session = sandbox.Session(
             root=merged,
             argv=("/bin/sh", "-c", script),
@@ -101,14 +102,11 @@ class BuildContext:
                 sandbox.Bind(str(lists), sandbox.APT_LISTS),
                 sandbox.Bind(str(self.out), sandbox.BUILD_OUT),
                 *binds,
+                *ca_binds,
             ),
             cap_add_all=self.tier.level > 1,
             seccomp_fd=fds[0] if fds else None,
         )
-        ca = host.ca_bundle()
-        if ca is not None:  # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
-            session = dataclasses.replace(session, binds=(*session.binds, sandbox.ca_bind(ca)))
-            env = {**sandbox.ca_env(ca), **(env or {})}
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
         argv = sandbox.build_argv(
             host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
@@ -116,7 +114,7 @@ class BuildContext:
         try:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,
-                env={**build_env(), **(env or {})}, pass_fds=fds,
+                env={**build_env(), **ca_env, **(env or {})}, pass_fds=fds,
             )  # fmt: skip
         finally:
             for fd in fds:

@@ -12,7 +12,7 @@ import platform
 import urllib.parse
 from typing import Any
 
-from .. import fetch, sandbox
+from .. import sandbox
 from ..boxenv import NPM_PREFIX as GLOBAL
 from ..builders.context import BuildContext
 from ..errors import DevboxError
@@ -50,6 +50,8 @@ def newest(versions: dict[str, Any], want: str) -> str | None:
 
 def resolve(version: str, arch: str) -> dict[str, Any]:
     """What to install: exact versions, tarball URLs and integrity of node and npm."""
+    from .. import fetch  # urllib.request: ~20 ms, only when downloading
+
     package = f"node-linux-{arch}"
     doc = fetch.get_json(f"{registry()}/{urllib.parse.quote(package)}", CORGI)
     exact = newest(doc.get("versions", {}), version)
@@ -80,7 +82,7 @@ def resolve(version: str, arch: str) -> dict[str, Any]:
     }
 
 
-OUT = "/tmp/devbox-out"  # sandbox.BUILD_OUT, where the builder puts the downloads
+OUT = sandbox.BUILD_OUT  # where the builder puts the downloads
 SCRIPT = f"""set -eu
 out={OUT}
 mkdir -p {PREFIX}/lib/node_modules/npm {GLOBAL}
@@ -97,6 +99,8 @@ ln -sf {PREFIX}/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    from .. import fetch  # urllib.request: ~20 ms, only when downloading
+
     pins = ctx.pins
     if pins is None or not pins.get("url"):
         ctx.display.status(f"{ctx.label}  resolving node {layer.recipe['version']} on the registry")

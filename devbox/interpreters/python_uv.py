@@ -15,7 +15,7 @@ import shlex
 import zipfile
 from typing import Any
 
-from .. import fetch
+from .. import sandbox, store
 from ..boxenv import PYTHON_USER_BASE as USER_BASE
 from ..builders.context import BuildContext
 from ..errors import DevboxError
@@ -25,7 +25,7 @@ from . import matches
 
 PYPI = "https://pypi.org/pypi"
 INSTALL_DIR = "/opt/devbox/python"
-OUT = "/tmp/devbox-out"  # sandbox.BUILD_OUT
+OUT = sandbox.BUILD_OUT  # where the builder puts uv and reads results
 PASS_ENV = ("UV_PYTHON_INSTALL_MIRROR", "UV_PYTHON_DOWNLOADS_JSON_URL", "UV_NATIVE_TLS",
             "SSL_CERT_FILE", "UV_HTTP_TIMEOUT")  # fmt: skip
 WHEEL_TAGS = {"x86_64": "musllinux_1_1_x86_64", "aarch64": "musllinux_1_1_aarch64"}
@@ -41,6 +41,8 @@ def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
 
 def uv_wheel(version: str | None) -> dict[str, str]:
     """uv's static (musl) wheel for this machine: version, URL, sha256."""
+    from .. import fetch  # urllib.request: ~20 ms, only when downloading
+
     tag = WHEEL_TAGS.get(platform.machine())
     if tag is None:
         raise DevboxError(f"no uv build for this machine ({platform.machine()})")
@@ -78,6 +80,8 @@ mkdir -p {USER_BASE} && chmod 1777 {USER_BASE}
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    from .. import fetch  # urllib.request: ~20 ms, only when downloading
+
     pins = ctx.pins or {}
     wheel = (
         {k: pins[k] for k in ("uv-version", "uv-url", "uv-sha256")}
@@ -85,7 +89,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         else uv_wheel(None)
     )
     whl = ctx.out / "uv.whl"
-    integrity = f"sha256:{wheel['uv-sha256']}"
+    (integrity,) = store.pinned_downloads(wheel)
     fetch.download(wheel["uv-url"], whl, integrity, ctx.display, ctx.label, ctx.store.downloads)
     with zipfile.ZipFile(io.BytesIO(whl.read_bytes())) as z:
         name = next((n for n in z.namelist() if n.endswith(".data/scripts/uv")), None)
@@ -94,8 +98,6 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         (ctx.out / "uv").write_bytes(z.read(name))
     whl.unlink()
     version = str(pins.get("version") or layer.recipe["version"])
-    from .. import sandbox
-
     try:
         ctx.run_over_lowers(script(version) + sandbox.packages_query(OUT), env=uv_env())
     except DevboxError as e:

@@ -32,7 +32,7 @@ def _comparator(op: str, parts: list[int | None], v: Version) -> bool:
     if op == "<=":
         return v <= lo if len(known) == 3 else list(v[: len(known)]) <= known
     if op == "~":
-        n = min(max(len(known), 2), 2) if len(known) > 1 else 1
+        n = 2 if len(known) > 1 else 1  # ~1.2.3 and ~1.2 fix 1.2; ~1 fixes 1
         return v >= lo and list(v[:n]) == known[:n]
     # ^: the leftmost non-zero part is fixed
     fixed = next((i for i, p in enumerate(known) if p != 0), len(known) - 1) + 1

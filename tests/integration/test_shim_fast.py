@@ -79,7 +79,8 @@ def test_a_trusted_unchanged_spec_runs_through_the_launcher_only(
 def test_a_launcher_handing_over_for_a_shim_checks_trust(devbox: Devbox, make_project: Any) -> None:
     project: Path = make_project("shim handover", SPEC)
     devbox("run", "--", "true", cwd=project, check=True)  # a launcher, written without trust
-    env = {"DEVBOX_SHIM_SPEC": str(project / "devbox.toml"), "DEVBOX_LAUNCHER_SPEC": "x"}
+    spec_path = str(project / "devbox.toml")  # as a shim sets it, and a launcher hands over
+    env = {"DEVBOX_SHIM_SPEC": spec_path, "DEVBOX_LAUNCHER_SPEC": spec_path}
     r = devbox("run", "--", "true", cwd=project, env=env)
     assert r.returncode == 1 and "devbox allow" in r.stderr
     devbox("allow", cwd=project, check=True)

@@ -820,3 +820,12 @@ def test_supervisor_cmdline_names_its_pid_file_on_its_first_line(tmp_path: Path)
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_host_ca_binds_the_bundles_directory_and_points_the_tools_at_it() -> None:
+    assert sandbox.host_ca(None) == ((), {})
+    binds, env = sandbox.host_ca("/etc/ssl/certs/ca-certificates.crt")
+    assert binds == (sandbox.Bind("/etc/ssl/certs", "/run/devbox-host-ca", "ro"),)
+    assert env["SSL_CERT_FILE"] == "/run/devbox-host-ca/ca-certificates.crt"
+    assert set(env) >= {"PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"}
+    assert set(env.values()) == {"/run/devbox-host-ca/ca-certificates.crt"}
