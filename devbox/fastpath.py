@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 SPEC_NAME = "devbox.toml"
 LAUNCHER = "launcher"
+# STORE/by-path<PROJECT'S REAL PATH>/.launcher: a symlink to the project's launcher, so that the
+# sh front (devbox/front.sh) finds it with builtins alone, without hashing the path
+BY_PATH = "by-path"
+INDEX_ENTRY = ".launcher"
 # Set by a launcher that hands over to Python: go the slow way, for this spec.
 HANDOVER_ENV = "DEVBOX_LAUNCHER_SPEC"
 
@@ -52,6 +56,13 @@ def project_id(project: str) -> str:
 
 def launcher_path(store_root: str, project: str) -> str:
     return os.path.join(store_root, "projects", project_id(project), LAUNCHER)
+
+
+def index_entry(store_root: str, project: str) -> str:
+    """The project's entry in the store's by-path index (see BY_PATH); the front builds the same
+    path from the physical working directory."""
+    real = os.path.realpath(project).rstrip("/")  # the root directory: by-path/.launcher
+    return os.path.join(store_root, BY_PATH + real, INDEX_ENTRY)
 
 
 def find_project(start: str) -> str | None:

@@ -1,8 +1,9 @@
 """`devbox gc`: delete what no live project uses, and say how much it freed.
 
 A project is live while its directory still has its devbox.toml (or its box is running).
-Layers, writable layers, isolated homes and apt caches of dead projects go; so do temp dirs of
-builds that died. Files owned by subuids are deleted from inside the user namespace (tier 2).
+Layers, writable layers, isolated homes, apt caches and the by-path index entries of dead
+projects go; so do temp dirs of builds that died. Files owned by subuids are deleted from inside
+the user namespace (tier 2).
 
 `--older-than` keeps what was used recently even if no live project uses it now: a dead
 project's state and an unused layer go only when their last use is older than the cutoff. A
@@ -160,6 +161,7 @@ def collect(
                     drop(entry, f"download {entry.name[:12]} no kept layer was built from")
         if not dry_run:
             store.drop_dangling_aliases(st)
+            store.drop_dangling_index(st)  # the entries of the projects dropped above
             _old_logs(st)
             _orphan_locks(st)
     return freed

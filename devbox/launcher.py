@@ -30,7 +30,8 @@ from pathlib import Path
 
 from . import box as boxmod
 from . import boxenv, host, sandbox, seccomp, store
-from .fastpath import HANDOVER_ENV
+from .fastpath import HANDOVER_ENV, INDEX_ENTRY
+from .paths import launcher_index
 from .plan import workdir_of
 from .spec import Spec
 
@@ -264,6 +265,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         for old in data.iterdir():
             if old != gen and old.name != ".lock":
                 store.remove_tree(old)
+    write_index(box.spec.project, box.store.root, p.launcher)
     return p.launcher
 
 
@@ -271,3 +273,38 @@ def discard(box: boxmod.Box) -> None:
     """Remove the launcher (when it could not be rewritten, it must not outlive its inputs)."""
     with contextlib.suppress(OSError):
         box.paths.launcher.unlink(missing_ok=True)
+    drop_index(box.spec.project, box.store.root)
+
+
+def write_index(project: Path, store_root: Path, launcher: Path) -> bool:
+    """Point the project's by-path index entry (paths.launcher_index) at its launcher, replacing
+    it atomically. Best effort: without an entry, the `devbox` front takes the Python path,
+    which finds the launcher by hashing. False if the entry could not be written."""
+    entry = launcher_index(project, store_root)
+    target = os.path.abspath(launcher)
+    with contextlib.suppress(OSError):
+        if os.readlink(entry) == target:
+            return True
+    tmp = entry.with_name(f"{INDEX_ENTRY}.{os.getpid()}.new")
+    for _ in range(3):  # a gc may remove the empty directory just made: make it again
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            os.symlink(target, tmp)
+            os.replace(tmp, entry)
+            return True
+        except FileNotFoundError:
+            continue
+        except OSError:  # e.g. a project path with a component named .launcher
+            break
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    return False
+
+
+def drop_index(project: Path, store_root: Path) -> None:
+    """Remove the project's by-path index entry, if it is one (a symlink)."""
+    entry = launcher_index(project, store_root)
+    with contextlib.suppress(OSError):
+        if entry.is_symlink():
+            entry.unlink()

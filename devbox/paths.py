@@ -44,6 +44,13 @@ def launcher_path(project: Path, store: Path | None = None) -> Path:
     return ProjectPaths((store or store_root()) / "projects" / project_id(project)).launcher
 
 
+def launcher_index(project: Path, store: Path | None = None) -> Path:
+    """The project's entry in the store's by-path index: a symlink to its launcher at
+    `STORE/by-path<REAL PATH OF project>/.launcher`, which the `devbox` front (an sh script)
+    finds from the working directory without hashing. Written and removed with the launcher."""
+    return Path(fastpath.index_entry(str(store or store_root()), str(project)))
+
+
 @dataclass(frozen=True)
 class Store:
     root: Path
@@ -76,6 +83,11 @@ class Store:
     @property
     def cache(self) -> Path:
         return self.root / "cache"
+
+    @property
+    def by_path(self) -> Path:
+        """The index from projects' real paths to their launchers (see launcher_index)."""
+        return self.root / fastpath.BY_PATH
 
     def layer_dir(self, digest: str) -> Path:
         return self.layers / digest

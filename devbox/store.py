@@ -200,6 +200,26 @@ def drop_dangling_aliases(store: Store) -> int:
     return n
 
 
+def drop_dangling_index(store: Store) -> int:
+    """Remove the by-path index entries (and writers' leftover temp links) whose launcher is
+    gone, then the directories that leaves empty (gc). Returns how many entries went."""
+    n = 0
+    root = store.by_path
+    if not root.is_dir():
+        return 0
+    for dirpath, _, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            entry = os.path.join(dirpath, name)
+            if os.path.islink(entry) and not os.path.exists(entry):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry)
+                    n += 1
+        if dirpath != str(root):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)  # only if empty
+    return n
+
+
 class LayerBuild:
     """A layer under construction: a temp dir beside its final place, committed by rename."""
 

@@ -117,3 +117,13 @@ def test_main_imports_nothing_heavy_before_the_fast_path() -> None:
     ).stdout.split()
     heavy = {"typer", "typing", "pathlib", "dataclasses", "hashlib", "platformdirs", "traceback"}
     assert heavy.isdisjoint(mods), heavy & set(mods)
+
+
+def test_index_entry_is_keyed_by_the_real_path(tmp_path: Path) -> None:
+    (tmp_path / "real dir ü").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real dir ü")
+    real = os.path.realpath(tmp_path / "real dir ü")
+    want = f"/s/by-path{real}/.launcher"
+    assert fastpath.index_entry("/s", str(tmp_path / "link")) == want
+    assert paths.launcher_index(tmp_path / "link", Path("/s")) == Path(want)
+    assert fastpath.index_entry("/s", "/") == "/s/by-path/.launcher"

@@ -124,3 +124,25 @@ def test_downloads_go_with_the_last_layer_built_from_them(tmp_path: Path) -> Non
     collect(st, TIER1)
     left = {p.name for p in st.downloads.iterdir()}
     assert left == {hashlib.sha256(keep_sri.encode()).hexdigest()[:32]}
+
+
+def test_index_entries_of_dropped_projects_go_with_their_directories(tmp_path: Path) -> None:
+    from devbox.launcher import write_index
+    from devbox.paths import ProjectPaths, launcher_index
+
+    st = make_fake_store(tmp_path)
+    web, api = tmp_path / "src" / "webapp", tmp_path / "src" / "api"
+    for project in (web, api):
+        launcher = ProjectPaths(st.project_dir(project)).launcher
+        launcher.write_text("#!/bin/sh\n")
+        assert write_index(project, st.root, launcher)
+    stray = tmp_path / "elsewhere" / "deep"
+    assert write_index(stray, st.root, tmp_path / "no such launcher")  # dangling from the start
+    collect(st, TIER1, dry_run=True)
+    assert launcher_index(api, st.root).is_symlink(), "dry run"
+    collect(st, TIER1)
+    assert launcher_index(web, st.root).is_file()
+    assert not launcher_index(api, st.root).is_symlink()
+    assert not launcher_index(api, st.root).parent.exists(), "its empty directory went too"
+    assert not launcher_index(stray, st.root).parent.parent.exists(), "dangling: gone"
+    assert st.by_path.is_dir()

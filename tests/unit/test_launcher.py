@@ -1,13 +1,17 @@
-"""The launcher's pure parts: quoting argv words with its placeholders, and the env options."""
+"""The launcher's pure parts: quoting argv words with its placeholders, the env options; its
+by-path index entry."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from devbox import launcher
 from devbox.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
+from devbox.paths import launcher_index
 
 
 @pytest.mark.parametrize(
@@ -58,3 +62,33 @@ def test_unset_pass_through_values_add_no_words() -> None:
     script = f'set -- {opt[1]}; echo $#; TZ=; set -- {opt[1]}; echo $# "$3"'
     out = subprocess.run(["sh", "-c", f"unset TZ; {script}"], capture_output=True, text=True)
     assert out.stdout.split("\n")[:2] == ["0", "3 "]
+
+
+def test_the_index_entry_points_at_the_launcher_and_is_replaced(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    project = tmp_path / "my 'project' *"
+    project.mkdir()
+    (tmp_path / "link").symlink_to(project)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert launcher.write_index(tmp_path / "link", store, first)
+    entry = launcher_index(project, store)
+    assert entry == store / f"by-path{os.path.realpath(project)}" / ".launcher"
+    assert os.readlink(entry) == str(first)
+    assert launcher.write_index(project, store, second)
+    assert os.readlink(entry) == str(second)
+    assert sorted(p.name for p in entry.parent.iterdir()) == [".launcher"], "no temp left"
+    launcher.drop_index(project, store)
+    assert not entry.is_symlink()
+    launcher.drop_index(project, store)  # already gone: fine
+
+
+def test_an_index_entry_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
+    """A project inside a directory named .launcher of another project: the outer entry's
+    symlink is in the way of the inner one's directory. The front then takes the Python path."""
+    store = tmp_path / "store"
+    outer = tmp_path / "outer"
+    inner = outer / ".launcher"
+    inner.mkdir(parents=True)
+    assert launcher.write_index(outer, store, tmp_path / "a")
+    assert not launcher.write_index(inner, store, tmp_path / "b")
+    assert os.readlink(launcher_index(outer, store)) == str(tmp_path / "a")
