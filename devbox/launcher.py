@@ -281,7 +281,7 @@ def write_index(project: Path, store_root: Path, launcher: Path) -> bool:
     it atomically. Best effort: without an entry, the `devbox` front takes the Python path,
     which finds the launcher by hashing. False if the entry could not be written."""
     entry = launcher_index(project, store_root)
-    target = os.path.abspath(launcher)
+    target = str(launcher.absolute())  # not normalised: `..` is for the kernel to resolve
     with contextlib.suppress(OSError):
         if os.readlink(entry) == target:
             return True

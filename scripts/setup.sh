@@ -62,7 +62,10 @@ _setup_venv() {
     python3 -m venv "$VENV"
   fi
   local stamp="$VENV/.devbox-installed"
-  if [[ -x "$VENV/bin/devbox" && -f "$stamp" && "$REPO_ROOT/pyproject.toml" -ot "$stamp" ]]; then
+  # .venv/bin/devbox is a copy of devbox/front.sh made by the install (editable too): reinstall
+  # when it differs, and when .venv predates it (its devbox was the Python console script).
+  if [[ -x "$VENV/bin/devbox-cli" && -f "$stamp" && "$REPO_ROOT/pyproject.toml" -ot "$stamp" ]] &&
+    cmp -s "$REPO_ROOT/devbox/front.sh" "$VENV/bin/devbox"; then
     return 0
   fi
   _setup_log "installing devbox and its test tools into .venv (pip install -e '.[test]')"
