@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def devbox_cmd() -> list[str]:
-    """`devbox` as a user types it: the console script next to this interpreter."""
+    """`devbox` as a user types it: the installed command next to this interpreter (the sh
+    front, devbox/front.sh, which execs the launcher for `run -- CMD` without Python)."""
     script = Path(sys.executable).with_name("devbox")
     return [str(script)] if script.exists() else [sys.executable, "-m", "devbox"]
 

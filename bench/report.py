@@ -110,7 +110,8 @@ def write(
 
 
 NOTES = [
-    "- **Entering.** `devbox` is the console script of the virtualenv, as a user types it; "
+    "- **Entering.** `devbox` is the command of the virtualenv, as a user types it (an `sh` "
+    "front that execs the project's launcher for `devbox run -- CMD`, with no Python); "
     "LAUNCHER is the project's launcher (`devbox.paths.launcher_path`), which the "
     "activation shims exec. *Box down*: the session starts the box's supervisor (mounts the "
     "overlay) and it stops after; *box up*: another session holds the box and the new one joins "

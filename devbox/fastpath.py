@@ -1,5 +1,7 @@
-"""The hot path of `devbox run -- CMD`: find the project's launcher and exec it, in a few
-hundred microseconds of Python, before anything else is imported.
+"""The hot path of `python -m devbox run -- CMD` (and `devbox-cli`): find the project's
+launcher and exec it, in a few hundred microseconds of Python, before anything else is
+imported. The `devbox` command (front.sh) does the same in sh, through the by-path index, and
+must keep to these rules (run_command, simple_store_root, find_project, index_entry).
 
 Only `os` and `sys` here (both already loaded by Python's start-up). The launcher (see
 launcher.py) decides by itself whether it is still valid; when it is not, it runs
