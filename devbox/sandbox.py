@@ -95,7 +95,7 @@ SUPERVISOR_SCRIPT = r"""set -eu
 trap '' INT HUP QUIT TSTP
 stop=
 trap 'stop=1' USR1
-pidfile=$4 fifo=$5 startlock=$9
+merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9
 case ${10-} in ''|*[!0-9]*) linger=0 ;; *) linger=${10} ;; esac
 cd "$1"
 exec 6<>"$fifo"
@@ -108,7 +108,14 @@ add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; 
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
 umask 022
-printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || [ -d "$3$d" ] || mkdir -p "$3$d"; done
+mkdirs() {
+  set --
+  while IFS= read -r d; do [ -z "$d" ] || [ -d "$merged$d" ] || set -- "$@" "$merged$d"; done <<EOF
+$mountpoints
+EOF
+  [ $# -eq 0 ] || mkdir -p -- "$@"
+}
+mkdirs
 ready() { echo $$ > "$pidfile"; }
 ready
 exec 3>&-

@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -444,7 +445,7 @@ def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
     # $6 passwd line, $7 group line, $8 mountpoints, $9 start lock, $10 linger
     lines = SUPERVISOR_SCRIPT.splitlines()
     assert lines[0] == "set -eu"
-    assert "pidfile=$4 fifo=$5 startlock=$9" in lines
+    assert "merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9" in lines
     assert 'cd "$1"' in lines
     assert 'mount -t overlay devbox -o "$2" "$3"' in lines
     # the pid file appears after the mounts (under the start lock), and goes before the unmount
@@ -478,7 +479,9 @@ def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
 
-def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
+def _run_supervisor(
+    tmp_path: Path, passwd_line: str, group_line: str, mountpoints: Sequence[str] = ()
+) -> Path:
     """SUPERVISOR_SCRIPT for real, start to end (no session comes, no linger), with mount and
     umount that do nothing."""
     merged = tmp_path / "merged"
@@ -493,11 +496,25 @@ def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
     argv = supervisor_argv(
         "unshare", None, str(tmp_path), "o", str(merged), str(run / "supervisor.pid"),
         str(run / "sessions.fifo"), str(run / "start.lock"), "0", passwd_line, group_line,
+        mountpoints,
     )  # fmt: skip
     env = _fake_tools(tmp_path, "mount", "umount")
     subprocess.run(argv[argv.index("/bin/sh") :], env=env, check=True, timeout=10)
     assert not (run / "supervisor.pid").exists()  # gone again: nobody came
     return merged
+
+
+def test_supervisor_script_makes_the_missing_mountpoints_in_one_go(tmp_path: Path) -> None:
+    (tmp_path / "merged" / "etc").mkdir(parents=True)
+    (tmp_path / "merged" / "etc/passwd").write_text("")
+    (tmp_path / "merged" / "etc/group").write_text("")
+    (tmp_path / "merged" / "home").mkdir(mode=0o700)
+    wanted = ["/home", "/src/my 'project' ü/a b", "/run/devbox", "/run/*"]
+    merged = _run_supervisor(tmp_path, "", "", wanted)
+    for d in wanted:
+        assert (merged / d.lstrip("/")).is_dir(), d
+    assert oct((merged / "home").stat().st_mode & 0o777) == oct(0o700), "existing dirs are left"
+    assert sorted(p.name for p in (merged / "run").iterdir()) == ["*", "devbox"]
 
 
 def test_supervisor_script_appends_missing_passwd_and_group_entries(tmp_path: Path) -> None:
