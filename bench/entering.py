@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.timing import Row, Skip, median, run
+from bench.timing import Row, Skip, median, medians, run
 from devbox.paths import launcher_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,16 +70,45 @@ def bwrap011(work: Path) -> str:
     return found[0]
 
 
-def wait_running(store: Path, project: Path, timeout: float = 30) -> None:
-    from devbox.paths import project_id
+def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
+    """Until the box's supervisor has unmounted it and gone."""
+    from devbox import sessions
+    from devbox.paths import ProjectPaths, project_id
 
-    pid_file = store / "projects" / project_id(project) / "run" / "supervisor.pid"
+    paths = ProjectPaths(store / "projects" / project_id(project))
+    try:
+        pid = int(paths.supervisor_pid.read_text())
+    except (OSError, ValueError):
+        pid = None
     deadline = time.monotonic() + timeout
-    while not pid_file.exists():
+    while sessions.supervisor_pid(paths) is not None or (
+        pid is not None and os.path.exists(f"/proc/{pid}") and _cmdline(pid)
+    ):
         if time.monotonic() > deadline:
-            raise Skip("the holding session did not start the box")
-        time.sleep(0.05)
-    time.sleep(0.3)
+            raise Skip("the box did not stop after its last session")
+        time.sleep(0.002)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def prepare(devbox: list[str], project: Path, env: dict[str, str], launcher: str) -> None:
+    """One `devbox run` in `env`: it (re)writes the launcher for that environment."""
+    run([*devbox, "run", "--", "true"], cwd=project, env=env)
+    if not Path(launcher).exists():
+        raise Skip("devbox run did not write a launcher")
+
+
+def stop_box(store: Path, project: Path) -> None:
+    from devbox import sessions
+    from devbox.paths import ProjectPaths, project_id
+
+    sessions.stop(ProjectPaths(store / "projects" / project_id(project)))
 
 
 def make_shim(devbox: list[str], store: Path, project: Path, env: dict[str, str]) -> str:
@@ -110,61 +139,70 @@ def make_shim(devbox: list[str], store: Path, project: Path, env: dict[str, str]
 
 
 def measure(work: Path, store: Path, project: Path, runs: int) -> list[Row]:
-    env = {**os.environ, "DEVBOX_HOME": str(store)}
-    env.pop("DEVBOX_LAUNCHER_SPEC", None)
+    base = {**os.environ, "DEVBOX_HOME": str(store)}
+    base.pop("DEVBOX_LAUNCHER_SPEC", None)
+    base.pop("DEVBOX_LINGER", None)
     devbox = devbox_cmd()
     launcher = str(launcher_path(project, store))
-
-    def timed(argv: list[str]) -> float:
-        return median(lambda: run(argv, cwd=project, env=env), runs)
-
-    run([*devbox, "run", "--", "true"], cwd=project, env=env)  # writes the launcher
-    if not Path(launcher).exists():
-        raise Skip("devbox run did not write a launcher")
-    shim = make_shim(devbox, store, project, env)
     rows = [
         Row("enter", "python start-up (for reference)", "python -c pass",
-            timed([sys.executable, "-c", "pass"]), runs),
-        Row("enter", "devbox run -- true, box down", "devbox run -- true",
-            timed([*devbox, "run", "--", "true"]), runs),
-        Row("enter", "launcher, box down", "LAUNCHER true", timed([launcher, "true"]), runs),
-        Row("enter", "a shim (hook-activated `true`), box down", "SHIM",
-            timed([shim]), runs),
+            median(lambda: run([sys.executable, "-c", "pass"], cwd=project, env=base), runs),
+            runs),
     ]  # fmt: skip
+    # box down: DEVBOX_LINGER=0, so the box stops after each command; every timed call starts
+    # (mounts) it, after waiting untimed for the previous one to be gone
+    down = {**base, "DEVBOX_LINGER": "0"}
+    prepare(devbox, project, down, launcher)
+    shim = make_shim(devbox, store, project, down)
+
+    def timed_down(argv: list[str]) -> float:
+        return median(lambda: run(argv, cwd=project, env=down), runs,
+                      before=lambda: wait_down(store, project))  # fmt: skip
+
+    rows += [
+        Row("enter", "devbox run -- true, box down", "devbox run -- true",
+            timed_down([*devbox, "run", "--", "true"]), runs),
+        Row("enter", "launcher, box down", "LAUNCHER true", timed_down([launcher, "true"]), runs),
+        Row("enter", "a shim (hook-activated `true`), box down", "SHIM", timed_down([shim]),
+            runs),
+    ]  # fmt: skip
+    # box up: the default linger keeps the box mounted after each call and the next one joins
+    # it; timed round by round with bare bwrap, so that the ratios share the machine's moods
+    prepare(devbox, project, base, launcher)
+    shim = make_shim(devbox, store, project, base)
     layers = stack(store, project)
-    holder = subprocess.Popen(
-        [*devbox, "run", "--", "sleep", "3600"], cwd=project, env=env, stdin=subprocess.DEVNULL
-    )
-    try:
-        wait_running(store, project)
-        rows += [
-            Row("enter", "devbox run -- true, box up", "devbox run -- true",
-                timed([*devbox, "run", "--", "true"]), runs),
-            Row("enter", "launcher, box up", "LAUNCHER true", timed([launcher, "true"]), runs),
-            Row("enter", "a shim (hook-activated `true`), box up", "SHIM", timed([shim]), runs),
-        ]  # fmt: skip
-    finally:
-        holder.terminate()
-        holder.wait()
-    with merged(layers) as root:
-        argv = ["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
-                "--unshare-pid", "true"]  # fmt: skip
-        rows.append(
-            Row("enter", "bare bwrap 0.8 on the layers, overlay already mounted",
-                "bwrap --bind MERGED / --proc /proc --dev /dev --unshare-pid true",
-                timed(argv), runs)
-        )  # fmt: skip
+    argvs = {
+        "run": [*devbox, "run", "--", "true"],
+        "launcher": [launcher, "true"],
+        "shim": [shim],
+    }
+    skipped = ""
     try:
         b11 = bwrap011(work)
-        argv = [b11]
-        for layer in layers:
-            argv += ["--overlay-src", str(layer)]
-        argv += ["--tmp-overlay", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-pid", "true"]
+        argvs["b11"] = [b11, *[a for layer in layers for a in ("--overlay-src", str(layer))],
+                        "--tmp-overlay", "/", "--proc", "/proc", "--dev", "/dev",
+                        "--unshare-pid", "true"]  # fmt: skip
+    except Skip as e:
+        skipped = str(e)
+    with merged(layers) as root:
+        argvs["b08"] = ["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
+                        "--unshare-pid", "true"]  # fmt: skip
+        fns = {k: (lambda a=a: run(a, cwd=project, env=base)) for k, a in argvs.items()}
+        got = medians(fns, runs)
+    stop_box(store, project)
+    rows += [
+        Row("enter", "devbox run -- true, box up", "devbox run -- true", got["run"], runs),
+        Row("enter", "launcher, box up", "LAUNCHER true", got["launcher"], runs),
+        Row("enter", "a shim (hook-activated `true`), box up", "SHIM", got["shim"], runs),
+        Row("enter", "bare bwrap 0.8 on the layers, overlay already mounted",
+            "bwrap --bind MERGED / --proc /proc --dev /dev --unshare-pid true", got["b08"], runs),
+    ]  # fmt: skip
+    if "b11" in got:
         rows.append(
             Row("enter", "bare bwrap 0.11 entering the same layers (mounts the overlay)",
                 "bwrap --overlay-src L... --tmp-overlay / --proc /proc --dev /dev "
-                "--unshare-pid true", timed(argv), runs)
+                "--unshare-pid true", got["b11"], runs)
         )  # fmt: skip
-    except Skip as e:
-        rows.append(Row("enter", "bare bwrap 0.11 entering the same layers", "", None, 0, str(e)))
+    else:
+        rows.append(Row("enter", "bare bwrap 0.11 entering the same layers", "", None, 0, skipped))
     return rows

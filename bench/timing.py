@@ -42,16 +42,44 @@ def run(
         raise Skip(f"`{' '.join(argv)[:80]}` failed ({r.returncode}): {err[-1] if err else ''}")
 
 
-def median(fn: Callable[[], object], runs: int, *, warmup: int = 1) -> float:
-    """Median wall time of `fn` in seconds, after `warmup` unmeasured calls."""
+def median(
+    fn: Callable[[], object],
+    runs: int,
+    *,
+    warmup: int = 1,
+    before: Callable[[], object] | None = None,
+) -> float:
+    """Median wall time of `fn` in seconds, after `warmup` unmeasured calls; `before` runs,
+    untimed, before each call."""
     for _ in range(warmup):
+        if before is not None:
+            before()
         fn()
     times = []
     for _ in range(runs):
+        if before is not None:
+            before()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def medians(
+    fns: Mapping[str, Callable[[], object]], runs: int, *, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall times of several functions, called in turn in each round, so that a slower
+    or faster spell of the machine weighs on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for key, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def timed(

@@ -1,15 +1,14 @@
 """A running box: one overlay mount per project, held by a supervisor; sessions join it.
 
-A session holds the project's sessions lock shared for its whole life (the fd is inherited by
-the process tree in the box). The first session starts the supervisor (see sandbox.py), which
-mounts the overlay in a mount namespace of its own and waits for the lock to be free. Every
-session, first or not, enters that mount namespace with nsenter and builds its own bwrap
-sandbox there on the one merged root: two sessions never mount the writable layer twice.
+The first session starts the supervisor (see sandbox.py), which mounts the overlay in a mount
+namespace of its own and stays while sessions are inside (sessions.py counts them), then lingers
+a while. Every session, first or not, enters that mount namespace with nsenter and builds its
+own bwrap sandbox there on the one merged root: two sessions never mount the writable layer
+twice.
 """
 
 from __future__ import annotations
 
-import fcntl
 import grp
 import json
 import os
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from . import boxenv, host, sandbox, seccomp, shellrc, store
+from . import boxenv, host, sandbox, seccomp, sessions, shellrc, store
 from .errors import DevboxError
 from .host import Tier
 from .paths import ProjectPaths, Store
@@ -30,6 +29,7 @@ from .progress import Display
 from .spec import Spec
 
 STACK_FILE = "upper.stack"
+STACK_IDS = "stack.ids"  # in the run dir: the layer directories the running box has mounted
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,6 @@ class Box:
     def roots(self) -> list[Path]:
         """The layer roots, top first, the writable layer included."""
         return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(self.stack)]
-
-
-def supervisor_pid(paths: ProjectPaths) -> int | None:
-    """The pid of this project's running supervisor, or None."""
-    try:
-        pid = int(paths.supervisor_pid.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if str(paths.supervisor_pid).encode() in cmdline else None
 
 
 def _prepare(box: Box, display: Display) -> None:
@@ -97,6 +87,26 @@ def _seed_home(box: Box) -> None:
             return
 
 
+def stack_ids(box: Box) -> str:
+    """Which layer directories make up the box: digest and inode of each (a layer built again
+    under the same digest is a new directory)."""
+    ids = []
+    for d in box.stack:
+        try:
+            st = os.stat(box.store.layer_dir(d))
+            ids.append(f"{d} {st.st_dev}:{st.st_ino}")
+        except OSError:
+            ids.append(f"{d} missing")
+    return " ".join(ids)
+
+
+def _running_ids(p: ProjectPaths) -> str:
+    try:
+        return (p.run / STACK_IDS).read_text().strip()
+    except OSError:
+        return ""
+
+
 def supervisor_command(box: Box) -> list[str]:
     """The argv of the box's supervisor (see sandbox.SUPERVISOR_SCRIPT)."""
     p = box.paths
@@ -124,7 +134,9 @@ def supervisor_command(box: Box) -> list[str]:
         opts,
         str(p.merged),
         str(p.supervisor_pid),
-        str(p.session_lock),
+        str(p.sessions),
+        str(p.start_lock),
+        sessions.linger(),
         passwd,
         group,
         [b.dest for b in session_binds(box)],
@@ -138,6 +150,7 @@ def _start_supervisor(box: Box) -> int:
     p = box.paths
     argv = supervisor_command(box)
     p.supervisor_pid.unlink(missing_ok=True)
+    (p.run / STACK_IDS).write_text(stack_ids(box) + "\n")
     with open(p.supervisor_log, "wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -150,7 +163,7 @@ def _start_supervisor(box: Box) -> int:
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        pid = supervisor_pid(p)
+        pid = sessions.supervisor_pid(p)
         if pid is not None:
             return pid
         if proc.poll() is not None:
@@ -167,24 +180,6 @@ def _start_supervisor(box: Box) -> int:
     )
 
 
-def _other_sessions(p: ProjectPaths) -> list[int]:
-    """Pids, other than ours, holding the sessions lock (from /proc/locks)."""
-    try:
-        st = os.stat(p.session_lock)
-        text = Path("/proc/locks").read_text()
-    except OSError:
-        return []
-    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    pids = set()
-    for line in text.splitlines():
-        fields = line.split()
-        # "1: FLOCK  ADVISORY  READ  1234 fd:01:5678 0 EOF" (blocked waiters have "->")
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4].isdigit():
-            if fields[5] == ident and int(fields[4]) != os.getpid():
-                pids.add(int(fields[4]))
-    return sorted(pids)
-
-
 def session_binds(box: Box) -> list[sandbox.Bind]:
     """The home, the working tree and devbox's rc files, as every session binds them."""
     spec, p = box.spec, box.paths
@@ -198,39 +193,45 @@ def session_binds(box: Box) -> list[sandbox.Bind]:
     return [*binds, *sandbox.host_ca(host.ca_bundle())[0]]
 
 
-def _hold_session_lock(p: ProjectPaths) -> int:
-    fd = os.open(p.session_lock, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    os.set_inheritable(fd, True)
-    return fd
-
-
 def ensure_running(box: Box, display: Display) -> int:
-    """Hold a session lock and return the pid of the box's supervisor, starting it if needed."""
+    """Join the box as a session (an inherited fd on its FIFO) and return the pid of its
+    supervisor, starting it if needed. An idle box of an older build is stopped first."""
     p = box.paths
     p.run.mkdir(parents=True, exist_ok=True)
-    _hold_session_lock(p)
-    with store.flocked(p.start_lock):
-        pid = supervisor_pid(p)
+    with store.flocked(p.start_lock):  # nothing starts or stops meanwhile
+        pid = sessions.supervisor_pid(p)
         if pid is not None:
-            running = (p.root / STACK_FILE).read_text() if (p.root / STACK_FILE).exists() else ""
-            if running != "\n".join(box.stack):
-                display.info(
-                    "devbox: this box is running an older build; exit its other sessions to use "
-                    "the new one"
-                )
-            return pid
-        # a pid file left behind means the supervisor died uncleanly: are sessions still in?
-        orphans = _other_sessions(p) if p.supervisor_pid.exists() else []
-        if orphans:
-            raise DevboxError(
-                f"the box {box.spec.name} lost its supervisor while sessions are still inside "
-                f"(pids {', '.join(map(str, orphans))}); mounting it again now would mount its "
-                "writable layer twice",
-                hint="exit those shells and runs (or kill them), then try again",
-            )
+            current = _running_ids(p) == stack_ids(box)
+            if current or not sessions.stop_locked(p):
+                if not current:
+                    display.info(
+                        "devbox: this box is running an older build; exit its other sessions to "
+                        "use the new one"
+                    )
+                sessions.hold(p)
+                return pid
+        _check_not_mounted(box)
         _prepare(box, display)
+        sessions.hold(p)
         return _start_supervisor(box)
+
+
+def _check_not_mounted(box: Box) -> None:
+    """Refuse to mount the box again while an earlier mount of it may live: a supervisor left
+    by an older devbox, or sessions of a supervisor that died."""
+    p = box.paths
+    older = sessions.older_supervisor(p)
+    if older is not None:
+        raise DevboxError(
+            f"the box {box.spec.name} is running under an older devbox (supervisor pid {older})",
+            hint="exit its shells and runs, then try again",
+        )
+    if p.supervisor_pid.exists() and sessions.inside(p):
+        raise DevboxError(
+            f"the box {box.spec.name} lost its supervisor while sessions are still inside; "
+            "mounting it again now would mount its writable layer twice",
+            hint="exit those shells and runs (or kill them), then try again",
+        )
 
 
 def _user() -> tuple[str, str, str]:
@@ -360,13 +361,16 @@ def enter(
 
 
 def reset(box: Box) -> bool:
-    """Discard the writable layer. False if the box is running."""
+    """Discard the writable layer, stopping the box if it is idle. False if it is in use."""
     p = box.paths
     if not p.root.exists():
         return True
-    with store.flocked(p.session_lock, blocking=False) as free:
-        if not free:
+    with store.flocked(p.start_lock):
+        if not sessions.stop_locked(p):
             return False
-        with store.flocked(p.start_lock):
-            _wipe_upper(box)
+        try:
+            _check_not_mounted(box)
+        except DevboxError:
+            return False
+        _wipe_upper(box)
     return True

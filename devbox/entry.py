@@ -69,6 +69,7 @@ def enter_spec(
     tier = current_tier()
     snap.update(launcher.snapshot(launcher.watched(spec, tier)))
     box = Box(spec, st, ensure_built(spec, st, display, tier), tier)
+    snap.update(launcher.snapshot(launcher.layer_files(box)))  # a rebuilt layer: a new meta.json
     lock = lock_path(spec)
     snap[str(lock)] = launcher.mtime_ns(lock)
     try:

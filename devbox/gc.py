@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .box import supervisor_pid
+from . import sessions, store
 from .host import Tier, remover
 from .paths import ProjectPaths, Store
+from .sessions import supervisor_pid
 from .spec import SPEC_NAME
 
 LOG_DAYS = 14
@@ -64,11 +64,16 @@ def projects(st: Store) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
-def is_live(pdir: Path, info: dict[str, Any]) -> bool:
+def is_live(pdir: Path, info: dict[str, Any], *, stop_idle: bool = False) -> bool:
+    """A project is live while its devbox.toml exists or a session is in its box. An idle box
+    of a dead project does not keep it: with `stop_idle` it is stopped."""
     path = info.get("path")
     if path and (Path(path) / SPEC_NAME).is_file():
         return True
-    return supervisor_pid(ProjectPaths(pdir)) is not None
+    paths = ProjectPaths(pdir)
+    if supervisor_pid(paths) is None:
+        return False
+    return not sessions.stop(paths) if stop_idle else sessions.inside(paths)
 
 
 def last_used(pdir: Path, info: dict[str, Any]) -> float | None:
@@ -128,7 +133,7 @@ def collect(
             used_at = last_used(pdir, info) or 0.0
             for digest in stack:
                 by_projects[digest] = max(by_projects.get(digest, 0.0), used_at)
-            live = is_live(pdir, info)
+            live = is_live(pdir, info, stop_idle=not dry_run)
             what = f"project {info.get('name', pdir.name)} ({info.get('path', '?')})"
             if live or (cutoff is not None and used_at > cutoff):
                 used.update(stack)

@@ -2,19 +2,20 @@
 
 `devbox run -- CMD` (through fastpath.py) and the activation shims exec it: `LAUNCHER CMD
 [ARGS...]` runs CMD in the box with the current directory kept, stdio and exit status passed
-through, for the price of `sh` + `flock` + `nsenter` + `bwrap`, no Python. It is written by the
+through, for the price of `sh` + `nsenter` + `bwrap`, no Python. It is written by the
 Python path each time that path enters the box (entry.enter_box), so it always holds what that
 path would exec.
 
 It checks, with shell builtins only (stat, not hashing): every file it was derived from has the
 mtime it had when the launcher was written, to the nanosecond (spec, lock, setup inputs,
 devbox's own sources, the subuid files), with one stamp file per input carrying that mtime; the
-layers are in the store; the writable layer was made for this stack; $HOME and DEVBOX_TIER are as
-they were. Then it joins the running supervisor, or starts it (under the start lock, as
-box.ensure_running does), holding the sessions lock shared on fd 8 for the session's whole
-life. Anything stale or unusual (a supervisor that died, a box running an older build, an empty
-home) hands over to `python -m devbox run -- CMD...`, which sorts it out and rewrites the
-launcher; DEVBOX_LAUNCHER_SPEC tells that run which project it is for and not to come back here.
+layers are in the store; the writable layer was made for this stack; $HOME, DEVBOX_TIER and
+DEVBOX_LINGER are as they were. Then it joins the running supervisor, or starts it (under the
+start lock, as box.ensure_running does), holding the sessions FIFO on fd 8 for the session's
+whole life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an
+older build, an empty home) hands over to `python -m devbox run -- CMD...`, which sorts it out
+and rewrites the launcher; DEVBOX_LAUNCHER_SPEC tells that run which project it is for and not
+to come back here.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from . import box as boxmod
-from . import boxenv, host, sandbox, seccomp, store
+from . import boxenv, host, sandbox, seccomp, sessions, store
 from .fastpath import HANDOVER_ENV, INDEX_ENTRY
 from .paths import launcher_index
 from .plan import workdir_of
@@ -38,10 +39,18 @@ from .spec import Spec
 FORMAT = 1
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
-LOCK_FD = 8
+LOCK_FD = 8  # the sessions FIFO
 START_FD = 7
 # devbox's own code that shapes the launcher: an upgrade (or an edit) makes launchers stale
-SOURCES = ("launcher.py", "sandbox.py", "box.py", "boxenv.py", "shellrc.py", "host.py")
+SOURCES = (
+    "launcher.py",
+    "sandbox.py",
+    "box.py",
+    "sessions.py",
+    "boxenv.py",
+    "shellrc.py",
+    "host.py",
+)
 
 _CMD = "\x00cmd\x00"
 _CWD = "\x00cwd\x00"
@@ -72,6 +81,12 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
     return paths
+
+
+def layer_files(box: boxmod.Box) -> list[str]:
+    """The layers' meta.json files: a layer built again (same digest, new directory) has a new
+    one, and a box still running on the old directory must not be joined."""
+    return [str(box.store.layer_dir(d) / "meta.json") for d in box.stack]
 
 
 def snapshot(paths: Iterable[str]) -> Snapshot:
@@ -162,6 +177,8 @@ def render(
         else:
             stale.append(f'changed {q(path)} "$S/{i}"')
     stale.append(f'[ "${{HOME-}}" != {q(os.environ.get("HOME", ""))} ]')
+    linger = os.environ.get(sessions.LINGER_ENV, "")
+    stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
     want = "".join(f"{d} " for d in box.stack)
@@ -195,12 +212,13 @@ def render(
         f"  *) c={q(workdir)} ;;",
         "esac",
         '[ -n "$c" ] || c=/',
-        "L=$P/run/sessions.lock; F=$P/run/supervisor.pid",
+        "Q=$P/run/sessions.fifo; F=$P/run/supervisor.pid",
         f"H={q(sandbox.supervisor_cmdline_head(str(p.supervisor_pid)))}",
         # the pid names a live supervisor of this box: its cmdline starts with its pid file
         'alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } '
         '&& [ "$l" = "$H" ]; }',
-        f'exec {LOCK_FD}>>"$L" && {flock} -s {LOCK_FD} || handover "$@"',
+        # a session from here on (sessions.py): the supervisor stays while we hold the FIFO
+        f'[ -p "$Q" ] && exec {LOCK_FD}<>"$Q" && echo >&{LOCK_FD} || handover "$@"',
         'pid=; [ ! -f "$F" ] || read -r pid < "$F"',
         "if ! alive; then",
         f'  exec {START_FD}>>"$P/run/start.lock" && {flock} -x {START_FD} || handover "$@"',
@@ -208,6 +226,7 @@ def render(
         "  if ! alive; then",
         '    [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans',
         '    full "$P/home" || handover "$@"',
+        f'    echo {q(boxmod.stack_ids(box))} > "$P/run/{boxmod.STACK_IDS}"',
         f"    ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C {setsid} "
         + _words(start)
         + f' 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null {START_FD}>&- {LOCK_FD}>&- &)',

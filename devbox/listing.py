@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .box import supervisor_pid
 from .errors import DevboxError
 from .gc import last_used, projects
 from .paths import ProjectPaths, Store
+from .sessions import supervisor_pid
 from .spec import SPEC_NAME
 
 KIND_ORDER = {"debian": 0, "apt": 1, "setup": 2}

@@ -145,8 +145,9 @@ class ProjectPaths:
         return self.root / "run"
 
     @property
-    def session_lock(self) -> Path:
-        return self.run / "sessions.lock"
+    def sessions(self) -> Path:
+        """The FIFO every session holds open (box.py counts sessions by it)."""
+        return self.run / "sessions.fifo"
 
     @property
     def start_lock(self) -> Path:

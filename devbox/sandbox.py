@@ -79,15 +79,28 @@ def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> l
     return [*argv, "--"]
 
 
-# The box supervisor: mounts the project's overlay once, in a mount namespace of its own, says
-# it is ready by writing its pid, then waits until no session holds the sessions lock (each
-# session holds it shared for its whole life). It removes its pid file and unmounts while it
-# still holds the lock exclusively, so a new session never joins a box that is going away and
-# never mounts the writable layer while the old mount lives. Closing fd 3 once ready tells a
-# launcher that started it with a pipe there (launcher.py) that the box is up, without polling.
+# The box supervisor: mounts the project's overlay once, in a mount namespace of its own, and
+# says it is ready by writing its pid. Sessions are counted by the kernel: each holds the
+# sessions FIFO open for writing for its whole life (fd 8, inherited by everything in the box;
+# opening it is a shell builtin, so joining costs no process) and writes one byte on arrival. The
+# supervisor's blocking read ends when no session is left; it then lingers for $10 seconds (a new
+# arrival resets the count), so that the next command joins a box that is already up. To go, it
+# takes the start lock, removes its pid file and only then checks that nobody holds the FIFO:
+# a session that read the pid before it was removed was already holding the FIFO, and one that
+# reads it after finds no pid and waits on the start lock. A stopper (box.stop) does the same
+# from outside, then sends SIGUSR1. It unmounts before it lets go of the start lock, so the
+# writable layer is never mounted twice. Closing fd 3 once ready tells a launcher that started
+# it with a pipe there (launcher.py) that the box is up, without polling.
 SUPERVISOR_SCRIPT = r"""set -eu
 trap '' INT HUP QUIT TSTP
+stop=
+trap 'stop=1' USR1
+merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9
+case ${10-} in ''|*[!0-9]*) linger=0 ;; *) linger=${10} ;; esac
 cd "$1"
+exec 6<>"$fifo"
+exec 9<"$fifo"
+exec 6>&-
 mount -t overlay devbox -o "$2" "$3"
 mount -t tmpfs -o mode=1777,nosuid,nodev devbox-tmp "$3/tmp"
 mount -t tmpfs -o mode=755,nosuid,nodev devbox-run "$3/run"
@@ -95,21 +108,56 @@ add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; 
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
 umask 022
-printf '%s\n' "$8" | while IFS= read -r d; do [ -z "$d" ] || [ -d "$3$d" ] || mkdir -p "$3$d"; done
-exec 9>>"$5"
-echo $$ > "$4.new"
-mv -f "$4.new" "$4"
+mkdirs() {
+  set --
+  while IFS= read -r d; do [ -z "$d" ] || [ -d "$merged$d" ] || set -- "$@" "$merged$d"; done <<EOF
+$mountpoints
+EOF
+  [ $# -eq 0 ] || mkdir -p -- "$@"
+}
+mkdirs
+ready() { echo $$ > "$pidfile"; }
+ready
 exec 3>&-
-flock -x 9
-rm -f "$4"
+nap() { sleep "$1" & wait $! || :; kill $! 2>/dev/null || :; }
+nobody() {
+  r=$(dd if="$fifo" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
+  case $r in "0+0 records in"*) return 0 ;; esac
+  return 1
+}
+tick=5
+[ "$linger" -ge "$tick" ] || tick=$linger
+idle=0
+while :; do
+  while IFS= read -r _ <&9; do idle=0; done
+  [ -z "$stop" ] || break
+  if [ "$idle" -lt "$linger" ]; then
+    nap "$tick"
+    idle=$((idle + tick))
+    continue
+  fi
+  exec 7>>"$startlock"
+  if flock -x -n 7; then
+    rm -f "$pidfile"
+    if nobody; then break; fi
+    ready
+    idle=0
+  else
+    nap 0.2
+  fi
+  exec 7>&-
+done
+rm -f "$pidfile"
 umount "$3/run" "$3/tmp" "$3"
 """
+SUPERVISOR_MARK = "devbox-box-2"  # in its cmdline: a supervisor that speaks this protocol
 
 
 def supervisor_script(pid_file: str) -> str:
-    """SUPERVISOR_SCRIPT headed by a no-op naming its pid file, so that the first line of its
-    /proc/PID/cmdline (readable by anyone, unlike its fds) says whose supervisor it is."""
-    return f": {shlex.quote(pid_file)}\n{SUPERVISOR_SCRIPT}"
+    """SUPERVISOR_SCRIPT headed by a no-op naming its protocol and pid file, so that the first
+    line of its /proc/PID/cmdline (readable by anyone, unlike its fds) says whose supervisor it
+    is (and that it counts sessions by the FIFO)."""
+    return f": {SUPERVISOR_MARK} {shlex.quote(pid_file)}\n{SUPERVISOR_SCRIPT}"
 
 
 def supervisor_cmdline_head(pid_file: str) -> str:
@@ -124,18 +172,21 @@ def supervisor_argv(
     options: str,
     merged: str,
     pid_file: str,
-    session_lock: str,
+    sessions_fifo: str,
+    start_lock: str,
+    linger: str,
     passwd_line: str = "",
     group_line: str = "",
     mountpoints: Sequence[str] = (),
 ) -> list[str]:
-    """`passwd_line`/`group_line`: the invoking user's entries, added to the box if missing.
+    """`linger`: seconds the box stays up after its last session (digits; anything else is 0).
+    `passwd_line`/`group_line`: the invoking user's entries, added to the box if missing.
     `mountpoints`: made (as the box's root) for sessions that bind there as the user."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
-        store_root, options, merged, pid_file, session_lock, passwd_line, group_line,
-        "\n".join(mountpoints),
+        store_root, options, merged, pid_file, sessions_fifo, passwd_line, group_line,
+        "\n".join(mountpoints), start_lock, linger,
     ]  # fmt: skip
 
 

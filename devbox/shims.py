@@ -78,7 +78,7 @@ def shim_text(
     env: Mapping[str, str | None] | None = None,
     fast: FastPath | None = None,
 ) -> str:
-    """A shim's script: set `env` (None: unset), then exec the launcher when the spec and its
+    """A shim's script: set `env` (None: unset), then run the launcher when the spec and its
     trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on stamps), else
     `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
     q = sh_quote
@@ -99,7 +99,8 @@ def shim_text(
             f"if [ -x {q(fast.launcher)} ] && [ -e {q(v + '/spec')} ] && "
             f"[ -e {q(v + '/trust')} ] && [ -e {q(fast.record)} ] &&",
             "   " + " && ".join(same) + "; then",
-            f'  exec {q(fast.launcher)} {q(command)} "$@"',
+            # sourced, not exec'd: one sh start-up less (the launcher ends in exec either way)
+            f'  set -- {q(command)} "$@"; . {q(fast.launcher)}',
             "fi",
         ]
     lines.append("exec " + " ".join(q(a) for a in [*runner, command]) + ' "$@"')

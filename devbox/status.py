@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import lockfile, store
-from .box import Box, supervisor_pid
+from .box import Box
 from .errors import DevboxError
 from .host import current_tier
-from .paths import Store
+from .paths import ProjectPaths, Store
 from .resolve import partial_stack
+from .sessions import inside, supervisor_pid
 from .spec import Spec
 
 
@@ -49,10 +50,17 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     from .trust import state as trust_state
 
     lines.append(f"trust:    {trust_state(spec.path)} (auto-activation: `devbox allow` / `deny`)")
-    running = supervisor_pid(p) is not None
-    lines.append(f"running:  {'yes' if running else 'no'}")
+    lines.append(f"running:  {running_state(p)}")
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
+
+
+def running_state(p: ProjectPaths) -> str:
+    if supervisor_pid(p) is None:
+        return "no"
+    if inside(p):
+        return "yes"
+    return "yes, idle (it stops after a while without sessions, or on `devbox reset`)"
 
 
 def spec_state(built: list[bool], stack: list[str], registered: dict[str, Any] | None) -> str:

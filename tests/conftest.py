@@ -20,6 +20,9 @@ import pytest
 @pytest.fixture(autouse=True)
 def _no_real_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "devbox-home"))
+    # idle boxes linger 2 s, not a minute: the suite's many boxes go soon after their tests
+    # (tests of lingering set their own)
+    monkeypatch.setenv("DEVBOX_LINGER", "2")
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,7 @@ def test_a_deleted_layer_hands_over_and_is_rebuilt(devbox: Devbox, fast: Path) -
 
 
 def test_sessions_share_one_box_and_it_stops_after_the_last(devbox: Devbox, fast: Path) -> None:
+    """...once its linger (2 s in the tests) is over."""
     run_dir = devbox.store / "projects" / project_id(fast) / "run"
     holder = subprocess.Popen(
         [str(launcher_path(fast, devbox.store)), "sh", "-c", "echo up > /etc/shared; sleep 60"],
@@ -158,7 +159,7 @@ def test_sessions_share_one_box_and_it_stops_after_the_last(devbox: Devbox, fast
 
     while not gone() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone(), "the supervisor outlived its last session"
+    assert gone(), "the supervisor outlived its last session and its linger"
 
 
 def test_outside_the_project_the_command_starts_in_the_workdir(

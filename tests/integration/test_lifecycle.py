@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from devbox.paths import project_id
+from devbox import sessions
+from devbox.paths import ProjectPaths, project_id
 from tests.conftest import Devbox, _need_root_tools, layer_dirs, write_project
 from tests.integration.test_faults import _wait_for_temp_layer
 
@@ -94,9 +95,20 @@ def test_gc_after_deleting_a_project_frees_its_layers_and_keeps_the_others(pair:
     alpha_only = set(alpha_stack) - set(beta_stack)
     assert len(alpha_only) == 1  # its apt layer; the base is shared
     before = {d: _identity(store, d) for d in beta_stack}
+    # alpha's box is up (idle, lingering) when its project goes: gc stops it, then frees it
+    up = pair.store("run", "--", "true", cwd=pair.alpha, env={"DEVBOX_LINGER": "600"})
+    assert up.returncode == 0, up.stderr
+    alpha_paths = ProjectPaths(store / "projects" / project_id(pair.alpha))
+    supervisor = sessions.supervisor_pid(alpha_paths)
+    assert supervisor is not None
 
     shutil.rmtree(pair.alpha)
     r = pair.store("gc", cwd=store.parent)
+    assert sessions.supervisor_pid(alpha_paths) is None
+    assert (
+        not Path(f"/proc/{supervisor}/cmdline").exists()
+        or not Path(f"/proc/{supervisor}/cmdline").read_bytes()
+    ), "the supervisor is gone (a zombie at most)"
     assert r.returncode == 0, r.stderr
     (apt,) = alpha_only
     assert f"layer {apt[:12]} apt jq" in r.stdout, r.stdout

@@ -14,6 +14,7 @@ import pytest
 
 from devbox.listing import human, listing
 from devbox.paths import ProjectPaths, Store
+from devbox.sandbox import SUPERVISOR_MARK
 from devbox.store import LayerMeta, disk_usage, register_project
 
 MiB = 2**20
@@ -174,11 +175,14 @@ def test_missing_layers_and_unrecorded_projects_do_not_break_it(st: Store) -> No
 
 @pytest.fixture
 def running_supervisor(st: Store, tmp_path: Path) -> Iterator[None]:
-    """A process that looks like webapp's supervisor (its pid file is in its command line)."""
+    """A process that looks like webapp's supervisor (its protocol mark and its pid file are in
+    its command line)."""
     p = ProjectPaths(st.project_dir(tmp_path / "src" / "webapp"))
     code = "import time; print('up', flush=True); time.sleep(60)"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(p.supervisor_pid)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, SUPERVISOR_MARK, str(p.supervisor_pid)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     try:

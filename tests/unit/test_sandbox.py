@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from devbox import sandbox
 from devbox.sandbox import (
     BUILD_SCRIPT,
+    SUPERVISOR_MARK,
     SUPERVISOR_SCRIPT,
     Bind,
     Session,
@@ -380,30 +383,35 @@ def test_supervisor_argv() -> None:
         "lowerdir=a,upperdir=b,workdir=c",
         "/store/projects/p/merged",
         "/store/projects/p/run/supervisor.pid",
-        "/store/projects/p/run/sessions.lock",
+        "/store/projects/p/run/sessions.fifo",
+        "/store/projects/p/run/start.lock",
+        "60",
     )
     assert argv == [
         "/usr/bin/unshare", "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", ": /store/projects/p/run/supervisor.pid\n" + SUPERVISOR_SCRIPT,
+        "/bin/sh", "-c",
+        f": {SUPERVISOR_MARK} /store/projects/p/run/supervisor.pid\n" + SUPERVISOR_SCRIPT,
         "devbox-box",
         "/store",
         "lowerdir=a,upperdir=b,workdir=c",
         "/store/projects/p/merged",
         "/store/projects/p/run/supervisor.pid",
-        "/store/projects/p/run/sessions.lock",
+        "/store/projects/p/run/sessions.fifo",
         "",
         "",
         "",
+        "/store/projects/p/run/start.lock",
+        "60",
     ]  # fmt: skip
 
 
 def test_supervisor_argv_with_a_user_namespace() -> None:
-    argv = supervisor_argv("unshare", USERNS, "/s", "o", "/m", "/pid", "/lock")
+    argv = supervisor_argv("unshare", USERNS, "/s", "o", "/m", "/pid", "/fifo", "/start", "0")
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
-        "/s", "o", "/m", "/pid", "/lock", "", "", "",
+        "/bin/sh", "-c", f": {SUPERVISOR_MARK} /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
+        "/s", "o", "/m", "/pid", "/fifo", "", "", "", "/start", "0",
     ]  # fmt: skip
 
 
@@ -415,7 +423,9 @@ def test_supervisor_argv_with_passwd_and_group_lines() -> None:
         "o",
         "/m",
         "/pid",
-        "/lock",
+        "/fifo",
+        "/start",
+        "5",
         "alice:x:1000:1000:Alice:/home/alice:/bin/bash",
         "alice:x:1000:",
         ["/home/alice", "/src/my project"],
@@ -423,34 +433,38 @@ def test_supervisor_argv_with_passwd_and_group_lines() -> None:
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", ": /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
-        "/s", "o", "/m", "/pid", "/lock",
+        "/bin/sh", "-c", f": {SUPERVISOR_MARK} /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
+        "/s", "o", "/m", "/pid", "/fifo",
         "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
-        "/home/alice\n/src/my project",
+        "/home/alice\n/src/my project", "/start", "5",
     ]  # fmt: skip
 
 
 def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
-    # $1 store root, $2 overlay options, $3 merged dir, $4 pid file, $5 sessions lock,
-    # $6 passwd line, $7 group line
+    # $1 store root, $2 overlay options, $3 merged dir, $4 pid file, $5 sessions FIFO,
+    # $6 passwd line, $7 group line, $8 mountpoints, $9 start lock, $10 linger
     lines = SUPERVISOR_SCRIPT.splitlines()
     assert lines[0] == "set -eu"
+    assert "merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9" in lines
     assert 'cd "$1"' in lines
     assert 'mount -t overlay devbox -o "$2" "$3"' in lines
-    assert 'exec 9>>"$5"' in lines
-    # the pid file appears atomically, after the mounts, and goes before the unmount
-    assert lines.index('mv -f "$4.new" "$4"') > lines.index('mount -t overlay devbox -o "$2" "$3"')
+    # the pid file appears after the mounts (under the start lock), and goes before the unmount
+    assert lines.index("ready") > lines.index('mount -t overlay devbox -o "$2" "$3"')
+    assert lines.index('rm -f "$pidfile"', lines.index("done")) < lines.index(
+        'umount "$3/run" "$3/tmp" "$3"'
+    )
+    # going by itself: the start lock first, then the pid file, and only then the last look
     assert (
-        lines.index("flock -x 9")
-        < lines.index('rm -f "$4"')
-        < lines.index('umount "$3/run" "$3/tmp" "$3"')
+        lines.index("  if flock -x -n 7; then")
+        < lines.index('    rm -f "$pidfile"')
+        < lines.index("    if nobody; then break; fi")
     )
 
 
 def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready() -> None:
     script = SUPERVISOR_SCRIPT
     mounted = script.index('mount -t overlay devbox -o "$2" "$3"')
-    ready = script.index('echo $$ > "$4.new"')
+    ready = script.index("\nready\n")
     assert mounted < script.index('"$3/etc/passwd"') < ready
     assert mounted < script.index('"$3/etc/group"') < ready
 
@@ -465,8 +479,11 @@ def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
 
-def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
-    """SUPERVISOR_SCRIPT for real, start to end, with mount/umount/flock that do nothing."""
+def _run_supervisor(
+    tmp_path: Path, passwd_line: str, group_line: str, mountpoints: Sequence[str] = ()
+) -> Path:
+    """SUPERVISOR_SCRIPT for real, start to end (no session comes, no linger), with mount and
+    umount that do nothing."""
     merged = tmp_path / "merged"
     if not merged.exists():
         (merged / "etc").mkdir(parents=True)
@@ -474,14 +491,30 @@ def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
         (merged / "etc/group").write_text("root:x:0:\n")
     run = tmp_path / "run"
     run.mkdir(exist_ok=True)
+    if not (run / "sessions.fifo").exists():
+        os.mkfifo(run / "sessions.fifo")
     argv = supervisor_argv(
         "unshare", None, str(tmp_path), "o", str(merged), str(run / "supervisor.pid"),
-        str(run / "sessions.lock"), passwd_line, group_line,
+        str(run / "sessions.fifo"), str(run / "start.lock"), "0", passwd_line, group_line,
+        mountpoints,
     )  # fmt: skip
-    env = _fake_tools(tmp_path, "mount", "umount", "flock")
+    env = _fake_tools(tmp_path, "mount", "umount")
     subprocess.run(argv[argv.index("/bin/sh") :], env=env, check=True, timeout=10)
-    assert not (run / "supervisor.pid").exists()  # gone again once the (fake) lock is taken
+    assert not (run / "supervisor.pid").exists()  # gone again: nobody came
     return merged
+
+
+def test_supervisor_script_makes_the_missing_mountpoints_in_one_go(tmp_path: Path) -> None:
+    (tmp_path / "merged" / "etc").mkdir(parents=True)
+    (tmp_path / "merged" / "etc/passwd").write_text("")
+    (tmp_path / "merged" / "etc/group").write_text("")
+    (tmp_path / "merged" / "home").mkdir(mode=0o700)
+    wanted = ["/home", "/src/my 'project' ü/a b", "/run/devbox", "/run/*"]
+    merged = _run_supervisor(tmp_path, "", "", wanted)
+    for d in wanted:
+        assert (merged / d.lstrip("/")).is_dir(), d
+    assert oct((merged / "home").stat().st_mode & 0o777) == oct(0o700), "existing dirs are left"
+    assert sorted(p.name for p in (merged / "run").iterdir()) == ["*", "devbox"]
 
 
 def test_supervisor_script_appends_missing_passwd_and_group_entries(tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""The supervisor's session protocol, for real: SUPERVISOR_SCRIPT under /bin/sh with a sessions
+FIFO, against sessions.py, with `mount` and `umount` that only log (no root needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devbox import sessions
+from devbox.paths import ProjectPaths
+from devbox.sandbox import supervisor_argv
+
+
+class Box:
+    def __init__(self, tmp_path: Path) -> None:
+        self.paths = ProjectPaths(tmp_path / "project")
+        self.merged = tmp_path / "merged"
+        (self.merged / "etc").mkdir(parents=True)
+        for name in ("passwd", "group"):
+            (self.merged / "etc" / name).write_text("root:x:0:\n")
+        self.paths.run.mkdir(parents=True)
+        sessions.ensure_fifo(self.paths)
+        self.log = tmp_path / "mounts.log"
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        for tool in ("mount", "umount"):
+            (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} "$@" >> {self.log}\n')
+            (bin_dir / tool).chmod(0o755)
+        self.env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LC_ALL": "C"}
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, linger: int) -> subprocess.Popen[bytes]:
+        p = self.paths
+        argv = supervisor_argv(
+            "unshare", None, str(self.merged.parent), "o", str(self.merged),
+            str(p.supervisor_pid), str(p.sessions), str(p.start_lock), str(linger),
+        )  # fmt: skip
+        proc = subprocess.Popen(
+            argv[argv.index("/bin/sh") :], env=self.env, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.procs.append(proc)
+        wait_for(lambda: sessions.supervisor_pid(p) == proc.pid, "the supervisor to be ready")
+        return proc
+
+    def unmounted(self) -> bool:
+        return self.log.exists() and "umount" in self.log.read_text()
+
+
+def wait_for(cond: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Box]:
+    b = Box(tmp_path)
+    yield b
+    for proc in b.procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_it_stays_while_a_session_holds_the_fifo_and_goes_after_it(box: Box) -> None:
+    fd = sessions.hold(box.paths)
+    proc = box.start(linger=0)
+    assert sessions.inside(box.paths)
+    time.sleep(0.5)
+    assert proc.poll() is None and not box.unmounted()
+    os.close(fd)
+    proc.wait(timeout=10)
+    assert box.unmounted()
+    assert not box.paths.supervisor_pid.exists()
+    assert not sessions.inside(box.paths)
+
+
+def test_an_idle_box_lingers_and_an_arrival_starts_the_count_again(box: Box) -> None:
+    proc = box.start(linger=2)
+    time.sleep(1.2)
+    os.close(sessions.hold(box.paths))  # a command that came and went
+    time.sleep(1.5)  # 2.7 s after the start, but only 1.5 s after the last arrival
+    assert proc.poll() is None and not box.unmounted()
+    proc.wait(timeout=10)
+    assert box.unmounted()
+    assert not box.paths.supervisor_pid.exists()
+
+
+def test_stop_ends_an_idle_box_at_once_and_leaves_a_busy_one(box: Box) -> None:
+    proc = box.start(linger=600)
+    fd = sessions.hold(box.paths)
+    assert sessions.stop(box.paths) is False
+    assert sessions.supervisor_pid(box.paths) == proc.pid  # its pid file is back
+    os.close(fd)
+    started = time.monotonic()
+    assert sessions.stop(box.paths) is True
+    assert time.monotonic() - started < 5
+    proc.wait(timeout=5)
+    assert box.unmounted()
+
+
+def test_it_does_not_go_while_someone_holds_the_start_lock(box: Box) -> None:
+    from devbox import store
+
+    with store.flocked(box.paths.start_lock):
+        proc = box.start(linger=0)
+        time.sleep(0.6)
+        assert proc.poll() is None and not box.unmounted()
+    proc.wait(timeout=10)
+    assert box.unmounted()
+
+
+def test_a_stray_file_where_the_fifo_goes_is_replaced(tmp_path: Path) -> None:
+    paths = ProjectPaths(tmp_path / "p")
+    paths.run.mkdir(parents=True)
+    paths.sessions.write_text("not a fifo")
+    fd = sessions.hold(paths)
+    try:
+        assert sessions.inside(paths)
+    finally:
+        os.close(fd)
+    assert not sessions.inside(paths)
+
+
+def test_linger_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sessions.LINGER_ENV, "7")
+    assert sessions.linger() == "7"
+    monkeypatch.setenv(sessions.LINGER_ENV, "soon")
+    assert sessions.linger() == str(sessions.LINGER_DEFAULT)
+    monkeypatch.delenv(sessions.LINGER_ENV)
+    assert sessions.linger() == str(sessions.LINGER_DEFAULT)
