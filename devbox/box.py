@@ -10,6 +10,7 @@ twice.
 from __future__ import annotations
 
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -88,16 +89,17 @@ def _seed_home(box: Box) -> None:
 
 
 def stack_ids(box: Box) -> str:
-    """Which layer directories make up the box: digest and inode of each (a layer built again
-    under the same digest is a new directory)."""
-    ids = []
+    """A digest of what the running box was mounted from: the layer directories (digest and
+    inode of each: a layer built again under the same digest is a new directory) and the shared
+    binds (a new [shell].home, workdir or CA bundle needs a new mount)."""
+    ids = [repr([(b.src, b.dest, b.mode) for b in box_binds(box)])]
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))
             ids.append(f"{d} {st.st_dev}:{st.st_ino}")
         except OSError:
             ids.append(f"{d} missing")
-    return " ".join(ids)
+    return hashlib.sha256("\n".join(ids).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _running_ids(p: ProjectPaths) -> str:
@@ -110,13 +112,7 @@ def _running_ids(p: ProjectPaths) -> str:
 def supervisor_command(box: Box) -> list[str]:
     """The argv of the box's supervisor (see sandbox.SUPERVISOR_SCRIPT)."""
     p = box.paths
-
-    def rel(q: Path) -> str:
-        return str(q.relative_to(box.store.root))
-
-    lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
     tier = box.tier
-    opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=tier.level > 1)
     passwd = group = ""
     if tier.level > 1:  # the user must exist in the box under their own name
         _, home, login = _user()
@@ -131,7 +127,7 @@ def supervisor_command(box: Box) -> list[str]:
         host.tool("unshare"),
         tier.userns,
         str(box.store.root),
-        opts,
+        box_fstab(box),
         str(p.merged),
         str(p.supervisor_pid),
         str(p.sessions),
@@ -139,8 +135,20 @@ def supervisor_command(box: Box) -> list[str]:
         sessions.linger(),
         passwd,
         group,
-        [b.dest for b in session_binds(box)],
     )
+
+
+def box_fstab(box: Box) -> str:
+    """What the supervisor mounts: the overlay of the layers and the writable layer, /tmp, /run
+    and the binds every session shares."""
+    p = box.paths
+
+    def rel(q: Path) -> str:
+        return str(q.relative_to(box.store.root))
+
+    lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
+    opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=box.tier.level > 1)
+    return sandbox.box_fstab(opts, str(p.merged), box_binds(box))
 
 
 SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
@@ -180,8 +188,9 @@ def _start_supervisor(box: Box) -> int:
     )
 
 
-def session_binds(box: Box) -> list[sandbox.Bind]:
-    """The home, the working tree and devbox's rc files, as every session binds them."""
+def box_binds(box: Box) -> list[sandbox.Bind]:
+    """The home, the working tree, devbox's rc files and the host's CA bundle: the same for
+    every session, so the supervisor mounts them once (box_fstab)."""
     spec, p = box.spec, box.paths
     _, host_home, _ = _user()
     home_src = str(p.home) if spec.shell.home == "isolated" else host_home
@@ -284,7 +293,6 @@ def plan_entry(
     user, host_home, login_shell = _user()
     workdir = workdir_of(spec)
     home = host_home
-    binds = session_binds(box)
     if root and tier.level > 1:
         user, home = "root", "/root"
     env = boxenv.box_env(
@@ -310,7 +318,6 @@ def plan_entry(
         root=str(p.merged),
         argv=tuple(argv),
         cwd=box_cwd(spec, cwd),
-        binds=tuple(binds),
         new_session=not interactive,
         cap_add_all=tier.level > 1 and root,
         drop_to=drop_to,

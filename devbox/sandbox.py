@@ -79,43 +79,37 @@ def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> l
     return [*argv, "--"]
 
 
-# The box supervisor: mounts the project's overlay once, in a mount namespace of its own, and
-# says it is ready by writing its pid. Sessions are counted by the kernel: each holds the
-# sessions FIFO open for writing for its whole life (fd 8, inherited by everything in the box;
-# opening it is a shell builtin, so joining costs no process) and writes one byte on arrival. The
-# supervisor's blocking read ends when no session is left; it then lingers for $10 seconds (a new
-# arrival resets the count), so that the next command joins a box that is already up. To go, it
-# takes the start lock, removes its pid file and only then checks that nobody holds the FIFO:
-# a session that read the pid before it was removed was already holding the FIFO, and one that
-# reads it after finds no pid and waits on the start lock. A stopper (box.stop) does the same
-# from outside, then sends SIGUSR1. It unmounts before it lets go of the start lock, so the
-# writable layer is never mounted twice. Closing fd 3 once ready tells a launcher that started
-# it with a pipe there (launcher.py) that the box is up, without polling.
+# The box supervisor: mounts the project's overlay once, in a mount namespace of its own, with
+# the binds every session shares (one `mount -a` of box_fstab), and says it is ready by writing
+# its pid. Sessions are counted by the kernel: each holds the sessions FIFO open for writing for
+# its whole life (fd 8, inherited by everything in the box; opening it is a shell builtin, so
+# joining costs no process) and writes one byte on arrival. The supervisor's blocking read ends
+# when no session is left; it then lingers for $9 seconds (an arrival resets the count), so that
+# the next command joins a box that is already up. To go, it takes the start lock, removes its
+# pid file and only then checks that nobody holds the FIFO: a session that read the pid before
+# it was removed was already holding the FIFO, and one that reads it after finds no pid and
+# waits on the start lock. A stopper (sessions.stop) does the same from outside, then sends
+# SIGUSR1. It unmounts before it lets go of the start lock, so the writable layer is never
+# mounted twice. Closing fd 3 once ready tells a launcher that started it with a pipe there
+# (launcher.py) that the box is up, without polling.
+# $1 store root (cwd), $2 fstab, $3 merged dir, $4 pid file, $5 sessions FIFO, $6/$7 passwd and
+# group lines to add, $8 start lock, $9 linger seconds.
 SUPERVISOR_SCRIPT = r"""set -eu
 trap '' INT HUP QUIT TSTP
 stop=
 trap 'stop=1' USR1
-merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9
-case ${10-} in ''|*[!0-9]*) linger=0 ;; *) linger=${10} ;; esac
+pidfile=$4 fifo=$5 startlock=$8
+case ${9-} in ''|*[!0-9]*) linger=0 ;; *) linger=$9 ;; esac
 cd "$1"
 exec 6<>"$fifo"
 exec 9<"$fifo"
 exec 6>&-
-mount -t overlay devbox -o "$2" "$3"
-mount -t tmpfs -o mode=1777,nosuid,nodev devbox-tmp "$3/tmp"
-mount -t tmpfs -o mode=755,nosuid,nodev devbox-run "$3/run"
+printf '%s\n' "$2" > "${fifo%/*}/fstab"
+mount -a -T "${fifo%/*}/fstab"
 add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; }
 add "$6" "$3/etc/passwd"
 add "$7" "$3/etc/group"
 umask 022
-mkdirs() {
-  set --
-  while IFS= read -r d; do [ -z "$d" ] || [ -d "$merged$d" ] || set -- "$@" "$merged$d"; done <<EOF
-$mountpoints
-EOF
-  [ $# -eq 0 ] || mkdir -p -- "$@"
-}
-mkdirs
 ready() { echo $$ > "$pidfile"; }
 ready
 exec 3>&-
@@ -148,7 +142,7 @@ while :; do
   exec 7>&-
 done
 rm -f "$pidfile"
-umount "$3/run" "$3/tmp" "$3"
+umount -R "$3"
 """
 SUPERVISOR_MARK = "devbox-box-2"  # in its cmdline: a supervisor that speaks this protocol
 
@@ -169,7 +163,7 @@ def supervisor_argv(
     unshare: str,
     userns: UserNs | None,
     store_root: str,
-    options: str,
+    fstab: str,
     merged: str,
     pid_file: str,
     sessions_fifo: str,
@@ -177,17 +171,42 @@ def supervisor_argv(
     linger: str,
     passwd_line: str = "",
     group_line: str = "",
-    mountpoints: Sequence[str] = (),
 ) -> list[str]:
-    """`linger`: seconds the box stays up after its last session (digits; anything else is 0).
-    `passwd_line`/`group_line`: the invoking user's entries, added to the box if missing.
-    `mountpoints`: made (as the box's root) for sessions that bind there as the user."""
+    """`fstab`: what to mount, in order (box_fstab). `linger`: seconds the box stays up after
+    its last session (digits; anything else is 0). `passwd_line`/`group_line`: the invoking
+    user's entries, added to the box if missing."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
-        store_root, options, merged, pid_file, sessions_fifo, passwd_line, group_line,
-        "\n".join(mountpoints), start_lock, linger,
+        store_root, fstab, merged, pid_file, sessions_fifo, passwd_line, group_line,
+        start_lock, linger,
     ]  # fmt: skip
+
+
+def fstab_path(path: str) -> str:
+    """A path as fstab(5) writes it: space, tab, newline and backslash in octal."""
+    for ch, code in (("\\", "\\134"), (" ", "\\040"), ("\t", "\\011"), ("\n", "\\012")):
+        path = path.replace(ch, code)
+    return path
+
+
+def box_fstab(options: str, merged: str, binds: Sequence[Bind]) -> str:
+    """The box's mounts, for one `mount -a -T FSTAB` in the supervisor (one process): the
+    overlay (`options` relative to the store root, the supervisor's cwd), a private /tmp and
+    /run, then the binds every session shares (made where missing, in order, so a bind can go
+    inside an earlier one)."""
+    m = fstab_path(merged)
+    lines = [
+        f"devbox {m} overlay {options} 0 0",
+        f"devbox-tmp {m}/tmp tmpfs mode=1777,nosuid,nodev 0 0",
+        f"devbox-run {m}/run tmpfs mode=755,nosuid,nodev 0 0",
+    ]
+    for b in binds:
+        # rw binds take their submounts along, as bwrap's --bind does
+        opts = {"rw": "rbind", "ro": "bind,ro", "ro-try": "bind,ro,nofail"}[b.mode]
+        dest = fstab_path(merged.rstrip("/") + b.dest)
+        lines.append(f"{fstab_path(b.src)} {dest} none {opts},X-mount.mkdir 0 0")
+    return "\n".join(lines)
 
 
 def join_argv(

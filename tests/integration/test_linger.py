@@ -114,3 +114,23 @@ def test_a_layer_built_again_is_not_joined_while_the_old_one_lingers(
     assert (r.returncode, r.stdout) == (0, "seed-1\n"), r.stderr
     assert gone(pid)
     assert sessions.supervisor_pid(p) not in (None, pid)
+
+
+def test_a_new_home_setting_is_not_joined_while_the_old_box_lingers(
+    devbox: Devbox, lingering: Path
+) -> None:
+    """The home and the working tree are mounted once per box: a spec that mounts another home
+    stops the idle box and mounts it afresh."""
+    p = paths(devbox, lingering)
+    pid = sessions.supervisor_pid(p)
+    assert pid is not None
+    marker = Path.home() / ".devbox-linger-test"
+    marker.write_text("host home\n")
+    try:
+        spec = lingering / "devbox.toml"
+        spec.write_text(spec.read_text() + '\n[shell]\nhome = "host"\n')
+        r = launch(devbox, lingering, "cat", str(marker), extra=LONG)
+        assert (r.returncode, r.stdout) == (0, "host home\n"), r.stderr
+        assert gone(pid)
+    finally:
+        marker.unlink()

@@ -6,7 +6,6 @@ import os
 import shlex
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,10 @@ from devbox.sandbox import (
     Session,
     UserNs,
     apt_script,
+    box_fstab,
     build_argv,
     bwrap_argv,
+    fstab_path,
     join_argv,
     mmdebstrap_argv,
     overlay_options,
@@ -380,7 +381,7 @@ def test_supervisor_argv() -> None:
         "/usr/bin/unshare",
         None,
         "/store",
-        "lowerdir=a,upperdir=b,workdir=c",
+        "FSTAB",
         "/store/projects/p/merged",
         "/store/projects/p/run/supervisor.pid",
         "/store/projects/p/run/sessions.fifo",
@@ -393,11 +394,10 @@ def test_supervisor_argv() -> None:
         f": {SUPERVISOR_MARK} /store/projects/p/run/supervisor.pid\n" + SUPERVISOR_SCRIPT,
         "devbox-box",
         "/store",
-        "lowerdir=a,upperdir=b,workdir=c",
+        "FSTAB",
         "/store/projects/p/merged",
         "/store/projects/p/run/supervisor.pid",
         "/store/projects/p/run/sessions.fifo",
-        "",
         "",
         "",
         "/store/projects/p/run/start.lock",
@@ -405,54 +405,53 @@ def test_supervisor_argv() -> None:
     ]  # fmt: skip
 
 
-def test_supervisor_argv_with_a_user_namespace() -> None:
-    argv = supervisor_argv("unshare", USERNS, "/s", "o", "/m", "/pid", "/fifo", "/start", "0")
-    assert argv == [
-        "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
-        "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", f": {SUPERVISOR_MARK} /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
-        "/s", "o", "/m", "/pid", "/fifo", "", "", "", "/start", "0",
-    ]  # fmt: skip
-
-
-def test_supervisor_argv_with_passwd_and_group_lines() -> None:
+def test_supervisor_argv_with_a_user_namespace_and_passwd_and_group_lines() -> None:
     argv = supervisor_argv(
-        "unshare",
-        USERNS,
-        "/s",
-        "o",
-        "/m",
-        "/pid",
-        "/fifo",
-        "/start",
-        "5",
-        "alice:x:1000:1000:Alice:/home/alice:/bin/bash",
-        "alice:x:1000:",
-        ["/home/alice", "/src/my project"],
-    )
+        "unshare", USERNS, "/s", "F", "/m", "/pid", "/fifo", "/start", "5",
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
+    )  # fmt: skip
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--",
         "/bin/sh", "-c", f": {SUPERVISOR_MARK} /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
-        "/s", "o", "/m", "/pid", "/fifo",
-        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:",
-        "/home/alice\n/src/my project", "/start", "5",
+        "/s", "F", "/m", "/pid", "/fifo",
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:", "/start", "5",
     ]  # fmt: skip
+
+
+def test_box_fstab_mounts_the_overlay_tmp_run_then_the_shared_binds_in_order() -> None:
+    binds = [
+        Bind("/home/alice", "/home/alice"),
+        Bind("/src/my project", "/home/alice/my project"),
+        Bind("/s/p/rc", "/run/devbox", "ro"),
+        Bind("/etc/ssl/certs", "/run/devbox-host-ca", "ro-try"),
+    ]
+    assert box_fstab("lowerdir=l,upperdir=u,workdir=w", "/s/p/merged", binds).splitlines() == [
+        "devbox /s/p/merged overlay lowerdir=l,upperdir=u,workdir=w 0 0",
+        "devbox-tmp /s/p/merged/tmp tmpfs mode=1777,nosuid,nodev 0 0",
+        "devbox-run /s/p/merged/run tmpfs mode=755,nosuid,nodev 0 0",
+        "/home/alice /s/p/merged/home/alice none rbind,X-mount.mkdir 0 0",
+        "/src/my\\040project /s/p/merged/home/alice/my\\040project none rbind,X-mount.mkdir 0 0",
+        "/s/p/rc /s/p/merged/run/devbox none bind,ro,X-mount.mkdir 0 0",
+        "/etc/ssl/certs /s/p/merged/run/devbox-host-ca none bind,ro,nofail,X-mount.mkdir 0 0",
+    ]
+
+
+def test_fstab_paths_escape_what_separates_fields() -> None:
+    raw = "/a b\tc\nd\\e ü'\""
+    assert fstab_path(raw) == "/a\\040b\\011c\\012d\\134e\\040ü'\""
 
 
 def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
-    # $1 store root, $2 overlay options, $3 merged dir, $4 pid file, $5 sessions FIFO,
-    # $6 passwd line, $7 group line, $8 mountpoints, $9 start lock, $10 linger
     lines = SUPERVISOR_SCRIPT.splitlines()
     assert lines[0] == "set -eu"
-    assert "merged=$3 pidfile=$4 fifo=$5 mountpoints=$8 startlock=$9" in lines
+    assert "pidfile=$4 fifo=$5 startlock=$8" in lines
     assert 'cd "$1"' in lines
-    assert 'mount -t overlay devbox -o "$2" "$3"' in lines
+    assert 'printf \'%s\\n\' "$2" > "${fifo%/*}/fstab"' in lines
+    assert 'mount -a -T "${fifo%/*}/fstab"' in lines
     # the pid file appears after the mounts (under the start lock), and goes before the unmount
-    assert lines.index("ready") > lines.index('mount -t overlay devbox -o "$2" "$3"')
-    assert lines.index('rm -f "$pidfile"', lines.index("done")) < lines.index(
-        'umount "$3/run" "$3/tmp" "$3"'
-    )
+    assert lines.index("ready") > lines.index('mount -a -T "${fifo%/*}/fstab"')
+    assert lines.index('rm -f "$pidfile"', lines.index("done")) < lines.index('umount -R "$3"')
     # going by itself: the start lock first, then the pid file, and only then the last look
     assert (
         lines.index("  if flock -x -n 7; then")
@@ -463,7 +462,7 @@ def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
 
 def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready() -> None:
     script = SUPERVISOR_SCRIPT
-    mounted = script.index('mount -t overlay devbox -o "$2" "$3"')
+    mounted = script.index("mount -a -T")
     ready = script.index("\nready\n")
     assert mounted < script.index('"$3/etc/passwd"') < ready
     assert mounted < script.index('"$3/etc/group"') < ready
@@ -479,9 +478,7 @@ def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
 
-def _run_supervisor(
-    tmp_path: Path, passwd_line: str, group_line: str, mountpoints: Sequence[str] = ()
-) -> Path:
+def _run_supervisor(tmp_path: Path, passwd_line: str, group_line: str) -> Path:
     """SUPERVISOR_SCRIPT for real, start to end (no session comes, no linger), with mount and
     umount that do nothing."""
     merged = tmp_path / "merged"
@@ -496,25 +493,11 @@ def _run_supervisor(
     argv = supervisor_argv(
         "unshare", None, str(tmp_path), "o", str(merged), str(run / "supervisor.pid"),
         str(run / "sessions.fifo"), str(run / "start.lock"), "0", passwd_line, group_line,
-        mountpoints,
     )  # fmt: skip
     env = _fake_tools(tmp_path, "mount", "umount")
     subprocess.run(argv[argv.index("/bin/sh") :], env=env, check=True, timeout=10)
     assert not (run / "supervisor.pid").exists()  # gone again: nobody came
     return merged
-
-
-def test_supervisor_script_makes_the_missing_mountpoints_in_one_go(tmp_path: Path) -> None:
-    (tmp_path / "merged" / "etc").mkdir(parents=True)
-    (tmp_path / "merged" / "etc/passwd").write_text("")
-    (tmp_path / "merged" / "etc/group").write_text("")
-    (tmp_path / "merged" / "home").mkdir(mode=0o700)
-    wanted = ["/home", "/src/my 'project' ü/a b", "/run/devbox", "/run/*"]
-    merged = _run_supervisor(tmp_path, "", "", wanted)
-    for d in wanted:
-        assert (merged / d.lstrip("/")).is_dir(), d
-    assert oct((merged / "home").stat().st_mode & 0o777) == oct(0o700), "existing dirs are left"
-    assert sorted(p.name for p in (merged / "run").iterdir()) == ["*", "devbox"]
 
 
 def test_supervisor_script_appends_missing_passwd_and_group_entries(tmp_path: Path) -> None:
