@@ -97,9 +97,7 @@ def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
     except (OSError, ValueError):
         pid = None
     deadline = time.monotonic() + timeout
-    while sessions.supervisor_pid(paths) is not None or (
-        pid is not None and os.path.exists(f"/proc/{pid}") and _cmdline(pid)
-    ):
+    while sessions.supervisor_pid(paths) is not None or (pid is not None and sessions.cmdline(pid)):
         if time.monotonic() > deadline:
             raise Skip("the box did not stop after its last session")
         time.sleep(0.002)
@@ -121,14 +119,6 @@ def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
                 time.sleep(0.002)
     finally:
         os.close(fd)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def prepare(devbox: list[str], project: Path, env: dict[str, str], launcher: str) -> None:

@@ -214,8 +214,8 @@ def ensure_running(box: Box, display: Display) -> int:
             if current or not sessions.stop_locked(p):
                 if not current:
                     display.info(
-                        "devbox: this box is running an older build; exit its other sessions to "
-                        "use the new one"
+                        "devbox: this box is running an older build (or older [shell] settings); "
+                        "exit its other sessions to use the new one"
                     )
                 sessions.hold(p)
                 return pid

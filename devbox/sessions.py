@@ -35,7 +35,8 @@ def linger() -> str:
     return value if value.isdigit() else str(LINGER_DEFAULT)
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
+    """A process's command line, NULs and all; empty when it is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read()
@@ -51,8 +52,8 @@ def _pid_in_file(paths: ProjectPaths) -> int | None:
 
 
 def _is_supervisor(pid: int, paths: ProjectPaths) -> bool:
-    cmdline = _cmdline(pid)  # a zombie's is empty: it is gone
-    return SUPERVISOR_MARK.encode() in cmdline and str(paths.supervisor_pid).encode() in cmdline
+    line = cmdline(pid)  # a zombie's is empty: it is gone
+    return SUPERVISOR_MARK.encode() in line and str(paths.supervisor_pid).encode() in line
 
 
 def supervisor_pid(paths: ProjectPaths) -> int | None:
@@ -67,7 +68,7 @@ def older_supervisor(paths: ProjectPaths) -> int | None:
     pid = _pid_in_file(paths)
     if pid is None or _is_supervisor(pid, paths):
         return None
-    return pid if str(paths.supervisor_pid).encode() in _cmdline(pid) else None
+    return pid if str(paths.supervisor_pid).encode() in cmdline(pid) else None
 
 
 def ensure_fifo(paths: ProjectPaths) -> None:
