@@ -1,6 +1,6 @@
 """A running box: one overlay mount per project, held by a supervisor; sessions join it.
 
-The first session starts the supervisor (see sandbox.py), which mounts the overlay in a mount
+The first session starts the supervisor (see supervisor.py), which mounts the overlay in a mount
 namespace of its own and stays while sessions are inside (sessions.py counts them), then lingers
 a while. Every session, first or not, enters that mount namespace with nsenter and builds its
 own bwrap sandbox there on the one merged root: two sessions never mount the writable layer
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from . import boxenv, host, sandbox, seccomp, sessions, shellrc, store
+from . import boxenv, host, sandbox, seccomp, sessions, shellrc, store, supervisor
 from .errors import DevboxError
 from .host import Tier
 from .paths import ProjectPaths, Store
@@ -110,7 +110,7 @@ def _running_ids(p: ProjectPaths) -> str:
 
 
 def supervisor_command(box: Box) -> list[str]:
-    """The argv of the box's supervisor (see sandbox.SUPERVISOR_SCRIPT)."""
+    """The argv of the box's supervisor (see supervisor.SUPERVISOR_SCRIPT)."""
     p = box.paths
     tier = box.tier
     passwd = group = ""
@@ -123,7 +123,7 @@ def supervisor_command(box: Box) -> list[str]:
         except KeyError:
             gname = tier.user
         group = f"{gname}:x:{tier.gid}:"
-    return sandbox.supervisor_argv(
+    return supervisor.supervisor_argv(
         host.tool("unshare"),
         tier.userns,
         str(box.store.root),
@@ -148,7 +148,7 @@ def box_fstab(box: Box) -> str:
 
     lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
     opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=box.tier.level > 1)
-    return sandbox.box_fstab(opts, str(p.merged), box_binds(box))
+    return supervisor.box_fstab(opts, str(p.merged), box_binds(box))
 
 
 SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from . import box as boxmod
-from . import boxenv, host, sandbox, seccomp, sessions, store
+from . import boxenv, host, sandbox, seccomp, sessions, store, supervisor
 from .fastpath import HANDOVER_ENV, INDEX_ENTRY
 from .paths import launcher_index
 from .plan import workdir_of
@@ -45,6 +45,7 @@ START_FD = 7
 SOURCES = (
     "launcher.py",
     "sandbox.py",
+    "supervisor.py",
     "box.py",
     "sessions.py",
     "boxenv.py",
@@ -213,7 +214,7 @@ def render(
         "esac",
         '[ -n "$c" ] || c=/',
         "Q=$P/run/sessions.fifo; F=$P/run/supervisor.pid",
-        f"H={q(sandbox.supervisor_cmdline_head(str(p.supervisor_pid)))}",
+        f"H={q(supervisor.supervisor_cmdline_head(str(p.supervisor_pid)))}",
         # the pid names a live supervisor of this box: its cmdline starts with its pid file
         'alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } '
         '&& [ "$l" = "$H" ]; }',

@@ -2,7 +2,7 @@
 
 Every session holds the project's sessions FIFO open for reading and writing for its whole life
 (the fd is inherited by everything in the box) and writes one byte on arrival. The kernel counts
-the writers: the supervisor (sandbox.SUPERVISOR_SCRIPT) reads end-of-file exactly when the last
+the writers: the supervisor (supervisor.SUPERVISOR_SCRIPT) reads end-of-file exactly when the last
 session is gone, and anyone can ask whether a session is inside with a non-blocking read. An
 idle box lingers (DEVBOX_LINGER seconds, default 60) so that the next command finds it up.
 
@@ -22,7 +22,7 @@ import time
 
 from . import store
 from .paths import ProjectPaths
-from .sandbox import SUPERVISOR_MARK
+from .supervisor import SUPERVISOR_MARK
 
 LINGER_ENV = "DEVBOX_LINGER"
 LINGER_DEFAULT = 60  # seconds an idle box stays up

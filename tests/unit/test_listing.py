@@ -14,8 +14,8 @@ import pytest
 
 from devbox.listing import human, listing
 from devbox.paths import ProjectPaths, Store
-from devbox.sandbox import SUPERVISOR_MARK
 from devbox.store import LayerMeta, disk_usage, register_project
+from devbox.supervisor import SUPERVISOR_MARK
 
 MiB = 2**20
 BASE, APT, SETUP_API, UNUSED, INCOMPLETE = (c * 64 for c in "abcde")

@@ -13,25 +13,27 @@ import pytest
 from devbox import sandbox
 from devbox.sandbox import (
     BUILD_SCRIPT,
-    SUPERVISOR_MARK,
-    SUPERVISOR_SCRIPT,
     Bind,
     Session,
     UserNs,
     apt_script,
-    box_fstab,
     build_argv,
     bwrap_argv,
-    fstab_path,
     join_argv,
     mmdebstrap_argv,
     overlay_options,
     packages_query,
     setup_script,
+    unshare_argv,
+)
+from devbox.supervisor import (
+    SUPERVISOR_MARK,
+    SUPERVISOR_SCRIPT,
+    box_fstab,
+    fstab_path,
     supervisor_argv,
     supervisor_cmdline_head,
     supervisor_script,
-    unshare_argv,
 )
 
 USERNS = UserNs(("--user", "--map-user=1000", "--map-users=100000,0,65536"))

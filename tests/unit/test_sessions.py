@@ -13,7 +13,7 @@ import pytest
 
 from devbox import sessions
 from devbox.paths import ProjectPaths
-from devbox.sandbox import supervisor_argv
+from devbox.supervisor import supervisor_argv
 
 
 class Box:
