@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ inputs = ["seed.txt"]
 
 
 @pytest.fixture
-def lingering(devbox: Devbox, make_project: Any) -> Path:
+def lingering(devbox: Devbox, make_project: Any) -> Iterator[Path]:
     project: Path = make_project("linger", SPEC, {"seed.txt": "seed-1\n"})
     r = devbox("run", "--", "sh", "-c", "echo one > /etc/mine", cwd=project, env=LONG)
     assert r.returncode == 0, r.stderr
-    return project
+    yield project
+    sessions.stop(paths(devbox, project))  # not left up for its 600 s
 
 
 def paths(devbox: Devbox, project: Path) -> ProjectPaths:
