@@ -30,7 +30,7 @@ from .progress import Display
 from .spec import Spec
 
 STACK_FILE = "upper.stack"
-STACK_IDS = "stack.ids"  # in the run dir: the layer directories the running box has mounted
+STACK_IDS = "stack.ids"  # in the run dir: stack_ids() of what the running box has mounted
 
 
 @dataclass(frozen=True)
@@ -209,16 +209,16 @@ def ensure_running(box: Box, display: Display) -> int:
     p.run.mkdir(parents=True, exist_ok=True)
     with store.flocked(p.start_lock):  # nothing starts or stops meanwhile
         pid = sessions.supervisor_pid(p)
-        if pid is not None:
-            current = _running_ids(p) == stack_ids(box)
-            if current or not sessions.stop_locked(p):
-                if not current:
-                    display.info(
-                        "devbox: this box is running an older build (or older [shell] settings); "
-                        "exit its other sessions to use the new one"
-                    )
-                sessions.hold(p)
-                return pid
+        if pid is not None and _running_ids(p) == stack_ids(box):
+            sessions.hold(p)
+            return pid
+        if pid is not None and not sessions.stop_locked(p):  # in use: join the older box
+            display.info(
+                "devbox: this box is running an older build (or older [shell] settings); "
+                "exit its other sessions to use the new one"
+            )
+            sessions.hold(p)
+            return pid
         _check_not_mounted(box)
         _prepare(box, display)
         sessions.hold(p)

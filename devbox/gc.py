@@ -1,6 +1,7 @@
 """`devbox gc`: delete what no live project uses, and say how much it freed.
 
-A project is live while its directory still has its devbox.toml (or its box is running).
+A project is live while its directory still has its devbox.toml (or a session is in its box;
+an idle box of a deleted project is stopped first).
 Layers, writable layers, isolated homes, apt caches and the by-path index entries of dead
 projects go; so do temp dirs of builds that died. Files owned by subuids are deleted from inside
 the user namespace (tier 2).

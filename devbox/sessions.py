@@ -88,9 +88,9 @@ def hold(paths: ProjectPaths) -> int:
     """Become a session of this box: an inheritable fd on the FIFO, and a byte saying we came."""
     ensure_fifo(paths)
     fd = os.open(paths.sessions, os.O_RDWR | os.O_NONBLOCK)
-    os.set_blocking(fd, True)
     with contextlib.suppress(BlockingIOError):  # a full pipe only loses the arrival's byte
         os.write(fd, b"\n")
+    os.set_blocking(fd, True)
     os.set_inheritable(fd, True)
     return fd
 

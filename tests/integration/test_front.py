@@ -27,7 +27,7 @@ NO_PYTHON = {"PYTHONHOME": "/nonexistent"}  # any Python started with this dies 
 @pytest.fixture
 def front() -> Path:
     if not FRONT.is_file() or FRONT.read_bytes()[:9] != b"#!/bin/sh":
-        pytest.skip(f"{FRONT} is not devbox's sh front (install devbox: ./scripts/setup.sh)")
+        pytest.fail(f"{FRONT} is not devbox's sh front (install devbox: ./scripts/setup.sh)")
     return FRONT
 
 

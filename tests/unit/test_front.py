@@ -269,8 +269,7 @@ def test_the_fast_path_starts_no_other_process(front: Front, tmp_path: Path) -> 
 def test_the_installed_front_is_this_one() -> None:
     """`devbox` beside this interpreter (scripts/setup.sh reinstalls when they differ)."""
     installed = Path(sys.executable).with_name("devbox")
-    if not installed.exists():
-        pytest.skip("devbox is not installed beside this interpreter")
+    assert installed.exists(), "devbox is not installed beside this interpreter: ./scripts/setup.sh"
     assert installed.read_bytes() == FRONT.read_bytes()
     assert os.access(installed, os.X_OK)
     assert os.access(installed.with_name("devbox-cli"), os.X_OK)

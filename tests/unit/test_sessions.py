@@ -3,6 +3,7 @@ FIFO, against sessions.py, with `mount` and `umount` that only log (no root need
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -137,3 +138,25 @@ def test_linger_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert sessions.linger() == str(sessions.LINGER_DEFAULT)
     monkeypatch.delenv(sessions.LINGER_ENV)
     assert sessions.linger() == str(sessions.LINGER_DEFAULT)
+
+
+def test_joining_a_box_whose_fifo_is_full_does_not_block(tmp_path: Path) -> None:
+    import threading
+
+    paths = ProjectPaths(tmp_path / "p")
+    paths.run.mkdir(parents=True)
+    first = sessions.hold(paths)
+    os.set_blocking(first, False)
+    with contextlib.suppress(BlockingIOError):  # nobody reads: fill the pipe up
+        while True:
+            os.write(first, b"\n" * 4096)
+    got: list[int] = []
+    joiner = threading.Thread(target=lambda: got.append(sessions.hold(paths)), daemon=True)
+    joiner.start()
+    joiner.join(timeout=5)
+    try:
+        assert got, "hold() blocked on a full FIFO"
+        assert sessions.inside(paths)
+    finally:
+        for fd in [first, *got]:
+            os.close(fd)
