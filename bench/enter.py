@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.entering import bare011_argv, bwrap011, stack, stop_box, wait_down
 from bench.run import machine
 from bench.timing import Skip, median, medians, run
-from devbox.paths import launcher_index, launcher_path
+from devbox.store.paths import launcher_index, launcher_path
 from tests.integration.rootless import User, make_user, remove_user, runtime, scratch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,8 +157,8 @@ def prepare(s: Subject, env: dict[str, str]) -> tuple[int, int]:
 
 def supervisor(s: Subject) -> int | None:
     """The pid of the box's running supervisor, if it is up."""
-    from devbox import sessions
-    from devbox.paths import ProjectPaths, project_id
+    from devbox.sandbox import sessions
+    from devbox.store.paths import ProjectPaths, project_id
 
     return sessions.supervisor_pid(ProjectPaths(s.store / "projects" / project_id(s.project)))
 

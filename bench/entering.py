@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.timing import Row, Skip, median, medians, run
-from devbox.paths import launcher_path
+from devbox.store.paths import launcher_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def devbox_cmd() -> list[str]:
 
 def stack(store: Path, project: Path) -> list[Path]:
     """The project's layer roots, bottom first."""
-    from devbox.paths import project_id
+    from devbox.store.paths import project_id
 
     info = json.loads((store / "projects" / project_id(project) / "project.json").read_text())
     return [store / "layers" / d / "rootfs" for d in info["stack"]]
@@ -88,8 +88,8 @@ def wait_down(store: Path, project: Path, timeout: float = 30) -> None:
     """Until the box's supervisor has unmounted it and gone. Any store: it only reads the
     pid file and /proc and takes the start lock for a moment, so root can wait for an
     unprivileged user's box (whose store is under that user's home)."""
-    from devbox import sessions
-    from devbox.paths import ProjectPaths, project_id
+    from devbox.sandbox import sessions
+    from devbox.store.paths import ProjectPaths, project_id
 
     paths = ProjectPaths(store / "projects" / project_id(project))
     try:
@@ -129,8 +129,8 @@ def prepare(devbox: list[str], project: Path, env: dict[str, str], launcher: str
 
 
 def stop_box(store: Path, project: Path) -> None:
-    from devbox import sessions
-    from devbox.paths import ProjectPaths, project_id
+    from devbox.sandbox import sessions
+    from devbox.store.paths import ProjectPaths, project_id
 
     sessions.stop(ProjectPaths(store / "projects" / project_id(project)))
 
@@ -138,7 +138,8 @@ def stop_box(store: Path, project: Path) -> None:
 def make_shim(devbox: list[str], store: Path, project: Path, env: dict[str, str]) -> str:
     """The shim the hook would put on PATH for `true` in this project, allowed and checked once
     (so its trust stamps are fresh, as after a first call)."""
-    from devbox import shims, spec
+    from devbox.activation import shims
+    from devbox.spec import model as spec
 
     run([*devbox, "allow"], cwd=project, env=env)
     saved = os.environ.get("DEVBOX_HOME")

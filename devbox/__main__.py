@@ -10,7 +10,7 @@ import errno
 import os
 import sys
 
-from . import fastpath
+from devbox import fastpath
 
 SHIM_ENV = "DEVBOX_SHIM_SPEC"  # set by a shim: runs for it must pass its trust check
 
@@ -29,32 +29,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import traceback
 
-    from .errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError
+    from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError
 
     signal.signal(signal.SIGTERM, _terminate)
     verbose = "--verbose" in args or "-v" in args[:1]
     try:
         if args[:1] == ["_shim"]:  # the hidden verbs of shims and shell hooks: no CLI framework
-            from .shims import run_shim
+            from devbox.activation.shims import run_shim
 
             return run_shim(args[1:])
         if args[:1] == ["_hook-env"]:
-            from .activation import hook_env_main
+            from devbox.activation.hook import hook_env_main
 
             return hook_env_main(args[1:])
-        from .entry import enter_box, parse_fast
+        from devbox.activation.entry import enter_box, parse_fast
 
         fast = parse_fast(args)
         shim_spec = os.environ.get(SHIM_ENV)
         if fast is not None and fast[1] and shim_spec:  # a shim's launcher handed over:
-            from .shims import run_shim  # the shim's trust check applies, not plain `run`
+            from devbox.activation.shims import (
+                run_shim,  # the shim's trust check applies, not plain `run`
+            )
 
             return run_shim([shim_spec, *fast[1]])
         if fast is not None:  # run and shell skip the CLI framework's ~0.2 s of imports
             _, command, root, display = fast
             enter_box(command, root=root, display=display)
             return 0  # not reached: enter_box execs
-        from .cli import app
+        from devbox.cli import app
 
         try:
             rv = app(args=args, prog_name="devbox", standalone_mode=False)
@@ -103,8 +105,8 @@ def crash_log(e: BaseException, args: Sequence[str]) -> str | None:
         import time
         import traceback
 
-        from . import __version__
-        from .paths import store_root
+        from devbox import __version__
+        from devbox.store.paths import store_root
 
         logs = store_root() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def os_error(e: OSError) -> str:
 
 def _cli_framework_exit(e: Exception) -> int | None:
     """Usage errors, aborts and exits of the CLI framework (click, or typer's vendored click)."""
-    from .errors import EXIT_INTERRUPTED, EXIT_USAGE
+    from devbox.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
     name = type(e).__name__
     if name == "Abort":  # the CLI framework's name for KeyboardInterrupt

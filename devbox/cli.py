@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .errors import DevboxError
-from .paths import Store
-from .progress import Display
-from .spec import Spec
+from devbox import __version__
+from devbox.build.progress import Display
+from devbox.errors import DevboxError
+from devbox.spec.model import Spec
+from devbox.store.paths import Store
 
 app = typer.Typer(
     add_completion=False,
@@ -53,14 +53,14 @@ def _display() -> Display:
 
 
 def _spec() -> Spec:
-    from .entry import current_spec
+    from devbox.activation.entry import current_spec
 
     return current_spec()
 
 
 def _enter(command: list[str] | None, root: bool) -> None:
     """Build the box if needed, then become `command` (or a shell) in it."""
-    from .entry import enter_box
+    from devbox.activation.entry import enter_box
 
     enter_box(command, root=root, display=_display())
 
@@ -76,7 +76,7 @@ def init(
     ] = False,
 ) -> None:
     """Write a starter devbox.toml here."""
-    from .scaffold import init as do_init
+    from devbox.commands.init import init as do_init
 
     path = do_init(Path(os.getcwd()), base=base, template=template, force=force)
     _display().info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
@@ -93,7 +93,7 @@ def build(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
 ) -> None:
     """Build (or reuse) every layer of this project's box; write devbox.lock."""
-    from .build import build_box
+    from devbox.build.stack import build_box
 
     spec = _spec()
     display = _display()
@@ -110,8 +110,8 @@ def lock(
     ] = False,
 ) -> None:
     """Resolve the spec and write devbox.lock, without entering the box."""
-    from . import lockfile
-    from .build import build_box
+    from devbox.build.stack import build_box
+    from devbox.plan import lockfile
 
     spec = _spec()
     display = _display()
@@ -145,7 +145,7 @@ def shell(
 @app.command()
 def status() -> None:
     """This project's box: base, layers, lock state."""
-    from .status import status_lines
+    from devbox.commands.status import status_lines
 
     for line in status_lines(_spec(), Store.default()):
         typer.echo(line)
@@ -154,9 +154,9 @@ def status() -> None:
 @app.command()
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
-    from . import box as boxmod
-    from . import resolve
-    from .host import current_tier
+    from devbox.plan import resolve
+    from devbox.sandbox import box as boxmod
+    from devbox.sandbox.host import current_tier
 
     spec = _spec()
     st = Store.default()
@@ -182,8 +182,8 @@ def gc(
     ] = "",
 ) -> None:
     """Delete layers and state that no live project uses; print what was freed."""
-    from .gc import collect, parse_duration
-    from .host import current_tier
+    from devbox.commands.gc import collect, parse_duration
+    from devbox.sandbox.host import current_tier
 
     try:
         age = parse_duration(older_than) if older_than else None
@@ -204,7 +204,7 @@ def gc(
 @app.command()
 def doctor() -> None:
     """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
-    from .doctor import report, run_checks
+    from devbox.commands.doctor import report, run_checks
 
     checks, tier, works = run_checks()
     for line in report(checks, tier, works):
@@ -216,7 +216,7 @@ def doctor() -> None:
 @app.command()
 def ls() -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
-    from .listing import listing
+    from devbox.commands.listing import listing
 
     for line in listing(Store.default()):
         typer.echo(line)
@@ -225,8 +225,8 @@ def ls() -> None:
 @app.command()
 def watch() -> None:
     """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
-    from .entry import spec_path_here
-    from .watch import watch as do_watch
+    from devbox.activation.entry import spec_path_here
+    from devbox.commands.watch import watch as do_watch
 
     spec_path = spec_path_here()  # not loaded: a broken spec is watched too
     quiet = OPTS.quiet
@@ -241,8 +241,8 @@ def watch() -> None:
 def _spec_bytes() -> tuple[Path, bytes]:
     """This project's devbox.toml and its content, validated (one read: what is checked is what
     is trusted)."""
-    from .activation import parse_bytes
-    from .entry import spec_path_here
+    from devbox.activation.entry import spec_path_here
+    from devbox.activation.hook import parse_bytes
 
     found = spec_path_here()
     try:
@@ -256,7 +256,7 @@ def _spec_bytes() -> tuple[Path, bytes]:
 @app.command()
 def hook(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
     """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
-    from .activation import hook_text
+    from devbox.activation.hook import hook_text
 
     typer.echo(hook_text(shell), nl=False)
 
@@ -266,7 +266,7 @@ def activate(
     shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
 ) -> None:
     """Print the code that activates this project's box here: eval "$(devbox activate)"."""
-    from .activation import SHELLS, activate_text, check_shell, parent_shell
+    from devbox.activation.hook import SHELLS, activate_text, check_shell, parent_shell
 
     shell = shell or parent_shell() or ""
     if not shell:
@@ -289,7 +289,7 @@ def deactivate() -> None:
 @app.command()
 def allow() -> None:
     """Trust this project's devbox.toml for the hook and its shims (path and content)."""
-    from . import trust
+    from devbox.activation import trust
 
     path, data = _spec_bytes()
     trust.allow(path, data)
@@ -299,8 +299,8 @@ def allow() -> None:
 @app.command()
 def deny() -> None:
     """Stop trusting this project's devbox.toml."""
-    from . import trust
-    from .entry import spec_path_here
+    from devbox.activation import trust
+    from devbox.activation.entry import spec_path_here
 
     found = spec_path_here()
     was = trust.deny(found)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devbox.paths import project_id
+from devbox.store.paths import project_id
 from tests.conftest import Devbox, layer_dirs
 
 pytestmark = pytest.mark.integration

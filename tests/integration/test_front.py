@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from devbox.paths import launcher_index, launcher_path, project_id
+from devbox.store.paths import launcher_index, launcher_path, project_id
 from tests.conftest import Devbox
 from tests.integration.test_launcher import SPEC
 

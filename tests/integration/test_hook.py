@@ -15,7 +15,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from devbox.activation import quote
+from devbox.activation.hook import quote
 from tests.conftest import Devbox
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devbox.paths import project_id
+from devbox.store.paths import project_id
 from tests.conftest import Devbox, layer_dirs
 
 if sys.version_info >= (3, 11):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devbox.paths import launcher_path, project_id
+from devbox.store.paths import launcher_path, project_id
 from tests.conftest import Devbox
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from devbox import sessions
-from devbox.paths import ProjectPaths, project_id
+from devbox.sandbox import sessions
+from devbox.store.paths import ProjectPaths, project_id
 from tests.conftest import Devbox, _need_root_tools, layer_dirs, write_project
 from tests.integration.test_faults import _wait_for_temp_layer
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from devbox import sessions
-from devbox.paths import ProjectPaths, project_id
+from devbox.sandbox import sessions
+from devbox.store.paths import ProjectPaths, project_id
 from tests.conftest import Devbox
 from tests.integration.test_launcher import launch
 

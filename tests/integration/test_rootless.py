@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.paths import project_id
+from devbox.store.paths import project_id
 from tests.integration.rootless import User, make_user, remove_user, runtime, scratch
 
 pytestmark = pytest.mark.integration

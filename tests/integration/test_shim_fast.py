@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from devbox import shims, spec
+from devbox.activation import shims
+from devbox.spec import model as spec
 from tests.conftest import Devbox
 
 pytestmark = pytest.mark.integration

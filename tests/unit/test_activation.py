@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from devbox import activation, trust
-from devbox.activation import activation_vars, hook_env, hook_text, quote
+from devbox.activation import hook as activation
+from devbox.activation import trust
+from devbox.activation.hook import activation_vars, hook_env, hook_text, quote
+from devbox.activation.shims import shim_names, shim_text, write_shims
 from devbox.errors import DevboxError
-from devbox.shims import shim_names, shim_text, write_shims
-from devbox.spec import parse_spec
+from devbox.spec.model import parse_spec
 
 NASTY = [
     "",

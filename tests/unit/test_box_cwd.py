@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from devbox.box import box_cwd
-from devbox.spec import Spec, parse_spec
+from devbox.sandbox.box import box_cwd
+from devbox.spec.model import Spec, parse_spec
 
 
 def make_spec(project: Path, workdir: str | None = None) -> Spec:

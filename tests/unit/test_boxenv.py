@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from devbox.boxenv import BOX_PATH, box_env, expand
-from devbox.spec import Spec, parse_spec
+from devbox.sandbox.boxenv import BOX_PATH, box_env, expand
+from devbox.spec.model import Spec, parse_spec
 
 WORKDIR = "/home/u/webapp"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devbox.entry import parse_fast
+from devbox.activation.entry import parse_fast
 
 
 @pytest.mark.parametrize(

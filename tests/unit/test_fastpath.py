@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devbox import fastpath, paths
+from devbox import fastpath
+from devbox.store import paths
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 
 import devbox
 from devbox import fastpath
-from devbox.launcher import write_index
-from devbox.paths import launcher_path
+from devbox.activation.launcher import write_index
+from devbox.store.paths import launcher_path
 
 FRONT = Path(devbox.__file__).with_name("front.sh")
 SHELLS = {"dash": ["dash"], "bash --posix": ["bash", "--posix"]}

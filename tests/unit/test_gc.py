@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox.gc import collect, parse_duration
-from devbox.host import Tier
-from devbox.paths import Store
+from devbox.commands.gc import collect, parse_duration
+from devbox.sandbox.host import Tier
+from devbox.store.paths import Store
 from tests.unit.test_listing import (
     APT,
     BASE,
@@ -127,8 +127,8 @@ def test_downloads_go_with_the_last_layer_built_from_them(tmp_path: Path) -> Non
 
 
 def test_index_entries_of_dropped_projects_go_with_their_directories(tmp_path: Path) -> None:
-    from devbox.launcher import write_index
-    from devbox.paths import ProjectPaths, launcher_index
+    from devbox.activation.launcher import write_index
+    from devbox.store.paths import ProjectPaths, launcher_index
 
     st = make_fake_store(tmp_path)
     web, api = tmp_path / "src" / "webapp", tmp_path / "src" / "api"

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from devbox import host
 from devbox.errors import HostError
-from devbox.host import Tier, current_tier, sub_range, userns_failure
-from devbox.sandbox import UserNs
+from devbox.sandbox import host
+from devbox.sandbox.argv import UserNs
+from devbox.sandbox.host import Tier, current_tier, sub_range, userns_failure
 
 SUBIDS = """\
 # comment lines and junk are skipped

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from devbox import lockfile, sandbox
-from devbox.fetch import check_integrity
-from devbox.interpreters import matches, upstream_version
-from devbox.interpreters.node_npm import newest
-from devbox.interpreters.semver import satisfies
-from devbox.plan import LayerRecipe, plan
-from devbox.spec import Spec, parse_spec
-from devbox.store import LayerMeta
+from devbox.build.fetch import check_integrity
+from devbox.build.interpreters import matches, upstream_version
+from devbox.build.interpreters.node_npm import newest
+from devbox.build.interpreters.semver import satisfies
+from devbox.plan import lockfile
+from devbox.plan.recipe import LayerRecipe, plan
+from devbox.sandbox import argv as sandbox
+from devbox.spec.model import Spec, parse_spec
+from devbox.store.layers import LayerMeta
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox import launcher
-from devbox.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
-from devbox.paths import launcher_index
+from devbox.activation import launcher
+from devbox.activation.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
+from devbox.store.paths import launcher_index
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from devbox.listing import human, listing
-from devbox.paths import ProjectPaths, Store
-from devbox.store import LayerMeta, disk_usage, register_project
-from devbox.supervisor import SUPERVISOR_MARK
+from devbox.commands.listing import human, listing
+from devbox.sandbox.supervisor import SUPERVISOR_MARK
+from devbox.store.layers import LayerMeta, disk_usage, register_project
+from devbox.store.paths import ProjectPaths, Store
 
 MiB = 2**20
 BASE, APT, SETUP_API, UNUSED, INCOMPLETE = (c * 64 for c in "abcde")

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from devbox.lockfile import render
-from devbox.spec import DEFAULT_MIRROR, Spec, parse_spec
-from devbox.store import LayerMeta
+from devbox.plan.lockfile import render
+from devbox.spec.model import DEFAULT_MIRROR, Spec, parse_spec
+from devbox.store.layers import LayerMeta
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import devbox.listing
+import devbox.commands.listing
 from devbox.__main__ import main
 
 
@@ -17,7 +17,7 @@ def buggy_ls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def boom(st: object) -> list[str]:
         raise RuntimeError("boom in listing")
 
-    monkeypatch.setattr(devbox.listing, "listing", boom)
+    monkeypatch.setattr(devbox.commands.listing, "listing", boom)
     previous = signal.getsignal(signal.SIGTERM)  # main() installs its own
     yield
     signal.signal(signal.SIGTERM, previous)

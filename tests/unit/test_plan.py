@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from devbox import plan as plan_mod
 from devbox.errors import DevboxError
-from devbox.plan import LayerRecipe, hash_inputs, plan, workdir_of
-from devbox.spec import DEFAULT_MIRROR, Spec, parse_spec
+from devbox.plan import recipe as plan_mod
+from devbox.plan.recipe import LayerRecipe, hash_inputs, plan, workdir_of
+from devbox.spec.model import DEFAULT_MIRROR, Spec, parse_spec
 
 FULL = """\
 [box]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox import progress
+from devbox.build import progress
+from devbox.build.progress import Display, run_logged
 from devbox.errors import DevboxError
-from devbox.progress import Display, run_logged
 
 
 class Tty(io.StringIO):

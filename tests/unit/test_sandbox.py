@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devbox import sandbox
-from devbox.sandbox import (
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox.argv import (
     BUILD_SCRIPT,
     Bind,
     Session,
@@ -26,7 +26,7 @@ from devbox.sandbox import (
     setup_script,
     unshare_argv,
 )
-from devbox.supervisor import (
+from devbox.sandbox.supervisor import (
     SUPERVISOR_MARK,
     SUPERVISOR_SCRIPT,
     box_fstab,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox import seccomp
+from devbox.sandbox import seccomp
 
 ALLOW = 0x7FFF0000
 FAKE = 0x00050000  # SECCOMP_RET_ERRNO | 0: the call "succeeds"

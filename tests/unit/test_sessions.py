@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox import sessions
-from devbox.paths import ProjectPaths
-from devbox.supervisor import supervisor_argv
+from devbox.sandbox import sessions
+from devbox.sandbox.supervisor import supervisor_argv
+from devbox.store.paths import ProjectPaths
 
 
 class Box:
@@ -109,7 +109,7 @@ def test_stop_ends_an_idle_box_at_once_and_leaves_a_busy_one(box: Box) -> None:
 
 
 def test_it_does_not_go_while_someone_holds_the_start_lock(box: Box) -> None:
-    from devbox import store
+    from devbox.store import layers as store
 
     with store.flocked(box.paths.start_lock):
         proc = box.start(linger=0)

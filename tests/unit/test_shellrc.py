@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.shellrc import box_has, choose_program, rc_files, shell_argv, write_rc
+from devbox.sandbox.shellrc import box_has, choose_program, rc_files, shell_argv, write_rc
 
 
 def make_root(path: Path, *programs: str) -> Path:

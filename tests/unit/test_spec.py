@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devbox.errors import DevboxError, SpecError
-from devbox.spec import (
+from devbox.spec.model import (
     DEFAULT_MIRROR,
     SPEC_NAME,
     Base,
@@ -18,7 +18,7 @@ from devbox.spec import (
     load_spec,
     parse_spec,
 )
-from devbox.spec_validate import default_name, relative_path_problem
+from devbox.spec.validate import default_name, relative_path_problem
 
 PROJECT = Path("/home/u/src/webapp")
 SPEC_PATH = PROJECT / SPEC_NAME

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devbox.errors import DevboxError, SpecError
-from devbox.spec import Spec, load_spec, parse_spec
+from devbox.spec.model import Spec, load_spec, parse_spec
 
 SPEC_PATH = Path("/tmp/p/devbox.toml")
 MAX_RENDERED_LINES = 15

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from devbox import lockfile
-from devbox.host import current_tier
-from devbox.paths import Store
-from devbox.plan import LayerRecipe, layer_key, plan
-from devbox.spec import Spec, load_spec
-from devbox.store import LayerMeta, register_project, write_alias
+from devbox.plan import lockfile
+from devbox.plan.recipe import LayerRecipe, layer_key, plan
+from devbox.sandbox.host import current_tier
+from devbox.spec.model import Spec, load_spec
+from devbox.store.layers import LayerMeta, register_project, write_alias
+from devbox.store.paths import Store
 
 BASE_PKGS = {"base-files": "12.4", "dash": "0.5.12-2"}
 
@@ -69,7 +69,7 @@ def _add(st: Store, layer: LayerRecipe, below: LayerMeta | None) -> LayerMeta:
 
 
 def _status(spec: Spec, st: Store) -> dict[str, str]:
-    from devbox.status import status_lines
+    from devbox.commands.status import status_lines
 
     out = {}
     for line in status_lines(spec, st):
@@ -138,7 +138,7 @@ def test_a_lock_that_is_not_text_differs(st: Store, tmp_path: Path) -> None:
 
 
 def test_trust_state_follows_allow_and_edits(st: Store, tmp_path: Path) -> None:
-    from devbox import trust
+    from devbox.activation import trust
 
     spec = _spec(tmp_path / "p", ["jq"])
     trust.allow(spec.path, spec.path.read_bytes())

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from devbox.errors import DevboxError
-from devbox.paths import Store
-from devbox.store import (
+from devbox.store.layers import (
     TMP_PREFIX,
     LayerBuild,
     LayerMeta,
@@ -20,6 +19,7 @@ from devbox.store import (
     read_meta,
     remove_tree,
 )
+from devbox.store.paths import Store
 
 D1, D2, D3 = "1" * 64, "2" * 64, "3" * 64
 ROOT = os.geteuid() == 0

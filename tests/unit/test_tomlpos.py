@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from devbox.tomlpos import dotted, key_lines, line_of
+from devbox.spec.tomlpos import dotted, key_lines, line_of
 
 
 def lines(text: str) -> dict[tuple[str, ...], int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devbox.watch import Targets, sources
+from devbox.commands.watch import Targets, sources
 
 
 def _project(tmp_path: Path) -> Path:
@@ -71,9 +71,9 @@ def test_a_missing_input_hashes_as_missing_until_it_appears(tmp_path: Path) -> N
 
 
 def test_what_changed_since_the_last_build(tmp_path: Path) -> None:
-    from devbox.paths import Store
-    from devbox.progress import Display
-    from devbox.watch import Watcher
+    from devbox.build.progress import Display
+    from devbox.commands.watch import Watcher
+    from devbox.store.paths import Store
 
     p = _project(tmp_path)
     (p / "devbox.lock").write_text("lock 1\n")

@@ -1,0 +1,230 @@
+"""Auto-activation: the shell hooks (`devbox hook`, `devbox activate`) and the code they eval.
+
+The hook templates live in `shell-hooks/` (one per shell). They find the nearest devbox.toml
+with shell builtins and call devbox's hidden `_hook-env SHELL SPEC` only when something changed;
+`hook_env` answers with shell code: what to watch (stamps mirroring the spec's and the trust
+directory's mtimes), then, for a trusted and valid spec, one `_devbox_set NAME VALUE` per
+variable and `_devbox_activated NAME`. Every value is quoted here, per shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from devbox.activation import trust
+from devbox.errors import DevboxError
+from devbox.resources import data_dir
+from devbox.sandbox.boxenv import expand
+from devbox.spec.model import Spec, parse_spec
+from devbox.store.paths import state_root
+
+SHELLS = ("bash", "zsh", "fish")
+TEMPLATES = {"bash": "bash.sh", "zsh": "zsh.zsh", "fish": "fish.fish"}
+# A file's mtime comes from a clock that may lag the real one by a tick: a stamp is trusted only
+# when the file is older than the moment it was read by at least this much.
+RACY_NS = 50_000_000
+ABSENT = "absent"  # the name of a stamp that never exists: the watched file was missing
+
+
+def check_shell(shell: str) -> str:
+    if shell not in SHELLS:
+        raise DevboxError(f"unknown shell {shell!r}", hint="devbox hooks bash, zsh and fish")
+    return shell
+
+
+def quote(shell: str, value: str) -> str:
+    """`value` as one word of `shell`: POSIX single quotes, or fish's (where \\ escapes)."""
+    if shell == "fish":
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def hooks_dir() -> Path:
+    return data_dir("shell-hooks", TEMPLATES["bash"])
+
+
+def runner_code(shell: str) -> str:
+    """The command line that starts this devbox, in `shell`'s syntax."""
+    from devbox.activation.shims import self_runner
+
+    argv, env = self_runner()
+    words = [f"{k}={quote(shell, v)}" for k, v in env.items() if v is not None]
+    return " ".join(words + [quote(shell, a) for a in argv])
+
+
+def library(shell: str) -> str:
+    text = (hooks_dir() / TEMPLATES[check_shell(shell)]).read_text()
+    return text.replace("__DEVBOX_RUN__", runner_code(shell))
+
+
+def hook_text(shell: str) -> str:
+    """`devbox hook SHELL`: the functions, then their installation on the prompt."""
+    return library(shell) + "_devbox_install_hook\n"
+
+
+def activate_text(shell: str, spec_path: Path) -> str:
+    """`devbox activate`: the functions, then this project's activation, without the hook."""
+    data = trust.read_trusted(spec_path)
+    parse_bytes(spec_path, data)  # a bad spec is an error here, not a half-activation
+    if shell == "fish":
+        state = f"set -g _devbox_spec {quote(shell, str(spec_path))}\nset -g _devbox_pwd $PWD\n"
+    else:
+        state = f"_devbox_spec={quote(shell, str(spec_path))}\n_devbox_pwd=$PWD\n"
+    return library(shell) + "_devbox_deactivate\n" + state + hook_env(shell, str(spec_path))
+
+
+# -- what the hook evals ------------------------------------------------------------------------
+
+
+def activation_vars(spec: Spec, host_env: Mapping[str, str], shims: Path) -> list[tuple[str, str]]:
+    """The variables activation exports, each once: [env] (${VAR} from the host's environment),
+    DEVBOX_ACTIVE, DEVBOX_PROJECT, and PATH with the shims first."""
+    project = str(spec.project)
+    env = dict(host_env)
+    env.update(DEVBOX_ACTIVE=spec.name, DEVBOX_PROJECT=project)
+    out: dict[str, str] = {}
+    for key, value in spec.env:
+        env[key] = out[key] = expand(value, env)
+    out["DEVBOX_ACTIVE"] = spec.name
+    out["DEVBOX_PROJECT"] = project
+    path = env.get("PATH", "")
+    parts = [p for p in path.split(":") if p != str(shims)] if path else []
+    out["PATH"] = ":".join([str(shims), *parts])
+    return list(out.items())
+
+
+def activation_code(shell: str, name: str, variables: list[tuple[str, str]]) -> str:
+    lines = [f"_devbox_set {key} {quote(shell, value)}" for key, value in variables]
+    lines.append(f"_devbox_activated {quote(shell, name)}")
+    return "\n".join(lines) + "\n"
+
+
+def _stamp(path: Path, tag: str, now_ns: int) -> Path:
+    """A file whose mtime mirrors `path`'s, named by that mtime so shells can share it. If
+    `path` changed too recently to be sure a later edit would move its mtime, the stamp is set
+    a second older, so the next prompt looks again."""
+    hooks = state_root() / "hook"
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return hooks / ABSENT
+    racy = now_ns < mtime + RACY_NS
+    key = hashlib.sha256(os.path.realpath(path).encode("utf-8", "surrogateescape")).hexdigest()
+    prefix = f"{tag}-{key[:16]}-"
+    stamp = hooks / f"{prefix}{mtime}{'-racy' if racy else ''}"
+    if not stamp.exists():
+        hooks.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        when = mtime - 10**9 if racy else mtime
+        os.utime(stamp, ns=(when, when))
+        for old in hooks.glob(f"{prefix}*"):  # shells holding these look again: harmless
+            if old != stamp:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+    return stamp
+
+
+def _seconds(path: Path, now_ns: int) -> str:
+    """fish's `path mtime` has whole seconds: the value to compare, "racy" to look again next
+    time, or "" when `path` is missing (what `path mtime` prints then)."""
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return ""
+    seconds = mtime // 10**9
+    return "racy" if now_ns < (seconds + 1) * 10**9 + RACY_NS else str(seconds)
+
+
+def watch_values(shell: str, spec_path: Path) -> list[str]:
+    """What the hook compares at each prompt. Made before the spec or the trust record is read,
+    so an edit after this moment always shows."""
+    tdir = trust.trust_dir()
+    tdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = time.time_ns()
+    if shell == "fish":
+        return [_seconds(spec_path, now), str(tdir), _seconds(tdir, now)]
+    return [str(_stamp(spec_path, "spec", now)), str(tdir), str(_stamp(tdir, "trust", now))]
+
+
+def watch_code(shell: str, values: list[str], said: str) -> str:
+    """`_devbox_watch SPEC-STAMP TRUST-DIR TRUST-STAMP SAID`: SAID is what devbox last told the
+    user about this spec, so that looking again after a change does not repeat it."""
+    return "_devbox_watch " + " ".join(quote(shell, v) for v in [*values, said]) + "\n"
+
+
+def parse_bytes(spec_path: Path, data: bytes) -> Spec:
+    """The spec whose file `spec_path` holds `data` (read once by the caller)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DevboxError(f"{spec_path} is not UTF-8 text (byte {e.start})") from e
+    return parse_spec(text, spec_path)
+
+
+def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
+    """`devbox _hook-env SHELL SPEC [SAID]`: the code the hook evals for SPEC. Why nothing is
+    activated (not trusted, changed, invalid) goes to stderr, unless it is SAID already; the
+    watch line is always there."""
+    check_shell(shell)
+    spec_path = Path(spec_arg)
+    values = watch_values(shell, spec_path)
+    code, news = "", ""
+    try:
+        code, news = _activation(shell, spec_path)
+    except DevboxError as e:
+        news = e.render()
+    except OSError as e:
+        from devbox.__main__ import os_error
+
+        news = os_error(e)
+    if news and news != said:
+        print(news, file=sys.stderr)
+    return watch_code(shell, values, news) + code
+
+
+def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
+    """(activation code, "") for a trusted valid spec, else ("", why not)."""
+    try:
+        data = spec_path.read_bytes()
+    except FileNotFoundError:
+        return "", ""
+    current = trust.state_of(spec_path, data)
+    if current != trust.ALLOWED:
+        return "", f"devbox: {trust.refusal(spec_path, current)}"
+    from devbox.activation.shims import write_shims
+
+    spec = parse_bytes(spec_path, data)
+    shims = write_shims(spec)
+    return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
+
+
+def hook_env_main(args: list[str]) -> int:
+    """The hidden verb's entry: exit 0 with something to eval; errors go to stderr."""
+    if len(args) not in (2, 3):
+        print("usage: devbox _hook-env SHELL SPEC [SAID] (used by the shell hook)", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.write(hook_env(*args))
+    except DevboxError as e:
+        print(e.render(), file=sys.stderr)
+    except OSError as e:
+        from devbox.__main__ import os_error
+
+        print(os_error(e), file=sys.stderr)
+    return 0
+
+
+def parent_shell() -> str | None:
+    """The shell that runs `eval "$(devbox activate)"`: our parent process, else $SHELL."""
+    with contextlib.suppress(OSError):
+        comm = Path(f"/proc/{os.getppid()}/comm").read_text().strip()
+        if comm in SHELLS:
+            return comm
+    login = os.path.basename(os.environ.get("SHELL", ""))
+    return login if login in SHELLS else None

@@ -1,0 +1,192 @@
+"""Shims: small host executables that run one command in a project's box.
+
+The activation hook puts a project's shim directory first on PATH. Which shims there are follows
+from the spec alone: its interpreters' commands plus `[shell].expose`. A shim execs devbox's
+hidden `_shim` verb with the spec's path, so it always targets its own project, whatever the
+current directory; `_shim` re-checks trust, builds a stale box, and runs the command in the box
+with the current directory kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devbox.errors import DevboxError
+from devbox.spec.model import Interpreter, Spec
+from devbox.store.paths import state_root
+
+SHIM_ENV = "DEVBOX_SHIM_SPEC"  # as __main__.SHIM_ENV: a launcher's hand-over checks this trust
+
+INTERPRETER_COMMANDS = {
+    "python": ("python", "python3", "pip", "pip3"),
+    "node": ("node", "npm", "npx"),
+}
+
+
+def interpreter_commands(interp: Interpreter) -> list[str]:
+    names = list(INTERPRETER_COMMANDS.get(interp.name, ()))
+    if interp.name == "python":
+        major, minor = interp.version.split(".")[:2]
+        names.append(f"python{major}.{minor}")
+    return names
+
+
+def shim_names(spec: Spec) -> list[str]:
+    """Every command the hook shims for this spec, each once, in a stable order."""
+    names: list[str] = []
+    for interp in spec.interpreters:
+        names += interpreter_commands(interp)
+    names += spec.shell.expose
+    return [n for n in dict.fromkeys(names) if n not in (".", "..")]
+
+
+def sh_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def self_runner() -> tuple[list[str], dict[str, str | None]]:
+    """How to start this very devbox again: an argv prefix and the environment it needs
+    (PYTHONPATH when it is set now, else unset, so a project's [env] cannot redirect it)."""
+    argv = [sys.executable]
+    if sys.version_info >= (3, 11):
+        argv.append("-P")  # a project directory named `devbox` must not shadow devbox
+    argv += ["-m", "devbox"]
+    return argv, {"PYTHONPATH": os.environ.get("PYTHONPATH") or None}
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """What lets a shim skip Python: the project's launcher, and stamps (in `verified`) whose
+    mtimes are the spec's and its trust record's when devbox last checked the trust itself."""
+
+    spec: str
+    launcher: str
+    record: str
+    verified: str
+
+
+def shim_text(
+    command: str,
+    runner: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    fast: FastPath | None = None,
+) -> str:
+    """A shim's script: set `env` (None: unset), then run the launcher when the spec and its
+    trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on stamps), else
+    `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
+    q = sh_quote
+    lines = ["#!/bin/sh", f"# devbox shim for {command}: runs it in the project's box"]
+    for key, value in (env or {}).items():
+        lines.append(f"unset {key}" if value is None else f"export {key}={q(value)}")
+    if fast is not None:
+        v = fast.verified
+        same = [
+            f"[ ! {q(fast.spec)} -nt {q(v + '/spec')} ]",
+            f"[ ! {q(fast.spec)} -ot {q(v + '/spec')} ]",
+            f"[ ! {q(fast.record)} -nt {q(v + '/trust')} ]",
+            f"[ ! {q(fast.record)} -ot {q(v + '/trust')} ]",
+        ]
+        lines += [
+            # the launcher hands over to `devbox run`, which then checks this spec's trust
+            f"export {SHIM_ENV}={q(fast.spec)}",
+            f"if [ -x {q(fast.launcher)} ] && [ -e {q(v + '/spec')} ] && "
+            f"[ -e {q(v + '/trust')} ] && [ -e {q(fast.record)} ] &&",
+            "   " + " && ".join(same) + "; then",
+            # sourced, not exec'd: one sh start-up less (the launcher ends in exec either way)
+            f'  set -- {q(command)} "$@"; . {q(fast.launcher)}',
+            "fi",
+        ]
+    lines.append("exec " + " ".join(q(a) for a in [*runner, command]) + ' "$@"')
+    return "\n".join(lines) + "\n"
+
+
+def fast_path(spec: Spec, directory: Path) -> FastPath:
+    from devbox.activation import trust
+    from devbox.store.paths import Store, launcher_path
+
+    return FastPath(
+        spec=str(spec.path),
+        launcher=str(launcher_path(spec.project, Store.default().root)),
+        record=str(trust.record_path(spec.path)),
+        verified=str(directory / ".verified"),
+    )
+
+
+def stamp_verified(directory: Path, spec_mtime: int, record_mtime: int) -> None:
+    """Record that the spec with this mtime, under the trust record with this one, is trusted."""
+    v = directory / ".verified"
+    v.mkdir(parents=True, exist_ok=True)
+    for name, mtime in (("spec", spec_mtime), ("trust", record_mtime)):
+        stamp = v / name
+        stamp.touch()
+        os.utime(stamp, ns=(mtime, mtime))
+
+
+def shim_dir(spec_path: Path, runner: Sequence[str], env: Mapping[str, str | None]) -> Path:
+    key = "\0".join([os.path.realpath(spec_path), *runner, repr(sorted(env.items()))])
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    return state_root() / "shims" / digest[:16]
+
+
+def write_shims(spec: Spec) -> Path:
+    """Write (or refresh) this spec's shims; return their directory."""
+    runner, env = self_runner()
+    directory = shim_dir(spec.path, runner, env)
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = [*runner, "_shim", str(spec.path)]
+    fast = fast_path(spec, directory)
+    wanted = {name: shim_text(name, prefix, env, fast) for name in shim_names(spec)}
+    for name, text in wanted.items():
+        _write_if_changed(directory / name, text)
+    for path in directory.iterdir():
+        if path.name not in wanted and not path.name.startswith((".tmp-", ".verified")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return directory
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError):
+        if path.read_text() == text and os.access(path, os.X_OK):
+            return
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def run_shim(args: Sequence[str]) -> int:
+    """`devbox _shim SPEC COMMAND [ARG...]`: COMMAND in SPEC's box, if SPEC is trusted."""
+    from devbox.activation import trust
+    from devbox.activation.entry import enter_spec
+    from devbox.activation.hook import parse_bytes
+    from devbox.activation.launcher import mtime_ns
+    from devbox.build.progress import Display
+
+    if len(args) < 2:
+        raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")
+    spec_path = Path(args[0])
+    record = trust.record_path(spec_path)
+    spec_mtime, record_mtime = mtime_ns(spec_path), mtime_ns(record)  # before reading them
+    data = trust.read_trusted(spec_path)
+    spec = parse_bytes(spec_path, data)
+    if spec_mtime is not None and record_mtime is not None:
+        runner, env = self_runner()
+        with contextlib.suppress(OSError):
+            stamp_verified(shim_dir(spec_path, runner, env), spec_mtime, record_mtime)
+    display = Display(quiet=False, verbose=False)
+    enter_spec(spec, spec_path, {str(spec_path): spec_mtime}, list(args[1:]), root=False,
+               display=display)  # fmt: skip

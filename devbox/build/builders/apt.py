@@ -1,0 +1,13 @@
+"""The [packages].apt layer: apt-get install over the base, caches kept out of the layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devbox.plan.recipe import LayerRecipe
+from devbox.build.builders.context import BuildContext
+
+
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe["packages"]))
+    return {}

@@ -1,0 +1,135 @@
+"""What a builder gets, and the one way builders run a command over the lower layers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devbox.sandbox import host, argv as sandbox, seccomp
+from devbox.sandbox.host import Tier
+from devbox.store.paths import Store
+from devbox.build.progress import Display, run_logged
+from devbox.store.layers import LayerBuild
+
+
+@dataclass
+class BuildContext:
+    store: Store
+    build: LayerBuild
+    lowers: list[str]  # digests of the layers below, top first
+    display: Display
+    log: Path
+    label: str
+    apt_cache_key: str  # per mirror and suite
+    project: Path
+    workdir: str
+    tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
+    pins: dict[str, Any] | None = None  # what devbox.lock says this layer resolved to
+    fresh: bool = False  # resolve afresh (`lock --update`, `--no-cache`): update apt's lists
+
+    def apt_install_script(self, packages: Sequence[str]) -> str:
+        """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""
+        pins = None if self.pins is None else dict(self.pins.get("packages", {}))
+        return sandbox.apt_script(
+            packages, sandbox_root=self.tier.level == 3, pins=pins, cached_lists=self.cached_lists()
+        )
+
+    def cached_lists(self) -> bool:
+        """May apt use the suite's cached lists (left by the base's bootstrap) as they are?"""
+        _, lists = self.apt_cache()
+        return not self.fresh and any(lists.glob("*_Packages*"))
+
+    def installed_packages(self) -> dict[str, str]:
+        """name -> version of every package installed once the layer's script ran."""
+        out: dict[str, str] = {}
+        try:
+            text = (self.out / "packages.tsv").read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[1]:
+                out[parts[0]] = parts[1]
+        return out
+
+    @property
+    def out(self) -> Path:
+        return self.build.tmp / "out"
+
+    def apt_cache(self) -> tuple[Path, Path]:
+        root = self.store.apt_cache(self.apt_cache_key)
+        archives, lists = root / "archives", root / "lists"
+        for d in (archives / "partial", lists / "partial"):
+            d.mkdir(parents=True, exist_ok=True)
+        return archives, lists
+
+    def rel(self, p: Path) -> str:
+        return str(p.relative_to(self.store.root))
+
+    def run_over_lowers(
+        self,
+        script: str,
+        *,
+        binds: Sequence[sandbox.Bind] = (),
+        cwd: str = "/",
+        rmdirs: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run `script` with /bin/sh as root in a sandbox whose root is the layers below with
+        this layer as the writable upper. Apt caches and the output dir are bind-mounted."""
+        archives, lists = self.apt_cache()
+        lowers = [self.rel(self.store.layer_rootfs(d)) for d in self.lowers]
+        b = self.build
+        opts = sandbox.overlay_options(
+            lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"), userxattr=self.tier.level > 1
+        )
+        merged = str(b.tmp / "merged")
+        fds: list[int] = []
+        if self.tier.seccomp:
+            fds.append(seccomp.memfd())
+        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
+        ca_binds, ca_env = sandbox.host_ca(host.ca_bundle())
+        session = sandbox.Session(
+            root=merged,
+            argv=("/bin/sh", "-c", script),
+            cwd=cwd,
+            tmpfs=("/tmp", "/run"),
+            binds=(
+                sandbox.Bind(str(archives), sandbox.APT_ARCHIVES),
+                sandbox.Bind(str(lists), sandbox.APT_LISTS),
+                sandbox.Bind(str(self.out), sandbox.BUILD_OUT),
+                *binds,
+                *ca_binds,
+            ),
+            cap_add_all=self.tier.level > 1,
+            seccomp_fd=fds[0] if fds else None,
+        )
+        bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
+        argv = sandbox.build_argv(
+            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
+        )
+        try:
+            run_logged(
+                argv, log=self.log, display=self.display, label=self.label,
+                env={**build_env(), **ca_env, **(env or {})}, pass_fds=fds,
+            )  # fmt: skip
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def build_env() -> dict[str, str]:
+    """The environment of build steps: fixed, so builds don't depend on the caller's env."""
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+    }
+    for k in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env

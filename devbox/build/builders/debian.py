@@ -1,0 +1,40 @@
+"""debian:<suite> bases, bootstrapped by mmdebstrap (minbase).
+
+mmdebstrap runs in `--mode=root` as the root of a namespace of our own (tiers 2 and 3: our user
+namespace), so the base is built under exactly the uid map the box is entered with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devbox.sandbox import host, argv as sandbox, seccomp
+from devbox.plan.recipe import LayerRecipe
+from devbox.build.progress import run_logged
+from devbox.build.builders.context import BuildContext, build_env
+
+
+def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    archives, lists = ctx.apt_cache()
+    target = ctx.build.rootfs
+    target.rmdir()  # mmdebstrap wants to create it
+    tier = ctx.tier
+    argv = sandbox.mmdebstrap_argv(
+        host.tool("mmdebstrap"),
+        layer.recipe["suite"],
+        str(target),
+        layer.recipe["mirror"],
+        str(archives),
+        str(ctx.out),
+        single_uid=tier.level == 3,
+        lists=str(lists),
+    )
+    # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
+    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
+    # its temp files (a gpg home) go with the layer's temp dir, even when the build is killed
+    env = {**build_env(), "TMPDIR": str(ctx.out)}
+    run_logged(
+        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env,
+        preexec=seccomp.install if tier.seccomp else None,
+    )  # fmt: skip
+    return {}

@@ -1,0 +1,186 @@
+"""The build display: which layer, what it is doing, elapsed time; full output in a log file."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from devbox.errors import DevboxError
+from devbox.sandbox.host import end_session
+
+
+class Display:
+    def __init__(
+        self, *, quiet: bool = False, verbose: bool = False, stream: IO[str] | None = None
+    ):
+        self.quiet = quiet
+        self.verbose = verbose
+        self.out = stream or sys.stderr
+        self.live = self.out.isatty() and not verbose and not quiet
+        self._status = ""
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            self._clear()
+            print(msg, file=self.out, flush=True)
+
+    def status(self, msg: str) -> None:
+        """A transient line on a terminal; nothing elsewhere."""
+        if not self.live:
+            return
+        width = max(20, _columns() - 1)
+        line = msg[:width]
+        self.out.write("\r\x1b[K" + line)
+        self.out.flush()
+        self._status = line
+
+    def _clear(self) -> None:
+        if self._status:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self._status = ""
+
+    def done(self, msg: str) -> None:
+        self.info(msg)
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 80
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    log: Path,
+    display: Display,
+    label: str,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+    preexec: Callable[[], None] | None = None,
+) -> None:
+    """Run `argv`, appending its output to `log`, showing its last line under `label`.
+
+    Raises DevboxError naming the log on failure.
+    """
+    start = time.monotonic()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as logf:
+        offset = logf.tell()
+        logf.write(f"\n$ {' '.join(argv)}\n".encode())
+        logf.flush()
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                pass_fds=tuple(pass_fds),
+                preexec_fn=lambda: _child_setup(preexec),
+                start_new_session=True,  # so its leftovers can be found and ended
+            )
+        except OSError as e:
+            raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e
+        assert proc.stdout is not None
+        try:
+            _pump(proc, proc.stdout, logf, display, label, start)
+        except BaseException:
+            _stop(proc)
+            display.status("")
+            raise
+        rc = proc.wait()
+        end_session(proc.pid)
+    if rc != 0:
+        tail = _tail(log, 12, offset)
+        low = tail.lower()
+        # ENOSPC from unshare is the user-namespace limit, not the disk (host.userns_failure)
+        if "no space left on device" in low and "unshare failed" not in low:
+            store = log.parent.parent
+            raise DevboxError(
+                f"{label} failed: the disk is full (no space left on device under {store})",
+                hint="free some space (`devbox gc` deletes what no project uses), or point "
+                "DEVBOX_HOME at a bigger disk",
+                log=str(log),
+            )
+        raise DevboxError(
+            f"{label} failed (exit status {rc}); last lines:\n{tail}",
+            log=str(log),
+        )
+
+
+def _child_setup(preexec: Callable[[], None] | None) -> None:
+    """In the tool's process, before exec: die with devbox (a kill -9 of devbox must not leave
+    a build writing into a temp dir that the next build deletes), then the caller's set-up."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if preexec is not None:
+        preexec()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Interrupted: end the tool (and wait, so nothing writes into a layer being removed)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    end_session(proc.pid)
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    pipe: IO[bytes],
+    logf: IO[bytes],
+    display: Display,
+    label: str,
+    start: float,
+) -> None:
+    fd = pipe.fileno()
+    buf = b""
+    last = ""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.25)
+        if not ready and proc.poll() is not None:
+            break  # the tool is done; an orphan of it may hold the pipe open forever
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            logf.write(chunk)
+            if display.verbose:
+                display.out.write(chunk.decode(errors="replace"))
+                display.out.flush()
+            buf += chunk
+            *lines, buf = buf.replace(b"\r", b"\n").split(b"\n")
+            for raw in reversed(lines):
+                text = raw.decode(errors="replace").strip()
+                if text:
+                    last = text
+                    break
+        display.status(f"{label}  {time.monotonic() - start:5.1f}s  {last}")
+    logf.flush()
+
+
+def _tail(log: Path, n: int, offset: int = 0) -> str:
+    """The last `n` lines of `log` written after `offset` (the failing command's output)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()[1:]  # less the "$ argv" line
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in lines[-n:])

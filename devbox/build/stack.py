@@ -1,0 +1,287 @@
+"""Build (or reuse) every layer of a box, bottom up, and record what was resolved."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devbox.sandbox import host
+from devbox.plan import lockfile, resolve
+from devbox.store import layers as store
+from devbox.build.builders import registry
+from devbox.build.builders.context import BuildContext
+from devbox.errors import DevboxError
+from devbox.store.paths import Store
+from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
+from devbox.build.progress import Display
+from devbox.spec.model import Spec
+
+
+def build_box(
+    spec: Spec,
+    st: Store,
+    display: Display,
+    *,
+    no_cache: bool = False,
+    locked: bool = False,
+    update: bool = False,
+) -> list[store.LayerMeta]:
+    """Make sure every layer of `spec` is in the store; write devbox.lock. Returns the metas.
+
+    With devbox.lock, each layer whose request the lock records is built to its pins (a
+    version the archive lost is resolved afresh, and the lock updated). `locked`: the lock
+    must cover the spec and every pin must be met, or nothing changes. `update`: resolve
+    every layer afresh, ignoring the lock."""
+    tier = host.current_tier()
+    layers = plan(spec, idmap=tier.key)
+    doc = None if update else lockfile.read(lockfile.lock_path(spec))
+    if locked:
+        why = lockfile.mismatch(doc, layers)
+        if why is not None:
+            raise DevboxError(
+                f"`--locked`: {why}", hint="`devbox lock` resolves the spec and rewrites the lock"
+            )
+    chain = lockfile.pins_chain(doc, layers)
+    st.root.mkdir(parents=True, exist_ok=True)
+    with store.gc_lock(st, exclusive=False):
+        store.clean_stale(st, host.remover(tier))
+        before = store.read_project(st, spec.project)
+        if before and before.get("idmap") not in (None, tier.key):
+            display.info(
+                f"devbox: your sandbox changed since this box was built ({tier.describe()}); "
+                "building its layers again under the new uid map (`devbox gc` frees the old ones)"
+            )
+        log = st.logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}.log"
+        metas: list[store.LayerMeta] = []
+        n = len(layers)
+        drifted = False
+        for i, (layer, pins) in enumerate(zip(layers, chain), 1):
+            label = f"[{i}/{n}] {layer.title}"
+            if drifted and layer.lockable:
+                pins = None  # a layer below moved off the lock: resolve the rest afresh
+            parent = metas[-1].digest if metas else None
+            fresh = no_cache or (update and layer.lockable)
+            found = None if fresh else resolve.find(st, layer, parent, pins)
+            if found is not None:
+                metas.append(store.read_meta(st, found))
+                display.info(f"{label}: cached")
+                continue
+            job = Job(spec, st, display, layer, metas, label, log, tier, no_cache, fresh, locked)
+            meta = job.build(pins)
+            drifted |= layer.lockable and meta.pins != pins
+            metas.append(meta)
+            display.status("")
+        register(spec, st, [m.digest for m in metas], tier)
+        store.mark_used(st, [m.digest for m in metas])
+    if not locked:
+        lockfile.write(spec, metas)
+    return metas
+
+
+def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
+    store.register_project(
+        st, spec.project, spec.name, stack, idmap=tier.key, apt_cache=_apt_cache_key(spec)
+    )
+
+
+def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tuple[str, ...]:
+    """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
+    stack = resolve.stack(spec, st, tier)
+    if stack is None:
+        display.info(f"devbox: building {spec.name} first")
+        return tuple(m.digest for m in build_box(spec, st, display))
+    store.mark_used(st, stack)
+    registered = store.read_project(st, spec.project)
+    if registered is None or registered.get("stack") != stack:
+        register(spec, st, stack, tier)
+    if not lockfile.lock_path(spec).exists():
+        lockfile.write(spec, [store.read_meta(st, d) for d in stack])
+    return tuple(stack)
+
+
+@dataclass
+class Job:
+    """Building one layer over the layers below it."""
+
+    spec: Spec
+    st: Store
+    display: Display
+    layer: LayerRecipe
+    below: list[store.LayerMeta]
+    label: str
+    log: Path
+    tier: host.Tier
+    no_cache: bool  # rebuild even what exists, replacing it
+    fresh: bool  # resolve afresh: don't reuse what an unlocked build of this left
+    locked: bool
+
+    @property
+    def parent(self) -> str | None:
+        return self.below[-1].digest if self.below else None
+
+    def build(self, pins: Pins | None) -> store.LayerMeta:
+        layer, st, display, label = self.layer, self.st, self.display, self.label
+        key = layer_key(layer.digest, self.parent, pins)
+        lock = st.layer_lock(key)
+        with store.flocked(lock, blocking=False) as free:
+            if not free:
+                display.info(f"{label}: waiting for another build of this layer")
+        with store.flocked(lock):
+            found = None if self.fresh else resolve.find(st, layer, self.parent, pins)
+            if found is not None:
+                display.info(f"{label}: built by another devbox")
+                return store.read_meta(st, found)
+            start = time.monotonic()
+            display.status(f"{label}  starting")
+            lb = store.LayerBuild(st, key, host.remover(self.tier))
+            try:
+                try:
+                    meta = self._run(lb, pins)
+                except Unavailable as e:
+                    if self.locked:
+                        raise DevboxError(
+                            f"`--locked`: {layer.lock_section} pins versions the archive does "
+                            f"not have: {', '.join(e.items)}",
+                            hint="`devbox lock --update` resolves afresh (and changes the lock); "
+                            "a snapshot mirror ([box].mirror) keeps old versions",
+                            log=str(self.log),
+                        ) from None
+                    display.info(
+                        f"{label}: devbox.lock pins {', '.join(e.items)}, which the archive no "
+                        "longer has; resolving afresh (devbox.lock will change)"
+                    )
+                    lb.abort()
+                    lb = store.LayerBuild(st, key, host.remover(self.tier))
+                    meta = self._run(lb, None)
+                self._commit(lb, meta, key, pins)
+            except BaseException:
+                lb.abort()
+                raise
+            secs = time.monotonic() - start
+            display.info(f"{label}: built in {secs:.1f}s ({meta.size / 2**20:.0f} MiB)")
+            return meta
+
+    def _run(self, lb: store.LayerBuild, pins: Pins | None) -> store.LayerMeta:
+        layer = self.layer
+        ctx = BuildContext(
+            store=self.st,
+            build=lb,
+            lowers=[m.digest for m in reversed(self.below)],
+            display=self.display,
+            log=self.log,
+            label=self.label,
+            apt_cache_key=_apt_cache_key(self.spec),
+            project=self.spec.project,
+            workdir=workdir_of(self.spec),
+            tier=self.tier,
+            pins=pins,
+            fresh=self.fresh,
+        )
+        try:
+            extra = registry()[layer.kind](ctx, layer)
+        except DevboxError as e:
+            missing = _unavailable(ctx.out)
+            if pins is not None and missing:
+                raise Unavailable(missing) from None
+            raise host.userns_failure(e.message) or e from None
+        packages, arch = _read_packages(lb.tmp / "out" / "packages.tsv", self.log)
+        got: Pins | None = None
+        if layer.lockable:
+            previous = self.below[-1].packages if self.below else {}
+            delta = {k: v for k, v in packages.items() if previous.get(k) != v}
+            got = {**extra, "packages": delta}
+        if pins is not None and got != pins:
+            changes = lockfile.diff_pins(pins, got or {})
+            if self.locked:
+                raise DevboxError(
+                    f"`--locked`: {layer.lock_section} resolved differently from devbox.lock: "
+                    + "; ".join(changes[:8])
+                    + (f" (and {len(changes) - 8} more)" if len(changes) > 8 else ""),
+                    hint="`devbox lock --update` accepts what the archive has now; a snapshot "
+                    "mirror ([box].mirror) keeps old versions",
+                    log=str(self.log),
+                )
+            self.display.info(
+                f"{self.label}: resolved differently from devbox.lock ({changes[0]}"
+                + (f", and {len(changes) - 1} more" if len(changes) > 1 else "")
+                + "); devbox.lock will change"
+            )
+        return store.LayerMeta(
+            digest=layer_key(layer.digest, self.parent, got),
+            kind=layer.kind,
+            parent=self.parent,
+            recipe=layer.recipe,
+            title=layer.title,
+            size=store.disk_usage(lb.rootfs),
+            created=time.time(),
+            tier=self.tier.level,
+            packages=packages,
+            arch=arch,
+            pins=got,
+            request=layer.digest,
+        )
+
+    def _commit(
+        self, lb: store.LayerBuild, meta: store.LayerMeta, key: str, pins: Pins | None
+    ) -> None:
+        st = self.st
+        if store.has_layer(st, meta.digest):
+            if self.no_cache:
+                _replace(st, lb, meta, host.remover(self.tier))
+            else:
+                lb.abort()  # the same layer exists already (resolved identically before)
+        elif not lb.commit(meta):
+            lb.abort()
+        if pins is None and self.layer.lockable and key != meta.digest:
+            store.write_alias(st, key, meta.digest)
+
+
+class Unavailable(Exception):
+    def __init__(self, items: list[str]) -> None:
+        super().__init__(", ".join(items))
+        self.items = items
+
+
+def _unavailable(out: Path) -> list[str]:
+    try:
+        return [line.strip() for line in (out / "unavailable").read_text().splitlines() if line]
+    except OSError:
+        return []
+
+
+def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: store.Remover) -> None:
+    old = st.layer_dir(meta.digest)
+    trash = old.with_name(f"{store.TMP_PREFIX}{meta.digest}-replaced")
+    remove(trash)
+    os.rename(old, trash)
+    lb.commit(meta)
+    remove(trash)
+
+
+def _apt_cache_key(spec: Spec) -> str:
+    mirror = spec.base.mirror or ""
+    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:8]}"
+
+
+def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DevboxError("the build finished but did not report its packages", log=str(log)) from e
+    packages: dict[str, str] = {}
+    arches: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            name, version, arch = line.split("\t")
+            if not version:  # known to dpkg but not installed
+                continue
+            packages[name] = version
+            if arch != "all":
+                arches[arch] += 1
+    arch = arches.most_common(1)[0][0] if arches else "unknown"
+    return dict(sorted(packages.items())), arch

@@ -1,0 +1,47 @@
+"""`devbox init`: write a starter devbox.toml from a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devbox.build.interpreters.python_apt import SUITE_PYTHON
+from devbox.errors import DevboxError
+from devbox.resources import data_dir
+from devbox.spec.model import DEBIAN_SUITES, SPEC_NAME
+from devbox.spec.validate import default_name
+
+
+def templates_dir() -> Path:
+    return data_dir("templates", "minimal.toml")
+
+
+def template_names() -> list[str]:
+    return sorted(p.stem for p in templates_dir().glob("*.toml"))
+
+
+def render(template: str, name: str, base: str) -> str:
+    path = templates_dir() / f"{template}.toml"
+    if not path.is_file():
+        raise DevboxError(
+            f"no template named {template!r}",
+            hint="templates: " + ", ".join(template_names()),
+        )
+    suite = base.split(":", 1)[1] if base.startswith("debian:") else ""
+    python = SUITE_PYTHON.get(suite, "3.13")  # sid (and other bases): 3.13
+    text = path.read_text().replace("{{name}}", name).replace("{{base}}", base)
+    return text.replace("{{python}}", python)
+
+
+def init(project: Path, *, base: str, template: str, force: bool) -> Path:
+    target = project / SPEC_NAME
+    if target.exists() and not force:
+        raise DevboxError(
+            f"{target} already exists", hint="edit it, or pass --force to overwrite it"
+        )
+    if base.startswith("debian:") and base.split(":", 1)[1] not in DEBIAN_SUITES:
+        raise DevboxError(
+            f"unknown Debian suite in {base!r}", hint="suites: " + ", ".join(DEBIAN_SUITES)
+        )
+    text = render(template, default_name(project.name), base)
+    target.write_text(text)
+    return target

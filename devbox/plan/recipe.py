@@ -1,0 +1,146 @@
+"""Spec -> ordered layer recipes with content digests. Pure: reads no files but setup inputs.
+
+A recipe's `digest` names the *request* (parent request + canonical recipe + builder version +
+uid map). What a layer resolved to (exact package versions, interpreter builds) is its *pins*;
+the store keys a built layer by `layer_key(request, real parent, pins)`, so one request built at
+two times (or from two locks) gives two layers, and a layer is only ever stacked on the exact
+layer it was built over. `[env]` is in no digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devbox.errors import DevboxError
+from devbox.spec.model import Spec
+
+# Bump a kind's version when its builder changes what it puts in a layer.
+BUILDER_VERSIONS = {"debian": 1, "apt": 1, "python": 1, "node": 1, "setup": 1}
+# Layers whose resolution devbox.lock records (and `build --locked` reproduces).
+LOCKABLE = frozenset({"debian", "apt", "python", "node"})
+INTERPRETER_ORDER = ("python", "node")  # the last one changes most often: rebuilds only itself
+
+Pins = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LayerRecipe:
+    kind: str  # "debian" | "apt" | "python" | "node" | "setup"
+    recipe: dict[str, Any]  # canonical inputs (JSON-able)
+    parent: str | None
+    digest: str  # of the request (see the module docstring)
+    title: str  # what the build display says
+
+    @property
+    def lock_section(self) -> str:
+        """The table of devbox.lock that records this layer."""
+        if self.kind == "debian":
+            return "base"
+        if self.kind in ("python", "node"):
+            return f"interpreters.{self.kind}"
+        return self.kind
+
+    @property
+    def lockable(self) -> bool:
+        return self.kind in LOCKABLE
+
+
+def lock_request(layer: LayerRecipe) -> dict[str, Any]:
+    """What devbox.lock records of a layer's request; a lock's pins apply to a layer only when
+    its recorded request equals this."""
+    r = layer.recipe
+    if layer.kind == "debian":
+        return {"source": f"debian:{r['suite']}", "suite": r["suite"], "mirror": r["mirror"]}
+    if layer.kind == "apt":
+        return {"requested": list(r["packages"])}
+    if layer.kind in ("python", "node"):
+        req = {"provider": r["provider"], "requested": r["version"]}
+        return {**req, "arch": r["arch"]} if "arch" in r else req
+    return {"run": list(r["run"])}
+
+
+def layer_key(request: str, parent: str | None, pins: Pins | None) -> str:
+    """The store key of a layer: its request, the exact layer below, and what it resolved to
+    (None: whatever the archive gives now, for an unlocked build; for [setup], always)."""
+    doc = {"request": request, "parent": parent, "pins": pins}
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _digest(kind: str, parent: str | None, recipe: dict[str, Any], idmap: str) -> str:
+    doc = {
+        "kind": kind,
+        "builder": BUILDER_VERSIONS[kind],
+        "parent": parent,
+        "recipe": recipe,
+        "idmap": idmap,
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _layer(
+    kind: str, parent: str | None, recipe: dict[str, Any], title: str, idmap: str
+) -> LayerRecipe:
+    return LayerRecipe(kind, recipe, parent, _digest(kind, parent, recipe, idmap), title)
+
+
+def hash_inputs(project: Path, inputs: tuple[str, ...]) -> dict[str, str]:
+    """Content hashes of setup inputs (files, or every file under a directory)."""
+    out: dict[str, str] = {}
+    for rel in inputs:
+        p = project / rel
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+        elif p.is_file():
+            files = [p]
+        else:
+            raise DevboxError(
+                f"[setup].inputs names {rel!r}, which does not exist in {project}",
+                hint="create it, or remove it from [setup].inputs",
+            )
+        for f in files:
+            out[f.relative_to(project).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return dict(sorted(out.items()))
+
+
+def workdir_of(spec: Spec) -> str:
+    return spec.shell.workdir or str(spec.project)
+
+
+def plan(
+    spec: Spec, input_hashes: dict[str, str] | None = None, *, idmap: str = "root"
+) -> list[LayerRecipe]:
+    """The layers of a box, bottom first. `idmap` names the uid map the layers are built under
+    (host.Tier.key): layers built under one map are never entered under another."""
+    base = spec.base
+    if base.kind != "debian":
+        raise DevboxError(
+            f"base {base.kind}:{base.ref} is not supported yet (only debian:<suite> bases for now)",
+            hint='use base = "debian:bookworm" (or bullseye, trixie, sid)',
+        )
+    layers: list[LayerRecipe] = []
+    rec: dict[str, Any] = {"suite": base.ref, "mirror": base.mirror, "variant": "minbase"}
+    layers.append(_layer("debian", None, rec, f"base debian:{base.ref}", idmap))
+    if spec.apt:
+        rec = {"packages": sorted(spec.apt)}
+        title = "apt " + " ".join(spec.apt)
+        layers.append(_layer("apt", layers[-1].digest, rec, title, idmap))
+    from devbox.build.interpreters import interpreter_recipe
+
+    by_name = {i.name: i for i in spec.interpreters}
+    for name in INTERPRETER_ORDER:
+        if name in by_name:
+            rec, title = interpreter_recipe(spec, by_name[name])
+            layers.append(_layer(name, layers[-1].digest, rec, title, idmap))
+    if spec.setup.run:
+        if input_hashes is None:
+            input_hashes = hash_inputs(spec.project, spec.setup.inputs)
+        rec = {"run": list(spec.setup.run), "inputs": input_hashes, "workdir": workdir_of(spec)}
+        title = f"setup ({len(spec.setup.run)} step(s))"
+        layers.append(_layer("setup", layers[-1].digest, rec, title, idmap))
+    return layers

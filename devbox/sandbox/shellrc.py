@@ -1,0 +1,104 @@
+"""`devbox shell`: which shell to start, and the small rc files that mark its prompt."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from devbox.sandbox.argv import RC_DIR
+
+
+def resolve(roots: Sequence[Path], path: str, _depth: int = 0) -> str | None:
+    """Where `path` leads in the box whose layers (top first) are `roots`, following symlinks
+    inside the box and honouring overlayfs whiteouts; None if it does not exist there."""
+    if _depth > 20:
+        return None
+    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    cur = ""
+    for i, name in enumerate(parts):
+        candidate = f"{cur}/{name}"
+        for root in roots:
+            try:
+                st = os.lstat(f"{root}{candidate}")
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return None  # whiteout: deleted in this layer, whatever is below
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(f"{root}{candidate}")
+                base = target if target.startswith("/") else f"{cur}/{target}"
+                return resolve(roots, "/".join([base, *parts[i + 1 :]]), _depth + 1)
+            break
+        else:
+            return None
+        cur = candidate
+    return cur or "/"
+
+
+def box_has(roots: Sequence[Path], program: str) -> str | None:
+    """The path of `program` in a box whose layers (top first) are `roots`, if it has it."""
+    if program.startswith("/"):
+        candidates = [program]
+    else:
+        candidates = [f"/usr/bin/{program}", f"/bin/{program}", f"/usr/local/bin/{program}"]
+    for path in candidates:
+        if resolve(roots, path) is not None:
+            return path
+    return None
+
+
+def choose_program(requested: str | None, login_shell: str, roots: Sequence[Path]) -> str:
+    """[shell].program if set; else the user's login shell if the box has it, else bash, else sh."""
+    if requested:
+        return requested
+    for name in (os.path.basename(login_shell), "bash", "sh"):
+        if name and box_has(roots, name):
+            return name
+    return "sh"
+
+
+def rc_files(name: str) -> dict[str, str]:
+    """Files for RC_DIR: each sources the user's own rc, then prefixes the prompt."""
+    mark = f"(devbox:{name}) "
+    return {
+        "bashrc": (
+            f'[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="{mark}${{PS1-\\u@\\h:\\w\\$ }}"\n'
+        ),
+        "zsh/.zshenv": 'ZDOTDIR="$HOME"; [ -f "$HOME/.zshenv" ] && . "$HOME/.zshenv"; ZDOTDIR='
+        + RC_DIR
+        + "/zsh\n",
+        "zsh/.zshrc": (
+            'ZDOTDIR="$HOME"\n'
+            '[ -f "$HOME/.zshrc" ] && . "$HOME/.zshrc"\n'
+            f'PROMPT="{mark}${{PROMPT-%n@%m %~ %# }}"\n'
+        ),
+    }
+
+
+def write_rc(rc_dir: Path, name: str) -> None:
+    for rel, text in rc_files(name).items():
+        path = rc_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def shell_argv(program: str, name: str) -> tuple[list[str], dict[str, str]]:
+    """argv and extra env for an interactive `program` whose prompt shows (devbox:NAME)."""
+    base = os.path.basename(program)
+    mark = f"(devbox:{name}) "
+    if base == "bash":
+        return [program, "--rcfile", f"{RC_DIR}/bashrc", "-i"], {}
+    if base == "zsh":
+        return [program, "-i"], {"ZDOTDIR": f"{RC_DIR}/zsh"}
+    if base == "fish":
+        init = (
+            "functions -q fish_prompt; and functions -c fish_prompt __devbox_prompt; "
+            f"function fish_prompt; printf '%s' '{mark}'; "
+            "functions -q __devbox_prompt; and __devbox_prompt; end"
+        )
+        return [program, "-i", "-C", init], {}
+    return [program, "-i"], {"PS1": f"{mark}$ "}

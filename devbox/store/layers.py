@@ -1,0 +1,296 @@
+"""The content-addressed layer store.
+
+A layer is `layers/<digest>/{rootfs/, meta.json}`. It is built in `layers/.tmp-<digest>-*` and
+renamed into place, so a layer directory is complete or absent. A per-digest lock makes a second
+build of the same layer wait for the first instead of colliding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devbox.errors import DevboxError
+from devbox.store.paths import Store
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Iterator[bool]:
+    """Hold a flock on `path` (created if missing). Yields False if non-blocking and busy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if not blocking:
+            op |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, op)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes used on disk under `path`, counting each inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += st.st_blocks * 512
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Delete `path`: a file, a symlink (not its target), or a directory tree, including
+    directories without read, write or search permission (dpkg leaves some)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    for dirpath, dirnames, _ in os.walk(path, onerror=lambda e: _open_up(Path(e.filename))):
+        for name in dirnames:
+            sub = Path(dirpath) / name
+            if os.path.ismount(sub):
+                raise DevboxError(
+                    f"refusing to delete {path}: {sub} is a mount point",
+                    hint=f"unmount it (umount -R {sub}), then try again",
+                )
+            _open_up(sub)
+    shutil.rmtree(path)
+
+
+Remover = Callable[[Path], None]
+
+
+def remover_for(
+    userns_flags: tuple[str, ...] | None,
+    unshare: str | None,
+    run: Callable[[list[str]], tuple[int, str]] | None = None,
+) -> Remover:
+    """How to delete trees for a tier: files owned by subuids can only be removed from inside
+    the user namespace that maps them (as its root), so tier 2 removes there first. `run`
+    runs a namespace tool (host.run_captured)."""
+    if not userns_flags or unshare is None or run is None:
+        return remove_tree
+
+    def remove(path: Path) -> None:
+        if path.exists() and not path.is_symlink():
+            run([unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)])
+        remove_tree(path)
+
+    return remove
+
+
+def _open_up(directory: Path) -> None:
+    """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
+    with contextlib.suppress(OSError):
+        if not directory.is_symlink():
+            directory.chmod(0o700)
+
+
+@dataclass(frozen=True)
+class LayerMeta:
+    digest: str
+    kind: str
+    parent: str | None
+    recipe: dict[str, Any]
+    title: str
+    size: int
+    created: float
+    tier: int
+    packages: dict[str, str]  # name -> version, the whole dpkg database after this layer
+    arch: str
+    pins: dict[str, Any] | None = None  # what it resolved to (devbox.lock); None for [setup]
+    request: str | None = None  # the plan's request digest it was built for
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LayerMeta:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def has_layer(store: Store, digest: str) -> bool:
+    return (store.layer_dir(digest) / "meta.json").is_file()
+
+
+def mark_used(store: Store, digests: Iterable[str]) -> None:
+    """Stamp layers as used now (their directory's mtime), for `devbox gc --older-than`.
+    Best effort: a read-only store is still usable."""
+    for digest in digests:
+        with contextlib.suppress(OSError):
+            os.utime(store.layer_dir(digest))
+
+
+def read_meta(store: Store, digest: str) -> LayerMeta:
+    try:
+        data = json.loads((store.layer_dir(digest) / "meta.json").read_text())
+        return LayerMeta.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DevboxError(
+            f"layer {digest[:12]} in {store.layers} is damaged ({e})",
+            hint="delete that directory and build again",
+        ) from e
+
+
+def download_key(integrity: str) -> str:
+    """The name of a verified download in Store.downloads: a hash of its integrity string."""
+    import hashlib
+
+    return hashlib.sha256(integrity.encode()).hexdigest()[:32]
+
+
+def pinned_downloads(pins: dict[str, Any]) -> list[str]:
+    """The integrity strings of the artifacts a layer with these pins was built from."""
+    out = [pins[k] for k in ("integrity", "npm-integrity") if isinstance(pins.get(k), str)]
+    if isinstance(pins.get("uv-sha256"), str):
+        out.append(f"sha256:{pins['uv-sha256']}")
+    return out
+
+
+def read_alias(store: Store, key: str) -> str | None:
+    """The layer an unlocked request last resolved to (see plan.layer_key), if recorded."""
+    try:
+        target = (store.resolved / key).read_text().strip()
+    except OSError:
+        return None
+    return target or None
+
+
+def write_alias(store: Store, key: str, target: str) -> None:
+    store.resolved.mkdir(parents=True, exist_ok=True)
+    tmp = store.resolved / f".{key}.new"
+    tmp.write_text(target + "\n")
+    os.replace(tmp, store.resolved / key)
+
+
+def drop_dangling_aliases(store: Store) -> int:
+    """Remove aliases whose layer is gone (gc). Returns how many."""
+    n = 0
+    if store.resolved.is_dir():
+        for entry in store.resolved.iterdir():
+            target = read_alias(store, entry.name)
+            if target is None or not has_layer(store, target):
+                entry.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def drop_dangling_index(store: Store) -> int:
+    """Remove the by-path index entries (and writers' leftover temp links) whose launcher is
+    gone, then the directories that leaves empty (gc). Returns how many entries went."""
+    n = 0
+    root = store.by_path
+    if not root.is_dir():
+        return 0
+    for dirpath, _, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            entry = os.path.join(dirpath, name)
+            if os.path.islink(entry) and not os.path.exists(entry):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry)
+                    n += 1
+        if dirpath != str(root):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)  # only if empty
+    return n
+
+
+class LayerBuild:
+    """A layer under construction: a temp dir beside its final place, committed by rename."""
+
+    def __init__(self, store: Store, digest: str, remove: Remover = remove_tree) -> None:
+        self.store = store
+        self.digest = digest
+        self.remove = remove
+        store.layers.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{digest}-", dir=store.layers))
+        for sub in ("rootfs", "work", "merged", "out"):
+            (self.tmp / sub).mkdir()
+        self.tmp.chmod(0o755)
+
+    @property
+    def rootfs(self) -> Path:
+        return self.tmp / "rootfs"
+
+    def commit(self, meta: LayerMeta) -> bool:
+        """Rename the finished layer into place as `meta.digest`. False if that layer appeared
+        meanwhile (another build resolved to the same layer): the caller aborts this one."""
+        for sub in ("work", "merged", "out"):
+            self.remove(self.tmp / sub)
+        (self.tmp / "meta.json").write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))
+        try:
+            os.rename(self.tmp, self.store.layer_dir(meta.digest))
+        except OSError as e:
+            if has_layer(self.store, meta.digest):
+                return False
+            raise e
+        return True
+
+    def abort(self) -> None:
+        self.remove(self.tmp)
+
+
+def clean_stale(store: Store, remove: Remover = remove_tree) -> list[Path]:
+    """Remove temp dirs of builds that died (their layer lock is free)."""
+    removed: list[Path] = []
+    if not store.layers.is_dir():
+        return removed
+    for entry in store.layers.iterdir():
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        digest = entry.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        with flocked(store.layer_lock(digest), blocking=False) as got:
+            if got:
+                remove(entry)
+                removed.append(entry)
+    return removed
+
+
+def register_project(
+    store: Store, project: Path, name: str, stack: list[str], **extra: str
+) -> None:
+    """Record which layers a project uses (and its uid map and apt cache), for gc and ls."""
+    pdir = store.project_dir(project)
+    pdir.mkdir(parents=True, exist_ok=True)
+    info = {"path": str(project), "name": name, "stack": stack, "updated": time.time(), **extra}
+    tmp = pdir / "project.json.new"
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, pdir / "project.json")
+
+
+def gc_lock(store: Store, *, exclusive: bool) -> contextlib.AbstractContextManager[bool]:
+    """Builds hold this shared; gc holds it exclusively, so it never deletes what a build uses."""
+    return flocked(store.root / "gc.lock", exclusive=exclusive)
+
+
+def read_project(store: Store, project: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((store.project_dir(project) / "project.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,171 @@
+"""Where devbox keeps things. Tests redirect everything with DEVBOX_HOME."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from devbox import fastpath
+
+
+def store_root() -> Path:
+    simple = fastpath.simple_store_root()  # DEVBOX_HOME, or XDG on Linux: no import needed
+    if simple is not None:
+        return Path(simple)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("devbox", appauthor=False))
+
+
+def state_root() -> Path:
+    """Per-user state that is not part of the store (trust decisions, the hook's stamps):
+    `$DEVBOX_HOME/state` when DEVBOX_HOME is set, else the platform's user state dir."""
+    env = os.environ.get("DEVBOX_HOME")
+    if env:
+        return Path(env).expanduser().absolute() / "state"
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("devbox", appauthor=False))
+
+
+def project_id(project: Path) -> str:
+    """A stable id for a project directory (its real path)."""
+    return fastpath.project_id(str(project))
+
+
+def launcher_path(project: Path, store: Path | None = None) -> Path:
+    """The project's launcher: an executable that runs `LAUNCHER CMD [ARGS...]` in the box
+    with the current directory kept, stdio and exit status passed through, in milliseconds.
+    When anything changed (spec, lock, setup inputs, layers) it hands over to
+    `devbox run -- CMD...`, which rebuilds what is needed and rewrites it. It exists once the
+    project's box has been entered (`devbox run` or `devbox shell`) at least once; until then,
+    run `devbox run -- CMD` instead. `project`: the directory holding devbox.toml."""
+    return ProjectPaths((store or store_root()) / "projects" / project_id(project)).launcher
+
+
+def launcher_index(project: Path, store: Path | None = None) -> Path:
+    """The project's entry in the store's by-path index: a symlink to its launcher at
+    `STORE/by-path<REAL PATH OF project>/.launcher`, which the `devbox` front (an sh script)
+    finds from the working directory without hashing. Written and removed with the launcher."""
+    return Path(fastpath.index_entry(str(store or store_root()), str(project)))
+
+
+@dataclass(frozen=True)
+class Store:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Store:
+        return cls(store_root())
+
+    @property
+    def layers(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def projects(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def resolved(self) -> Path:
+        """Unlocked requests -> the layer they last resolved to."""
+        return self.root / "resolved"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def by_path(self) -> Path:
+        """The index from projects' real paths to their launchers (see launcher_index)."""
+        return self.root / fastpath.BY_PATH
+
+    def layer_dir(self, digest: str) -> Path:
+        return self.layers / digest
+
+    def layer_rootfs(self, digest: str) -> Path:
+        return self.layers / digest / "rootfs"
+
+    def layer_lock(self, digest: str) -> Path:
+        return self.locks / f"{digest}.lock"
+
+    @property
+    def downloads(self) -> Path:
+        """Verified downloads (interpreter builds), keyed by their hash."""
+        return self.cache / "downloads"
+
+    def apt_cache(self, key: str) -> Path:
+        return self.cache / "apt" / key
+
+    def project_dir(self, project: Path) -> Path:
+        return self.projects / project_id(project)
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The per-project state: the writable layer, the isolated home, the running box."""
+
+    root: Path
+
+    @property
+    def upper(self) -> Path:
+        return self.root / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def rc(self) -> Path:
+        return self.root / "rc"
+
+    @property
+    def info(self) -> Path:
+        return self.root / "project.json"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def sessions(self) -> Path:
+        """The FIFO every session holds open (box.py counts sessions by it)."""
+        return self.run / "sessions.fifo"
+
+    @property
+    def start_lock(self) -> Path:
+        return self.run / "start.lock"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.run / "supervisor.pid"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.run / "supervisor.log"
+
+    @property
+    def launcher(self) -> Path:
+        return self.root / fastpath.LAUNCHER
+
+    @property
+    def launcher_data(self) -> Path:
+        """The launcher's stamps (one generation per launcher written) and seccomp filter."""
+        return self.root / "launcher.d"
