@@ -6,7 +6,6 @@ but `os` and `sys`: keep this module's top-level imports that light.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -29,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import traceback
 
-    from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError
+    from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError, os_error
 
     signal.signal(signal.SIGTERM, _terminate)
     verbose = "--verbose" in args or "-v" in args[:1]
@@ -84,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if verbose:
             traceback.print_exc()
-        log = crash_log(e, args)
+        log = _crash_log(e, args)
         where = (
             f"  the traceback is in {log}: please report it with that file"
             if log
@@ -97,42 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def crash_log(e: BaseException, args: Sequence[str]) -> str | None:
-    """Write the traceback of an unexpected exception to the store's logs dir; its path, or
-    None if even that fails."""
-    try:
-        import os
-        import time
-        import traceback
+def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
+    from devbox.errors import crash_log
 
-        from devbox import __version__
+    try:
         from devbox.store.paths import store_root
 
         logs = store_root() / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        path.write_text(f"devbox {__version__}\nargv: {list(args)!r}\n\n{text}")
-        return str(path)
     except Exception:
         return None
-
-
-OS_HINTS = {
-    errno.ENOSPC: "free some space (`devbox gc` deletes what no project uses), or point "
-    "DEVBOX_HOME at a bigger disk",
-    errno.EDQUOT: "free some space, or point DEVBOX_HOME at a disk with room in your quota",
-    errno.EACCES: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
-    errno.EPERM: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
-    errno.EROFS: "that filesystem is read-only: point DEVBOX_HOME at a writable one",
-}
-
-
-def os_error(e: OSError) -> str:
-    where = f": {e.filename}" if e.filename else ""
-    text = f"devbox: error: {e.strerror or e}{where}"
-    hint = OS_HINTS.get(e.errno or 0)
-    return f"{text}\n  hint: {hint}" if hint else text
+    return crash_log(e, args, logs)
 
 
 def _cli_framework_exit(e: Exception) -> int | None:

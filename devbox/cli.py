@@ -156,13 +156,14 @@ def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
     from devbox.plan import resolve
     from devbox.sandbox import box as boxmod
+    from devbox.sandbox import start
     from devbox.sandbox.host import current_tier
 
     spec = _spec()
     st = Store.default()
     tier = current_tier()
-    b = boxmod.Box(spec, st, tuple(resolve.stack(spec, st, tier) or ()), tier)
-    if not boxmod.reset(b):
+    b = boxmod.Box(spec, st, tuple(resolve.stack(spec, st, tier.key) or ()), tier)
+    if not start.reset(b):
         raise DevboxError(
             f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"
         )
@@ -242,7 +243,7 @@ def _spec_bytes() -> tuple[Path, bytes]:
     """This project's devbox.toml and its content, validated (one read: what is checked is what
     is trusted)."""
     from devbox.activation.entry import spec_path_here
-    from devbox.activation.hook import parse_bytes
+    from devbox.spec.model import parse_bytes
 
     found = spec_path_here()
     try:

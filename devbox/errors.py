@@ -1,6 +1,14 @@
-"""The one error type users see, and the exit codes of SPEC.md."""
+"""The one error type users see, the exit codes, and how an OS error or a bug is told."""
 
 from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -74,3 +82,38 @@ class SpecError(DevboxError):
 
 class HostError(DevboxError):
     """The host lacks something devbox needs (a tool, a kernel feature)."""
+
+
+def crash_log(e: BaseException, args: Sequence[str], logs: Path) -> str | None:
+    """Write the traceback of an unexpected exception (a bug) to `logs` (the store's logs dir);
+    its path, or None if even that fails."""
+    try:
+        import time
+        import traceback
+
+        from devbox import __version__
+
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        path.write_text(f"devbox {__version__}\nargv: {list(args)!r}\n\n{text}")
+        return str(path)
+    except Exception:
+        return None
+
+
+OS_HINTS = {
+    errno.ENOSPC: "free some space (`devbox gc` deletes what no project uses), or point "
+    "DEVBOX_HOME at a bigger disk",
+    errno.EDQUOT: "free some space, or point DEVBOX_HOME at a disk with room in your quota",
+    errno.EACCES: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
+    errno.EPERM: "check the permissions there (is it another user's store? set DEVBOX_HOME)",
+    errno.EROFS: "that filesystem is read-only: point DEVBOX_HOME at a writable one",
+}
+
+
+def os_error(e: OSError) -> str:
+    where = f": {e.filename}" if e.filename else ""
+    text = f"devbox: error: {e.strerror or e}{where}"
+    hint = OS_HINTS.get(e.errno or 0)
+    return f"{text}\n  hint: {hint}" if hint else text

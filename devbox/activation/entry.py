@@ -61,7 +61,8 @@ def enter_spec(
     from devbox.activation import launcher
     from devbox.build.stack import ensure_built
     from devbox.plan.lockfile import lock_path
-    from devbox.sandbox.box import Box, enter
+    from devbox.sandbox.box import Box
+    from devbox.sandbox.enter import enter
     from devbox.sandbox.host import current_tier
     from devbox.store.paths import Store
 

@@ -21,7 +21,7 @@ from devbox.activation import trust
 from devbox.errors import DevboxError
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
-from devbox.spec.model import Spec, parse_spec
+from devbox.spec.model import Spec, parse_bytes
 from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")
@@ -158,15 +158,6 @@ def watch_code(shell: str, values: list[str], said: str) -> str:
     return "_devbox_watch " + " ".join(quote(shell, v) for v in [*values, said]) + "\n"
 
 
-def parse_bytes(spec_path: Path, data: bytes) -> Spec:
-    """The spec whose file `spec_path` holds `data` (read once by the caller)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DevboxError(f"{spec_path} is not UTF-8 text (byte {e.start})") from e
-    return parse_spec(text, spec_path)
-
-
 def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
     """`devbox _hook-env SHELL SPEC [SAID]`: the code the hook evals for SPEC. Why nothing is
     activated (not trusted, changed, invalid) goes to stderr, unless it is SAID already; the
@@ -180,7 +171,7 @@ def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
     except DevboxError as e:
         news = e.render()
     except OSError as e:
-        from devbox.__main__ import os_error
+        from devbox.errors import os_error
 
         news = os_error(e)
     if news and news != said:
@@ -214,7 +205,7 @@ def hook_env_main(args: list[str]) -> int:
     except DevboxError as e:
         print(e.render(), file=sys.stderr)
     except OSError as e:
-        from devbox.__main__ import os_error
+        from devbox.errors import os_error
 
         print(os_error(e), file=sys.stderr)
     return 0

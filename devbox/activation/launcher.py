@@ -11,7 +11,7 @@ mtime it had when the launcher was written, to the nanosecond (spec, lock, setup
 devbox's own sources, the subuid files), with one stamp file per input carrying that mtime; the
 layers are in the store; the writable layer was made for this stack; $HOME, DEVBOX_TIER and
 DEVBOX_LINGER are as they were. Then it joins the running supervisor, or starts it (under the
-start lock, as box.ensure_running does), holding the sessions FIFO on fd 8 for the session's
+start lock, as start.ensure_running does), holding the sessions FIFO on fd 8 for the session's
 whole life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an
 older build, an empty home) hands over to `python -m devbox run -- CMD...`, which sorts it out
 and rewrites the launcher; DEVBOX_LAUNCHER_SPEC tells that run which project it is for and not
@@ -33,7 +33,8 @@ from devbox.fastpath import HANDOVER_ENV, INDEX_ENTRY
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
-from devbox.sandbox import boxenv, host, seccomp, sessions, supervisor
+from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
+from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
 from devbox.store import layers as store
 from devbox.store.paths import launcher_index
@@ -49,6 +50,8 @@ SOURCES = (
     "sandbox/argv.py",
     "sandbox/supervisor.py",
     "sandbox/box.py",
+    "sandbox/start.py",
+    "sandbox/enter.py",
     "sandbox/sessions.py",
     "sandbox/boxenv.py",
     "sandbox/shellrc.py",
@@ -191,7 +194,7 @@ def render(
     for root in dict.fromkeys([project, os.path.realpath(project)]):
         r = q(root.rstrip("/"))
         case.append(f"  {r}|{r}/*) c={q(workdir.rstrip('/'))}${{PWD#{r}}} ;;")
-    start = boxmod.supervisor_command(box)
+    start = starting.supervisor_command(box)
     join = sandbox.join_argv(
         host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
     )
@@ -249,13 +252,13 @@ def render(
     return "\n".join([*head, *full, *body])
 
 
-def _entries(box: boxmod.Box) -> tuple[dict[str, str], dict[str, str], boxmod.Entry]:
+def _entries(box: boxmod.Box) -> tuple[dict[str, str], dict[str, str], enter.Entry]:
     """The box env with no host values and with probe markers, and the session to enter."""
     fd = SECCOMP_FD if box.tier.seccomp else None
-    plain = boxmod.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env={})
+    plain = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env={})
     probes = {k: _probe(k) for k in boxenv.PASS_THROUGH}
-    probed = boxmod.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env=probes)
-    entry = boxmod.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, seccomp_fd=fd)
+    probed = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env=probes)
+    entry = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, seccomp_fd=fd)
     return plain.env, probed.env, entry
 
 

@@ -172,9 +172,9 @@ def run_shim(args: Sequence[str]) -> int:
     """`devbox _shim SPEC COMMAND [ARG...]`: COMMAND in SPEC's box, if SPEC is trusted."""
     from devbox.activation import trust
     from devbox.activation.entry import enter_spec
-    from devbox.activation.hook import parse_bytes
     from devbox.activation.launcher import mtime_ns
     from devbox.build.progress import Display
+    from devbox.spec.model import parse_bytes
 
     if len(args) < 2:
         raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")

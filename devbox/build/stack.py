@@ -91,7 +91,7 @@ def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
 
 def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tuple[str, ...]:
     """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
-    stack = resolve.stack(spec, st, tier)
+    stack = resolve.stack(spec, st, tier.key)
     if stack is None:
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))

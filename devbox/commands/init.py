@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devbox.build.interpreters.python_apt import SUITE_PYTHON
 from devbox.errors import DevboxError
+from devbox.plan.interpreters import SUITE_PYTHON
 from devbox.resources import data_dir
 from devbox.spec.model import DEBIAN_SUITES, SPEC_NAME
 from devbox.spec.validate import default_name

@@ -27,7 +27,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     ]
     tier = current_tier()
     try:
-        found = partial_stack(spec, st, tier)
+        found = partial_stack(spec, st, tier.key)
     except DevboxError as e:
         return [*lines, f"plan:     {e.message}"]
     built = [digest is not None for _, digest in found]

@@ -198,7 +198,7 @@ class Watcher:
             self.say("the build failed; still watching for the next change")
             return None
         except OSError as e:
-            from devbox.__main__ import os_error
+            from devbox.errors import os_error
 
             print(os_error(e), file=sys.stderr, flush=True)
             self.say("the build failed; still watching for the next change")

@@ -130,7 +130,7 @@ def plan(
         rec = {"packages": sorted(spec.apt)}
         title = "apt " + " ".join(spec.apt)
         layers.append(_layer("apt", layers[-1].digest, rec, title, idmap))
-    from devbox.build.interpreters import interpreter_recipe
+    from devbox.plan.interpreters import interpreter_recipe
 
     by_name = {i.name: i for i in spec.interpreters}
     for name in INTERPRETER_ORDER:

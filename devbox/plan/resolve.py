@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan
-from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import layers as store
 from devbox.store.paths import Store
@@ -27,21 +26,22 @@ def find(st: Store, layer: LayerRecipe, parent: str | None, pins: Pins | None) -
     return None
 
 
-def planned(spec: Spec, tier: Tier) -> tuple[list[LayerRecipe], list[Pins | None]]:
-    """The box's layers and, per layer, the pins devbox.lock gives it."""
-    layers = plan(spec, idmap=tier.key)
+def planned(spec: Spec, idmap: str) -> tuple[list[LayerRecipe], list[Pins | None]]:
+    """The box's layers under the uid map `idmap` (the tier's key) and, per layer, the pins
+    devbox.lock gives it."""
+    layers = plan(spec, idmap=idmap)
     return layers, lockfile.pins_chain(lockfile.read(lockfile.lock_path(spec)), layers)
 
 
-def stack(spec: Spec, st: Store, tier: Tier) -> list[str] | None:
+def stack(spec: Spec, st: Store, idmap: str) -> list[str] | None:
     """The digests of the box's layers, bottom first; None if any must be built first."""
-    found = [digest for _, digest in partial_stack(spec, st, tier)]
+    found = [digest for _, digest in partial_stack(spec, st, idmap)]
     return None if None in found else [d for d in found if d is not None]
 
 
-def partial_stack(spec: Spec, st: Store, tier: Tier) -> list[tuple[LayerRecipe, str | None]]:
+def partial_stack(spec: Spec, st: Store, idmap: str) -> list[tuple[LayerRecipe, str | None]]:
     """Each planned layer with its built digest, or None from the first one not built on."""
-    layers, pins = planned(spec, tier)
+    layers, pins = planned(spec, idmap)
     out: list[tuple[LayerRecipe, str | None]] = []
     parent: str | None = None
     broken = False

@@ -268,3 +268,12 @@ def _shell(ctx: Ctx, table: Table) -> Shell:
         expose=v.shell_expose(ctx, table),
         home="isolated" if home is None else v.one_of(ctx, ("shell", "home"), home, HOMES),
     )
+
+
+def parse_bytes(spec_path: Path, data: bytes) -> Spec:
+    """The spec whose file `spec_path` holds `data` (read once by the caller)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DevboxError(f"{spec_path} is not UTF-8 text (byte {e.start})") from e
+    return parse_spec(text, spec_path)

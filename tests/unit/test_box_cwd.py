@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.sandbox.box import box_cwd
+from devbox.sandbox.enter import box_cwd
 from devbox.spec.model import Spec, parse_spec
 
 

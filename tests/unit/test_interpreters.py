@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from devbox.build.fetch import check_integrity
-from devbox.build.interpreters import matches, upstream_version
 from devbox.build.interpreters.node_npm import newest
 from devbox.build.interpreters.semver import satisfies
 from devbox.plan import lockfile
+from devbox.plan.interpreters import matches, upstream_version
 from devbox.plan.recipe import LayerRecipe, plan
 from devbox.sandbox import argv as sandbox
 from devbox.spec.model import Spec, parse_spec

@@ -18,28 +18,16 @@ from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe
 from devbox.spec.model import Interpreter, Spec
-from devbox.build.interpreters import matches, semver
+from devbox.build.interpreters import semver
+from devbox.plan.interpreters import matches, node_arch
 
 REGISTRY = "https://registry.npmjs.org"
-ARCHES = {"x86_64": "x64", "aarch64": "arm64", "armv7l": "armv7l", "ppc64le": "ppc64le",
-          "s390x": "s390x"}  # fmt: skip
 CORGI = "application/vnd.npm.install-v1+json"  # the registry's abbreviated metadata
 PREFIX = "/opt/devbox/node"
 
 
 def registry() -> str:
     return os.environ.get("DEVBOX_NPM_REGISTRY", REGISTRY).rstrip("/")
-
-
-def node_arch() -> str:
-    machine = platform.machine()
-    if machine not in ARCHES:
-        raise DevboxError(f"no official Node.js build for this machine ({machine})")
-    return ARCHES[machine]
-
-
-def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {"arch": node_arch()}, f"node {interp.version} (npm registry)"
 
 
 def newest(versions: dict[str, Any], want: str) -> str | None:

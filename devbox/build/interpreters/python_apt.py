@@ -12,56 +12,12 @@ from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe
 from devbox.spec.model import Interpreter, Spec
-from devbox.build.interpreters import matches, upstream_version
-
-# python3.X per Debian suite; sid carries 3.13 and newer (what it has changes over time).
-SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
-SID_MIN = (3, 13)
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def suites_with(minor: str) -> list[str]:
-    out = [s for s, v in SUITE_PYTHON.items() if v == minor]
-    if tuple(int(x) for x in minor.split(".")) >= SID_MIN:
-        out.append("sid")
-    return out
-
-
-def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    suite = spec.base.ref
-    minor = _minor(interp.version)
-    ok = SUITE_PYTHON.get(suite) == minor or (
-        suite == "sid" and tuple(int(x) for x in minor.split(".")) >= SID_MIN
-    )
-    if not ok:
-        have = SUITE_PYTHON.get(suite, "3.13 and newer" if suite == "sid" else "another version")
-        where = suites_with(minor)
-        elsewhere = (
-            f"python {minor} is in Debian {' and '.join(where)}"
-            if where
-            else f"no Debian suite devbox knows has python {minor}"
-        )
-        raise DevboxError(
-            f"{spec.path}: [interpreters].python: Debian {suite} has python {have}, "
-            f"not {interp.version}; {elsewhere}",
-            hint=(
-                f'use python = "{have}" on {suite}'
-                + (f', or base = "debian:{where[0]}"' if where else "")
-                + f', or python = {{ version = "{interp.version}", provider = "uv" }}'
-                " (python-build-standalone: any version)"
-            ),
-        )
-    packages = [f"python{minor}", f"python{minor}-venv", "python3-pip"]
-    return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
-
+from devbox.plan.interpreters import matches, minor_of, upstream_version
 
 def script(layer: LayerRecipe, install: str) -> str:
     """`install` (the apt part, BuildContext.apt_install_script), then make this python the
     developer's python."""
-    minor = _minor(layer.recipe["version"])
+    minor = minor_of(layer.recipe["version"])
     py = f"/usr/bin/python{minor}"
     return "\n".join(
         [
@@ -83,7 +39,7 @@ def script(layer: LayerRecipe, install: str) -> str:
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     ctx.run_over_lowers(script(layer, ctx.apt_install_script(layer.recipe["packages"])))
-    minor = _minor(layer.recipe["version"])
+    minor = minor_of(layer.recipe["version"])
     installed = ctx.installed_packages().get(f"python{minor}")
     if installed is None:
         raise DevboxError(f"python{minor} did not install", log=str(ctx.log))

@@ -22,7 +22,7 @@ from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe
 from devbox.spec.model import Interpreter, Spec
-from devbox.build.interpreters import matches
+from devbox.plan.interpreters import matches
 
 PYPI = "https://pypi.org/pypi"
 INSTALL_DIR = "/opt/devbox/python"
@@ -34,10 +34,6 @@ WHEEL_TAGS = {"x86_64": "musllinux_1_1_x86_64", "aarch64": "musllinux_1_1_aarch6
 
 def pypi() -> str:
     return os.environ.get("DEVBOX_PYPI_JSON", PYPI).rstrip("/")
-
-
-def recipe(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {}, f"python {interp.version} (uv)"
 
 
 def uv_wheel(version: str | None) -> dict[str, str]:

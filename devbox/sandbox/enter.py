@@ -1,0 +1,130 @@
+"""Entering a box: a session's environment, mounts and argv (plan_entry, which the launcher
+writes down too), and the execve into nsenter + bwrap."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from devbox.plan.recipe import workdir_of
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import box as box_
+from devbox.sandbox import boxenv, host, seccomp, shellrc, start
+from devbox.sandbox.box import Box, Reporter
+from devbox.spec.model import Spec
+
+
+def box_cwd(spec: Spec, host_cwd: str) -> str:
+    """The current directory inside the box: kept when it is inside the working tree."""
+    workdir = workdir_of(spec)
+    project = str(spec.project)
+    real = os.path.realpath(host_cwd)
+    for root in {project, os.path.realpath(project)}:
+        if real == root or real.startswith(root.rstrip("/") + "/"):
+            return workdir.rstrip("/") + real[len(root.rstrip("/")) :] or "/"
+    return workdir
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How one session enters a running box: bwrap's part, the command's env, and whether
+    nsenter keeps our credentials (bwrap then nests a namespace to be us)."""
+
+    session: sandbox.Session
+    env: dict[str, str]
+    keep_credentials: bool
+
+
+def plan_entry(
+    box: Box,
+    argv: Sequence[str],
+    *,
+    cwd: str,
+    root: bool,
+    interactive: bool = False,
+    shell: str | None = None,
+    host_env: Mapping[str, str] | None = None,
+    seccomp_fd: int | None = None,
+) -> Entry:
+    """Pure but for the user database and a look into the layers: what `enter` execs.
+    `cwd` is the host's current directory; `shell` the $SHELL in the box (default: the
+    user's login shell)."""
+    spec, tier, p = box.spec, box.tier, box.paths
+    user, host_home, login_shell = box_.user()
+    workdir = workdir_of(spec)
+    home = host_home
+    if root and tier.level > 1:
+        user, home = "root", "/root"
+    env = boxenv.box_env(
+        spec,
+        os.environ if host_env is None else host_env,
+        user=user,
+        home=home,
+        shell=shell or login_shell,
+        workdir=workdir,
+    )
+    env.update(sandbox.host_ca(host.ca_bundle())[1])
+    drop_to = nested = None
+    keep = False
+    if tier.level == 2 and not root:
+        if shellrc.box_has(box.roots(), "setpriv"):
+            drop_to = (tier.uid, tier.gid)
+        else:  # no setpriv in this box: join as ourselves, bwrap nests a namespace for us
+            nested = (tier.uid, tier.gid)
+            keep = True
+    if tier.level == 3 and not root:
+        nested = (tier.uid, tier.gid)
+    session = sandbox.Session(
+        root=str(p.merged),
+        argv=tuple(argv),
+        cwd=box_cwd(spec, cwd),
+        new_session=not interactive,
+        cap_add_all=tier.level > 1 and root,
+        drop_to=drop_to,
+        nested_uid=nested,
+        seccomp_fd=seccomp_fd,
+    )
+    return Entry(session, env, keep)
+
+
+def enter(
+    box: Box,
+    argv: Sequence[str] | None,
+    display: Reporter,
+    *,
+    cwd: str | None = None,
+    root: bool = False,
+) -> NoReturn:
+    """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
+    in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
+    p = box.paths
+    pid = start.ensure_running(box, display)
+    interactive = argv is None
+    extra_env: dict[str, str] = {}
+    shell = None
+    if argv is None:
+        _, _, login_shell = box_.user()
+        program = shellrc.choose_program(box.spec.shell.program, login_shell, box.roots())
+        shellrc.write_rc(p.rc, box.spec.name)
+        argv, extra_env = shellrc.shell_argv(program, box.spec.name)
+        shell = program
+    entry = plan_entry(
+        box,
+        argv,
+        cwd=cwd or os.getcwd(),
+        root=root,
+        interactive=interactive,
+        shell=shell,
+        seccomp_fd=seccomp.memfd() if box.tier.seccomp else None,
+    )
+    env = {**entry.env, **extra_env}
+    join = sandbox.join_argv(
+        host.tool("nsenter"), pid, box.tier.userns, keep_credentials=entry.keep_credentials
+    )
+    full = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
+    if display.verbose:
+        display.info("devbox: " + json.dumps(full))
+    os.execve(full[0], full, env)
