@@ -36,7 +36,7 @@ from devbox.sandbox import box as boxmod
 from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
-from devbox.store import layers as store
+from devbox.store import fs
 from devbox.store.paths import launcher_index
 
 FORMAT = 1
@@ -272,7 +272,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
     p = box.paths
     data = p.launcher_data
     data.mkdir(parents=True, exist_ok=True)
-    with store.flocked(data / ".lock"):
+    with fs.flocked(data / ".lock"):
         gen = data / f"{time.time_ns():x}-{os.getpid()}"
         gen.mkdir()
         for i, mtime in enumerate(snap.values()):
@@ -289,7 +289,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         os.replace(tmp, p.launcher)
         for old in data.iterdir():
             if old != gen and old.name != ".lock":
-                store.remove_tree(old)
+                fs.remove_tree(old)
     write_index(box.spec.project, box.store.root, p.launcher)
     return p.launcher
 

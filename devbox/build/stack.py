@@ -13,6 +13,7 @@ from pathlib import Path
 from devbox.sandbox import host
 from devbox.plan import lockfile, resolve
 from devbox.store import layers as store
+from devbox.store import fs, projects
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
@@ -50,7 +51,7 @@ def build_box(
     st.root.mkdir(parents=True, exist_ok=True)
     with store.gc_lock(st, exclusive=False):
         store.clean_stale(st, host.remover(tier))
-        before = store.read_project(st, spec.project)
+        before = projects.read_project(st, spec.project)
         if before and before.get("idmap") not in (None, tier.key):
             display.info(
                 f"devbox: your sandbox changed since this box was built ({tier.describe()}); "
@@ -84,7 +85,7 @@ def build_box(
 
 
 def register(spec: Spec, st: Store, stack: list[str], tier: host.Tier) -> None:
-    store.register_project(
+    projects.register_project(
         st, spec.project, spec.name, stack, idmap=tier.key, apt_cache=_apt_cache_key(spec)
     )
 
@@ -96,7 +97,7 @@ def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tu
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
     store.mark_used(st, stack)
-    registered = store.read_project(st, spec.project)
+    registered = projects.read_project(st, spec.project)
     if registered is None or registered.get("stack") != stack:
         register(spec, st, stack, tier)
     if not lockfile.lock_path(spec).exists():
@@ -128,10 +129,10 @@ class Job:
         layer, st, display, label = self.layer, self.st, self.display, self.label
         key = layer_key(layer.digest, self.parent, pins)
         lock = st.layer_lock(key)
-        with store.flocked(lock, blocking=False) as free:
+        with fs.flocked(lock, blocking=False) as free:
             if not free:
                 display.info(f"{label}: waiting for another build of this layer")
-        with store.flocked(lock):
+        with fs.flocked(lock):
             found = None if self.fresh else resolve.find(st, layer, self.parent, pins)
             if found is not None:
                 display.info(f"{label}: built by another devbox")
@@ -217,7 +218,7 @@ class Job:
             parent=self.parent,
             recipe=layer.recipe,
             title=layer.title,
-            size=store.disk_usage(lb.rootfs),
+            size=fs.disk_usage(lb.rootfs),
             created=time.time(),
             tier=self.tier.level,
             packages=packages,
@@ -254,7 +255,7 @@ def _unavailable(out: Path) -> list[str]:
         return []
 
 
-def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: store.Remover) -> None:
+def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.Remover) -> None:
     old = st.layer_dir(meta.digest)
     trash = old.with_name(f"{store.TMP_PREFIX}{meta.digest}-replaced")
     remove(trash)

@@ -25,6 +25,7 @@ from devbox.sandbox import sessions
 from devbox.sandbox.host import Tier, remover
 from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME
+from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
@@ -53,17 +54,6 @@ class Freed:
     @property
     def total(self) -> int:
         return sum(size for _, size in self.items)
-
-
-def projects(st: Store) -> list[tuple[Path, dict[str, Any]]]:
-    out = []
-    if st.projects.is_dir():
-        for d in sorted(st.projects.iterdir()):
-            try:
-                out.append((d, json.loads((d / "project.json").read_text())))
-            except (OSError, ValueError):
-                out.append((d, {}))
-    return out
 
 
 def is_live(pdir: Path, info: dict[str, Any], *, stop_idle: bool = False) -> bool:
@@ -117,7 +107,7 @@ def collect(
     dropped: set[Path] = set()
 
     def drop(path: Path, what: str) -> None:
-        freed.add(what, store.disk_usage(path))
+        freed.add(what, fs.disk_usage(path))
         dropped.add(path)
         if not dry_run:
             remove(path)
@@ -130,7 +120,7 @@ def collect(
         caches: set[str] = set()
         keep_all_caches = False
         by_projects: dict[str, float] = {}  # digest -> the last use of a project that used it
-        for pdir, info in projects(st):
+        for pdir, info in projects.registered(st):
             stack = [d for d in info.get("stack", []) if isinstance(d, str)]
             used_at = last_used(pdir, info) or 0.0
             for digest in stack:
@@ -152,7 +142,7 @@ def collect(
                 if cutoff is not None and layer_last_used(layer, by_projects) > cutoff:
                     freed.kept.append(f"layer {layer.name[:12]} {_title(layer)}")
                     continue
-                with store.flocked(st.layer_lock(layer.name), blocking=False) as free:
+                with fs.flocked(st.layer_lock(layer.name), blocking=False) as free:
                     if free:
                         title = _title(layer)
                         drop(layer, f"layer {layer.name[:12]} {title}")
@@ -168,7 +158,7 @@ def collect(
                     drop(entry, f"download {entry.name[:12]} no kept layer was built from")
         if not dry_run:
             store.drop_dangling_aliases(st)
-            store.drop_dangling_index(st)  # the entries of the projects dropped above
+            projects.drop_dangling_index(st)  # the entries of the projects dropped above
             _old_logs(st)
             _orphan_locks(st)
     return freed
@@ -209,6 +199,6 @@ def _orphan_locks(st: Store) -> None:
     if st.locks.is_dir():
         for lock in st.locks.glob("*.lock"):
             if not st.layer_dir(lock.stem).exists():
-                with store.flocked(lock, blocking=False) as free:
+                with fs.flocked(lock, blocking=False) as free:
                     if free:
                         lock.unlink(missing_ok=True)

@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devbox.commands.gc import last_used, projects
+from devbox.commands.gc import last_used
 from devbox.errors import DevboxError
 from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME
+from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
@@ -65,7 +66,7 @@ def read_layers(st: Store) -> dict[str, LayerRow]:
             continue
         if not (entry / "meta.json").is_file():
             # Rare (a layer is committed with its meta.json); measure it so the total is true.
-            rows[entry.name] = LayerRow(entry.name, "", "(incomplete)", store.disk_usage(entry))
+            rows[entry.name] = LayerRow(entry.name, "", "(incomplete)", fs.disk_usage(entry))
             continue
         try:
             meta = store.read_meta(st, entry.name)
@@ -78,7 +79,7 @@ def read_layers(st: Store) -> dict[str, LayerRow]:
 
 def read_boxes(st: Store) -> list[BoxRow]:
     rows: list[BoxRow] = []
-    for pdir, info in projects(st):
+    for pdir, info in projects.registered(st):
         paths = ProjectPaths(pdir)
         path = info.get("path")
         stack = info.get("stack")
@@ -92,7 +93,7 @@ def read_boxes(st: Store) -> list[BoxRow]:
                 gone=not (path and (Path(path) / SPEC_NAME).is_file()),
                 running=supervisor_pid(paths) is not None,
                 used=last_used(pdir, info),
-                writable=store.disk_usage(paths.upper) if paths.upper.exists() else 0,
+                writable=fs.disk_usage(paths.upper) if paths.upper.exists() else 0,
             )
         )
     return sorted(rows, key=lambda b: (b.name, b.path))
@@ -116,7 +117,7 @@ def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[s
 def listing(st: Store) -> list[str]:
     layers = read_layers(st)
     boxes = read_boxes(st)
-    caches = store.disk_usage(st.cache) if st.cache.is_dir() else 0
+    caches = fs.disk_usage(st.cache) if st.cache.is_dir() else 0
     if not layers and not boxes:
         return ["no boxes yet (devbox build makes one)", f"store: {st.root}"]
 

@@ -11,6 +11,7 @@ from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
 from devbox.sandbox.sessions import inside, supervisor_pid
 from devbox.spec.model import Spec
+from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
@@ -42,9 +43,9 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
             lines.append(f"  {layer.kind:<7} {'-':<12}  {'not built':>10}  {layer.title}")
     box = Box(spec, st, tuple(m.digest for m in metas), tier)
     p = box.paths
-    upper = store.disk_usage(p.upper) if p.upper.exists() else 0
+    upper = fs.disk_usage(p.upper) if p.upper.exists() else 0
     lines.append(f"writable: {_mib(upper)}  ({p.upper})")
-    registered = store.read_project(st, spec.project)
+    registered = projects.read_project(st, spec.project)
     stack = [d or "" for _, d in found]
     lines.append(f"state:    {spec_state(built, stack, registered)}")
     lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")

@@ -14,12 +14,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from devbox.errors import HostError
-from devbox.sandbox.argv import UserNs
-from devbox.store.layers import Remover, remover_for
+from devbox.store.fs import Remover, remove_tree
 
 # tool -> (Debian package, what it is for)
 TOOLS = {
@@ -34,6 +34,16 @@ TOOLS = {
     "newgidmap": ("uidmap", "mapping your subgid range (tier 2)"),
 }
 MIN_RANGE = 65536
+
+
+@dataclass(frozen=True)
+class UserNs:
+    """How unshare(1) maps ids for tiers 2 and 3 (None everywhere means tier 1, host root)."""
+
+    unshare_flags: tuple[str, ...]
+    # nsenter into it: tier 2 becomes its root (setuid 0); in tier 3 the user already maps to
+    # its root and setgroups is denied there, so credentials are kept as they are
+    join_flags: tuple[str, ...] = ("--user",)
 
 
 def which(name: str) -> str | None:
@@ -57,6 +67,25 @@ def end_session(pid: int) -> None:
     and waits forever, holding whatever pipes it inherited."""
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def remover_for(
+    userns_flags: tuple[str, ...] | None,
+    unshare: str | None,
+    run: Callable[[list[str]], tuple[int, str]] | None = None,
+) -> Remover:
+    """How to delete trees for a tier: files owned by subuids can only be removed from inside
+    the user namespace that maps them (as its root), so tier 2 removes there first. `run`
+    runs a namespace tool (host.run_captured)."""
+    if not userns_flags or unshare is None or run is None:
+        return remove_tree
+
+    def remove(path: Path) -> None:
+        if path.exists() and not path.is_symlink():
+            run([unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)])
+        remove_tree(path)
+
+    return remove
 
 
 def remover(tier: Tier) -> Remover:

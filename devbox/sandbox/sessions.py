@@ -21,7 +21,7 @@ import stat
 import time
 
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
-from devbox.store import layers as store
+from devbox.store import fs
 from devbox.store.paths import ProjectPaths
 
 LINGER_ENV = "DEVBOX_LINGER"
@@ -140,5 +140,5 @@ def stop(paths: ProjectPaths) -> bool:
     """stop_locked under the project's start lock."""
     if not paths.run.is_dir():
         return True
-    with store.flocked(paths.start_lock):
+    with fs.flocked(paths.start_lock):
         return stop_locked(paths)

@@ -14,7 +14,7 @@ from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
 from devbox.sandbox import host, sessions, shellrc, supervisor
 from devbox.sandbox.box import Box, Reporter
-from devbox.store import layers as store
+from devbox.store import fs
 
 
 def _check_not_mounted(box: Box) -> None:
@@ -119,7 +119,7 @@ def ensure_running(box: Box, display: Reporter) -> int:
     supervisor, starting it if needed. An idle box of an older build is stopped first."""
     p = box.paths
     p.run.mkdir(parents=True, exist_ok=True)
-    with store.flocked(p.start_lock):  # nothing starts or stops meanwhile
+    with fs.flocked(p.start_lock):  # nothing starts or stops meanwhile
         pid = sessions.supervisor_pid(p)
         if pid is not None and box_.running_ids(p) == box_.stack_ids(box):
             sessions.hold(p)
@@ -181,7 +181,7 @@ def reset(box: Box) -> bool:
     p = box.paths
     if not p.root.exists():
         return True
-    with store.flocked(p.start_lock):
+    with fs.flocked(p.start_lock):
         if not sessions.stop_locked(p):
             return False
         try:

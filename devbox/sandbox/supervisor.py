@@ -10,7 +10,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from devbox.sandbox.argv import Bind, UserNs, unshare_argv
+from devbox.sandbox.argv import Bind, unshare_argv
+from devbox.sandbox.host import UserNs
 
 # The box supervisor: mounts the project's overlay once, in a mount namespace of its own, with
 # the binds every session shares (one `mount -a` of box_fstab), and says it is ready by writing

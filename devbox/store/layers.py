@@ -8,107 +8,19 @@ build of the same layer wait for the first instead of colliding.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devbox.errors import DevboxError
+from devbox.store.fs import Remover, flocked, remove_tree
 from devbox.store.paths import Store
 
 TMP_PREFIX = ".tmp-"
-
-
-@contextlib.contextmanager
-def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Iterator[bool]:
-    """Hold a flock on `path` (created if missing). Yields False if non-blocking and busy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        if not blocking:
-            op |= fcntl.LOCK_NB
-        try:
-            fcntl.flock(fd, op)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
-def disk_usage(path: Path) -> int:
-    """Bytes used on disk under `path`, counting each inode once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += st.st_blocks * 512
-    return total
-
-
-def remove_tree(path: Path) -> None:
-    """Delete `path`: a file, a symlink (not its target), or a directory tree, including
-    directories without read, write or search permission (dpkg leaves some)."""
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-        return
-    if not path.exists():
-        return
-    for dirpath, dirnames, _ in os.walk(path, onerror=lambda e: _open_up(Path(e.filename))):
-        for name in dirnames:
-            sub = Path(dirpath) / name
-            if os.path.ismount(sub):
-                raise DevboxError(
-                    f"refusing to delete {path}: {sub} is a mount point",
-                    hint=f"unmount it (umount -R {sub}), then try again",
-                )
-            _open_up(sub)
-    shutil.rmtree(path)
-
-
-Remover = Callable[[Path], None]
-
-
-def remover_for(
-    userns_flags: tuple[str, ...] | None,
-    unshare: str | None,
-    run: Callable[[list[str]], tuple[int, str]] | None = None,
-) -> Remover:
-    """How to delete trees for a tier: files owned by subuids can only be removed from inside
-    the user namespace that maps them (as its root), so tier 2 removes there first. `run`
-    runs a namespace tool (host.run_captured)."""
-    if not userns_flags or unshare is None or run is None:
-        return remove_tree
-
-    def remove(path: Path) -> None:
-        if path.exists() and not path.is_symlink():
-            run([unshare, *userns_flags, "--", "rm", "-rf", "--one-file-system", "--", str(path)])
-        remove_tree(path)
-
-    return remove
-
-
-def _open_up(directory: Path) -> None:
-    """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
-    with contextlib.suppress(OSError):
-        if not directory.is_symlink():
-            directory.chmod(0o700)
 
 
 @dataclass(frozen=True)
@@ -200,26 +112,6 @@ def drop_dangling_aliases(store: Store) -> int:
     return n
 
 
-def drop_dangling_index(store: Store) -> int:
-    """Remove the by-path index entries (and writers' leftover temp links) whose launcher is
-    gone, then the directories that leaves empty (gc). Returns how many entries went."""
-    n = 0
-    root = store.by_path
-    if not root.is_dir():
-        return 0
-    for dirpath, _, filenames in os.walk(root, topdown=False):
-        for name in filenames:
-            entry = os.path.join(dirpath, name)
-            if os.path.islink(entry) and not os.path.exists(entry):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry)
-                    n += 1
-        if dirpath != str(root):
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)  # only if empty
-    return n
-
-
 class LayerBuild:
     """A layer under construction: a temp dir beside its final place, committed by rename."""
 
@@ -271,26 +163,6 @@ def clean_stale(store: Store, remove: Remover = remove_tree) -> list[Path]:
     return removed
 
 
-def register_project(
-    store: Store, project: Path, name: str, stack: list[str], **extra: str
-) -> None:
-    """Record which layers a project uses (and its uid map and apt cache), for gc and ls."""
-    pdir = store.project_dir(project)
-    pdir.mkdir(parents=True, exist_ok=True)
-    info = {"path": str(project), "name": name, "stack": stack, "updated": time.time(), **extra}
-    tmp = pdir / "project.json.new"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, pdir / "project.json")
-
-
 def gc_lock(store: Store, *, exclusive: bool) -> contextlib.AbstractContextManager[bool]:
     """Builds hold this shared; gc holds it exclusively, so it never deletes what a build uses."""
     return flocked(store.root / "gc.lock", exclusive=exclusive)
-
-
-def read_project(store: Store, project: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((store.project_dir(project) / "project.json").read_text())
-        return data
-    except (OSError, ValueError):
-        return None

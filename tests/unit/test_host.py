@@ -11,8 +11,7 @@ import pytest
 
 from devbox.errors import HostError
 from devbox.sandbox import host
-from devbox.sandbox.argv import UserNs
-from devbox.sandbox.host import Tier, current_tier, sub_range, userns_failure
+from devbox.sandbox.host import Tier, UserNs, current_tier, sub_range, userns_failure
 
 SUBIDS = """\
 # comment lines and junk are skipped

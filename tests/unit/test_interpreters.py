@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from devbox.build import steps
 from devbox.build.fetch import check_integrity
 from devbox.build.interpreters.node_npm import newest
 from devbox.build.interpreters.semver import satisfies
 from devbox.plan import lockfile
 from devbox.plan.interpreters import matches, upstream_version
 from devbox.plan.recipe import LayerRecipe, plan
-from devbox.sandbox import argv as sandbox
 from devbox.spec.model import Spec, parse_spec
 from devbox.store.layers import LayerMeta
 
@@ -82,18 +82,18 @@ def test_integrity_forms() -> None:
 
 
 def test_pinned_apt_script_checks_then_installs_exact_versions() -> None:
-    script = sandbox.apt_script(
+    script = steps.apt_script(
         ["git", "libpq-dev=15.*"], pins={"git": "1:2.39.2-1.1", "libpq5": "15.8-0+deb12u1"}
     )
     assert "install -- git=1:2.39.2-1.1 libpq5=15.8-0+deb12u1 'libpq-dev=15.*'" in script
     assert script.index("unavailable") < script.index("install --")
     assert re.search(r"apt-mark .* auto -- libpq5", script)
-    assert "unavailable" not in sandbox.apt_script(["git"])
+    assert "unavailable" not in steps.apt_script(["git"])
 
 
 @pytest.mark.parametrize("cached", [False, True])
 def test_no_apt_tool_writes_its_binary_caches_into_the_layer(cached: bool) -> None:
-    script = sandbox.apt_script(
+    script = steps.apt_script(
         ["git"], pins={"git": "1:2.39.2-1.1", "libpq5": "15.8"}, cached_lists=cached
     )
     tools = [line for line in script.splitlines() if re.search(r"\bapt-(get|cache|mark) ", line)]

@@ -14,8 +14,10 @@ import pytest
 
 from devbox.commands.listing import human, listing
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
-from devbox.store.layers import LayerMeta, disk_usage, register_project
+from devbox.store.fs import disk_usage
+from devbox.store.layers import LayerMeta
 from devbox.store.paths import ProjectPaths, Store
+from devbox.store.projects import register_project
 
 MiB = 2**20
 BASE, APT, SETUP_API, UNUSED, INCOMPLETE = (c * 64 for c in "abcde")

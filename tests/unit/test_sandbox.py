@@ -10,22 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from devbox.sandbox import argv as sandbox
-from devbox.sandbox.argv import (
+from devbox.build import steps
+from devbox.build.steps import (
     BUILD_SCRIPT,
-    Bind,
-    Session,
-    UserNs,
     apt_script,
     build_argv,
-    bwrap_argv,
-    join_argv,
     mmdebstrap_argv,
-    overlay_options,
     packages_query,
     setup_script,
-    unshare_argv,
 )
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox.argv import Bind, Session, bwrap_argv, join_argv, overlay_options, unshare_argv
+from devbox.sandbox.host import UserNs
 from devbox.sandbox.supervisor import (
     SUPERVISOR_MARK,
     SUPERVISOR_SCRIPT,
@@ -45,7 +41,7 @@ APT_OPTS = (
 
 def test_constants() -> None:
     assert sandbox.RC_DIR == "/run/devbox"
-    assert sandbox.BUILD_OUT == "/tmp/devbox-out"
+    assert steps.BUILD_OUT == "/tmp/devbox-out"
 
 
 # -- binds and bwrap -----------------------------------------------------------------------------

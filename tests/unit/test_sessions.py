@@ -109,9 +109,9 @@ def test_stop_ends_an_idle_box_at_once_and_leaves_a_busy_one(box: Box) -> None:
 
 
 def test_it_does_not_go_while_someone_holds_the_start_lock(box: Box) -> None:
-    from devbox.store import layers as store
+    from devbox.store import fs
 
-    with store.flocked(box.paths.start_lock):
+    with fs.flocked(box.paths.start_lock):
         proc = box.start(linger=0)
         time.sleep(0.6)
         assert proc.poll() is None and not box.unmounted()

@@ -11,8 +11,9 @@ from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe, layer_key, plan
 from devbox.sandbox.host import current_tier
 from devbox.spec.model import Spec, load_spec
-from devbox.store.layers import LayerMeta, register_project, write_alias
+from devbox.store.layers import LayerMeta, write_alias
 from devbox.store.paths import Store
+from devbox.store.projects import register_project
 
 BASE_PKGS = {"base-files": "12.4", "dash": "0.5.12-2"}
 

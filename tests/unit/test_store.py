@@ -8,17 +8,8 @@ from pathlib import Path
 import pytest
 
 from devbox.errors import DevboxError
-from devbox.store.layers import (
-    TMP_PREFIX,
-    LayerBuild,
-    LayerMeta,
-    clean_stale,
-    disk_usage,
-    flocked,
-    has_layer,
-    read_meta,
-    remove_tree,
-)
+from devbox.store.fs import disk_usage, flocked, remove_tree
+from devbox.store.layers import TMP_PREFIX, LayerBuild, LayerMeta, clean_stale, has_layer, read_meta
 from devbox.store.paths import Store
 
 D1, D2, D3 = "1" * 64, "2" * 64, "3" * 64

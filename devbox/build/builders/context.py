@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from devbox.sandbox import host, argv as sandbox, seccomp
+from devbox.build import steps
 from devbox.sandbox.host import Tier
 from devbox.store.paths import Store
 from devbox.build.progress import Display, run_logged
@@ -33,7 +34,7 @@ class BuildContext:
     def apt_install_script(self, packages: Sequence[str]) -> str:
         """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""
         pins = None if self.pins is None else dict(self.pins.get("packages", {}))
-        return sandbox.apt_script(
+        return steps.apt_script(
             packages, sandbox_root=self.tier.level == 3, pins=pins, cached_lists=self.cached_lists()
         )
 
@@ -98,9 +99,9 @@ class BuildContext:
             cwd=cwd,
             tmpfs=("/tmp", "/run"),
             binds=(
-                sandbox.Bind(str(archives), sandbox.APT_ARCHIVES),
-                sandbox.Bind(str(lists), sandbox.APT_LISTS),
-                sandbox.Bind(str(self.out), sandbox.BUILD_OUT),
+                sandbox.Bind(str(archives), steps.APT_ARCHIVES),
+                sandbox.Bind(str(lists), steps.APT_LISTS),
+                sandbox.Bind(str(self.out), steps.BUILD_OUT),
                 *binds,
                 *ca_binds,
             ),
@@ -108,7 +109,7 @@ class BuildContext:
             seccomp_fd=fds[0] if fds else None,
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
-        argv = sandbox.build_argv(
+        argv = steps.build_argv(
             host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
         )
         try:

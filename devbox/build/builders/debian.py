@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from devbox.sandbox import host, argv as sandbox, seccomp
+from devbox.build import steps
 from devbox.plan.recipe import LayerRecipe
 from devbox.build.progress import run_logged
 from devbox.build.builders.context import BuildContext, build_env
@@ -19,7 +20,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     target = ctx.build.rootfs
     target.rmdir()  # mmdebstrap wants to create it
     tier = ctx.tier
-    argv = sandbox.mmdebstrap_argv(
+    argv = steps.mmdebstrap_argv(
         host.tool("mmdebstrap"),
         layer.recipe["suite"],
         str(target),

@@ -7,13 +7,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from devbox.sandbox import argv as sandbox
+from devbox.build import steps
 from devbox.plan.recipe import LayerRecipe
 from devbox.build.builders.context import BuildContext
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     workdir = layer.recipe["workdir"]
-    script = sandbox.setup_script(layer.recipe["run"], workdir)
+    script = steps.setup_script(layer.recipe["run"], workdir)
     bind = sandbox.Bind(str(ctx.project), workdir, "ro")
     ctx.run_over_lowers(script, binds=(bind,), cwd=workdir, rmdirs=new_mountpoints(ctx, workdir))
     return {}

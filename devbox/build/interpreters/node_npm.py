@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 from devbox.sandbox import argv as sandbox
+from devbox.build import steps
 from devbox.sandbox.boxenv import NPM_PREFIX as GLOBAL
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
@@ -70,7 +71,7 @@ def resolve(version: str, arch: str) -> dict[str, Any]:
     }
 
 
-OUT = sandbox.BUILD_OUT  # where the builder puts the downloads
+OUT = steps.BUILD_OUT  # where the builder puts the downloads
 SCRIPT = f"""set -eu
 out={OUT}
 mkdir -p {PREFIX}/lib/node_modules/npm {GLOBAL}
@@ -100,7 +101,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     fetch.download(
         pins["npm-url"], ctx.out / "npm.tgz", pins["npm-integrity"], ctx.display, ctx.label, cache
     )
-    ctx.run_over_lowers(SCRIPT + sandbox.packages_query(OUT))
+    ctx.run_over_lowers(SCRIPT + steps.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):
         (ctx.out / name).unlink()
     return {k: pins[k] for k in ("version", "url", "integrity", "npm-version", "npm-url",

@@ -16,6 +16,7 @@ import zipfile
 from typing import Any
 
 from devbox.sandbox import argv as sandbox
+from devbox.build import steps
 from devbox.store import layers as store
 from devbox.sandbox.boxenv import PYTHON_USER_BASE as USER_BASE
 from devbox.build.builders.context import BuildContext
@@ -26,7 +27,7 @@ from devbox.plan.interpreters import matches
 
 PYPI = "https://pypi.org/pypi"
 INSTALL_DIR = "/opt/devbox/python"
-OUT = sandbox.BUILD_OUT  # where the builder puts uv and reads results
+OUT = steps.BUILD_OUT  # where the builder puts uv and reads results
 PASS_ENV = ("UV_PYTHON_INSTALL_MIRROR", "UV_PYTHON_DOWNLOADS_JSON_URL", "UV_NATIVE_TLS",
             "SSL_CERT_FILE", "UV_HTTP_TIMEOUT")  # fmt: skip
 WHEEL_TAGS = {"x86_64": "musllinux_1_1_x86_64", "aarch64": "musllinux_1_1_aarch64"}
@@ -96,7 +97,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     whl.unlink()
     version = str(pins.get("version") or layer.recipe["version"])
     try:
-        ctx.run_over_lowers(script(version) + sandbox.packages_query(OUT), env=uv_env())
+        ctx.run_over_lowers(script(version) + steps.packages_query(OUT), env=uv_env())
     except DevboxError as e:
         mirror = os.environ.get("UV_PYTHON_INSTALL_MIRROR")
         where = f"the mirror {mirror}" if mirror else "GitHub (python-build-standalone releases)"

@@ -1,0 +1,79 @@
+"""File-system helpers for the store: locks, sizes, and deleting trees devbox made."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from devbox.errors import DevboxError
+
+
+@contextlib.contextmanager
+def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Iterator[bool]:
+    """Hold a flock on `path` (created if missing). Yields False if non-blocking and busy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if not blocking:
+            op |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, op)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes used on disk under `path`, counting each inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += st.st_blocks * 512
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Delete `path`: a file, a symlink (not its target), or a directory tree, including
+    directories without read, write or search permission (dpkg leaves some)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    for dirpath, dirnames, _ in os.walk(path, onerror=lambda e: _open_up(Path(e.filename))):
+        for name in dirnames:
+            sub = Path(dirpath) / name
+            if os.path.ismount(sub):
+                raise DevboxError(
+                    f"refusing to delete {path}: {sub} is a mount point",
+                    hint=f"unmount it (umount -R {sub}), then try again",
+                )
+            _open_up(sub)
+    shutil.rmtree(path)
+
+
+Remover = Callable[[Path], None]
+
+
+def _open_up(directory: Path) -> None:
+    """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
+    with contextlib.suppress(OSError):
+        if not directory.is_symlink():
+            directory.chmod(0o700)
