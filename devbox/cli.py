@@ -154,19 +154,10 @@ def status() -> None:
 @app.command()
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
-    from devbox.plan import resolve
-    from devbox.sandbox import box as boxmod
-    from devbox.sandbox import start
-    from devbox.sandbox.host import current_tier
+    from devbox.commands.reset import reset as do_reset
 
     spec = _spec()
-    st = Store.default()
-    tier = current_tier()
-    b = boxmod.Box(spec, st, tuple(resolve.stack(spec, st, tier.key) or ()), tier)
-    if not start.reset(b):
-        raise DevboxError(
-            f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"
-        )
+    do_reset(spec, Store.default())
     _display().info(f"{spec.name}: writable layer reset")
 
 
@@ -239,21 +230,6 @@ def watch() -> None:
     do_watch(spec_path, Store.default(), _display(), say=say)
 
 
-def _spec_bytes() -> tuple[Path, bytes]:
-    """This project's devbox.toml and its content, validated (one read: what is checked is what
-    is trusted)."""
-    from devbox.activation.entry import spec_path_here
-    from devbox.spec.model import parse_bytes
-
-    found = spec_path_here()
-    try:
-        data = found.read_bytes()
-    except OSError as e:
-        raise DevboxError(f"cannot read {found}: {e.strerror or e}") from e
-    parse_bytes(found, data)
-    return found, data
-
-
 @app.command()
 def hook(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
     """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
@@ -267,13 +243,14 @@ def activate(
     shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
 ) -> None:
     """Print the code that activates this project's box here: eval "$(devbox activate)"."""
+    from devbox.activation.entry import spec_bytes_here
     from devbox.activation.hook import SHELLS, activate_text, check_shell, parent_shell
 
     shell = shell or parent_shell() or ""
     if not shell:
         raise DevboxError("cannot tell which shell this is", hint=f"name it: {', '.join(SHELLS)}")
     check_shell(shell)
-    path, _ = _spec_bytes()
+    path, _ = spec_bytes_here()
     typer.echo(activate_text(shell, path), nl=False)
 
 
@@ -291,8 +268,9 @@ def deactivate() -> None:
 def allow() -> None:
     """Trust this project's devbox.toml for the hook and its shims (path and content)."""
     from devbox.activation import trust
+    from devbox.activation.entry import spec_bytes_here
 
-    path, data = _spec_bytes()
+    path, data = spec_bytes_here()
     trust.allow(path, data)
     _display().info(f"devbox: allowed {path}: the shell hook activates it, its shims run it")
 

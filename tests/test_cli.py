@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.spec.model import parse_spec
+from devbox.spec.load import parse_spec
 
 
 def devbox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,8 @@ from typing import NoReturn
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.fastpath import HANDOVER_ENV
-from devbox.spec.model import SPEC_NAME, Spec, find_spec, load_spec
+from devbox.spec.load import find_spec, load_spec
+from devbox.spec.model import SPEC_NAME, Spec
 
 
 def current_spec_path() -> Path:
@@ -32,6 +33,20 @@ def spec_path_here() -> Path:
             hint="`devbox init` writes a starter one",
         )
     return found
+
+
+def spec_bytes_here() -> tuple[Path, bytes]:
+    """This project's devbox.toml and its content, validated (one read: what is checked is what
+    is trusted)."""
+    from devbox.spec.load import parse_bytes
+
+    found = spec_path_here()
+    try:
+        data = found.read_bytes()
+    except OSError as e:
+        raise DevboxError(f"cannot read {found}: {e.strerror or e}") from e
+    parse_bytes(found, data)
+    return found, data
 
 
 def current_spec() -> Spec:

@@ -21,7 +21,8 @@ from devbox.activation import trust
 from devbox.errors import DevboxError
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
-from devbox.spec.model import Spec, parse_bytes
+from devbox.spec.load import parse_bytes
+from devbox.spec.model import Spec
 from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")

@@ -174,7 +174,7 @@ def run_shim(args: Sequence[str]) -> int:
     from devbox.activation.entry import enter_spec
     from devbox.activation.launcher import mtime_ns
     from devbox.build.progress import Display
-    from devbox.spec.model import parse_bytes
+    from devbox.spec.load import parse_bytes
 
     if len(args) < 2:
         raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")

@@ -8,7 +8,7 @@ from devbox.errors import DevboxError
 from devbox.plan.interpreters import SUITE_PYTHON
 from devbox.resources import data_dir
 from devbox.spec.model import DEBIAN_SUITES, SPEC_NAME
-from devbox.spec.validate import default_name
+from devbox.spec.tables import default_name
 
 
 def templates_dir() -> Path:

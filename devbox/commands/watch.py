@@ -30,7 +30,8 @@ from devbox.build.progress import Display
 from devbox.build.stack import build_box
 from devbox.errors import DevboxError
 from devbox.plan.lockfile import LOCK_NAME
-from devbox.spec.model import Spec, load_spec
+from devbox.spec.load import load_spec
+from devbox.spec.model import Spec
 from devbox.store.paths import Store
 
 DEBOUNCE = 0.4  # seconds of quiet before acting on a burst of events

@@ -7,20 +7,14 @@ raises the ``SpecError`` that names the file, the dotted key path and the line.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from pathlib import PurePosixPath
 
 from devbox.errors import SpecError
 from devbox.spec.tomlpos import KeyPath, dotted, line_of
 
 Table = Mapping[str, object]
-
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-APT_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)(?:=(?P<version>[A-Za-z0-9.+~:*?-]+))?")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -136,110 +130,3 @@ def one_of(ctx: Ctx, path: KeyPath, value: str, allowed: Sequence[str]) -> str:
 
 
 # -- values ----------------------------------------------------------------------------------------
-
-
-def default_name(directory: str) -> str:
-    """A valid box name from a directory name: other characters become '-'."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", directory)
-    name = re.sub(r"^[^A-Za-z0-9]+", "", name)[:63]
-    return name or "box"
-
-
-def box_name(ctx: Ctx, box: Table) -> str | None:
-    name = get_str(ctx, box, ("box", "name"))
-    if name is not None and not NAME_RE.fullmatch(name):
-        allowed = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        raise ctx.fail(("box", "name"), f'"{name}" is not a valid box name', allowed=allowed)
-    return name
-
-
-def apt_packages(ctx: Ctx, table: Table) -> tuple[str, ...]:
-    """[packages] apt: Debian package names, each at most once, optionally =VERSION or =GLOB."""
-    key: KeyPath = ("packages", "apt")
-    packages = get_str_list(ctx, table, key)
-    seen: dict[str, str] = {}
-    for item in packages:
-        match = APT_RE.fullmatch(item)
-        if match is None:
-            allowed = 'name, name=VERSION or name=GLOB, e.g. "git", "libpq-dev=15.*"'
-            raise ctx.fail(key, f'"{item}" is not a Debian package name', allowed=allowed)
-        name = match.group("name")
-        if name in seen:
-            raise ctx.fail(key, f'package {name} is listed twice: "{seen[name]}" and "{item}"')
-        seen[name] = item
-    return packages
-
-
-def env_vars(ctx: Ctx, table: Table) -> tuple[tuple[str, str], ...]:
-    """[env]: NAME = "value" pairs, in file order."""
-    env: list[tuple[str, str]] = []
-    for name, value in table.items():
-        if not ENV_NAME_RE.fullmatch(name):
-            allowed = "letters, digits and '_', not starting with a digit"
-            message = f'"{name}" is not a valid environment variable name'
-            raise ctx.fail(("env", name), message, allowed=allowed)
-        if not isinstance(value, str):
-            raise wrong_type(ctx, ("env", name), "a string", value, quote_hint=True)
-        env.append((name, value))
-    return tuple(env)
-
-
-def setup_run(ctx: Ctx, table: Table) -> tuple[str, ...]:
-    run = get_str_list(ctx, table, ("setup", "run"), single=True)
-    if any(not command.strip() for command in run):
-        raise ctx.fail(("setup", "run"), "a command is empty", allowed="shell command lines")
-    return run
-
-
-def setup_inputs(ctx: Ctx, table: Table) -> tuple[str, ...]:
-    inputs = get_str_list(ctx, table, ("setup", "inputs"))
-    for item in inputs:
-        problem = relative_path_problem(item)
-        if problem:
-            allowed = 'paths relative to the project, e.g. "requirements.txt"'
-            raise ctx.fail(("setup", "inputs"), f'"{item}" {problem}', allowed=allowed)
-    return inputs
-
-
-def relative_path_problem(text: str) -> str | None:
-    """Why ``text`` is not a path inside the project, or None if it is one."""
-    if not text:
-        return "is empty"
-    if PurePosixPath(text).is_absolute():
-        return "is an absolute path"
-    depth = 0
-    for part in PurePosixPath(text).parts:
-        depth += -1 if part == ".." else 1
-        if depth < 0:
-            return "is outside the project"
-    return None
-
-
-def shell_program(ctx: Ctx, table: Table) -> str | None:
-    program = get_str(ctx, table, ("shell", "program"))
-    if program is not None and (not program or any(c.isspace() for c in program)):
-        allowed = 'a command name or an absolute path, e.g. "bash", "/bin/zsh"'
-        raise ctx.fail(("shell", "program"), f'"{program}" is not a program', allowed=allowed)
-    return program
-
-
-def shell_workdir(ctx: Ctx, table: Table) -> str | None:
-    workdir = get_str(ctx, table, ("shell", "workdir"))
-    if workdir is None:
-        return None
-    parts = workdir.split("/")
-    if not workdir.startswith("/") or ".." in parts or not workdir.strip("/"):
-        message = f'"{workdir}" is not an absolute path below /'
-        raise ctx.fail(("shell", "workdir"), message, allowed='an absolute path, e.g. "/workspace"')
-    return workdir
-
-
-def shell_expose(ctx: Ctx, table: Table) -> tuple[str, ...]:
-    expose = get_str_list(ctx, table, ("shell", "expose"))
-    for command in expose:
-        if not command or "/" in command or any(c.isspace() for c in command):
-            allowed = 'command names without "/", e.g. "psql"'
-            raise ctx.fail(
-                ("shell", "expose"), f'"{command}" is not a command name', allowed=allowed
-            )
-    return expose

@@ -17,7 +17,7 @@ from devbox.activation import trust
 from devbox.activation.hook import activation_vars, hook_env, hook_text, quote
 from devbox.activation.shims import shim_names, shim_text, write_shims
 from devbox.errors import DevboxError
-from devbox.spec.model import parse_spec
+from devbox.spec.load import parse_spec
 
 NASTY = [
     "",

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from devbox.sandbox.enter import box_cwd
-from devbox.spec.model import Spec, parse_spec
+from devbox.spec.load import parse_spec
+from devbox.spec.model import Spec
 
 
 def make_spec(project: Path, workdir: str | None = None) -> Spec:

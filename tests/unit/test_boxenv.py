@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from devbox.sandbox.boxenv import BOX_PATH, box_env, expand
-from devbox.spec.model import Spec, parse_spec
+from devbox.spec.load import parse_spec
+from devbox.spec.model import Spec
 
 WORKDIR = "/home/u/webapp"
 

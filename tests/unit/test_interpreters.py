@@ -17,7 +17,8 @@ from devbox.build.interpreters.semver import satisfies
 from devbox.plan import lockfile
 from devbox.plan.interpreters import matches, upstream_version
 from devbox.plan.recipe import LayerRecipe, plan
-from devbox.spec.model import Spec, parse_spec
+from devbox.spec.load import parse_spec
+from devbox.spec.model import Spec
 from devbox.store.layers import LayerMeta
 
 

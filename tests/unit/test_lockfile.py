@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from devbox.plan.lockfile import render
-from devbox.spec.model import DEFAULT_MIRROR, Spec, parse_spec
+from devbox.spec.load import parse_spec
+from devbox.spec.model import DEFAULT_MIRROR, Spec
 from devbox.store.layers import LayerMeta
 
 if sys.version_info >= (3, 11):

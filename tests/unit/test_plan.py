@@ -10,7 +10,8 @@ import pytest
 from devbox.errors import DevboxError
 from devbox.plan import recipe as plan_mod
 from devbox.plan.recipe import LayerRecipe, hash_inputs, plan, workdir_of
-from devbox.spec.model import DEFAULT_MIRROR, Spec, parse_spec
+from devbox.spec.load import parse_spec
+from devbox.spec.model import DEFAULT_MIRROR, Spec
 
 FULL = """\
 [box]

@@ -6,19 +6,9 @@ from pathlib import Path
 import pytest
 
 from devbox.errors import DevboxError, SpecError
-from devbox.spec.model import (
-    DEFAULT_MIRROR,
-    SPEC_NAME,
-    Base,
-    Interpreter,
-    Setup,
-    Shell,
-    Spec,
-    find_spec,
-    load_spec,
-    parse_spec,
-)
-from devbox.spec.validate import default_name, relative_path_problem
+from devbox.spec.load import find_spec, load_spec, parse_spec
+from devbox.spec.model import DEFAULT_MIRROR, SPEC_NAME, Base, Interpreter, Setup, Shell, Spec
+from devbox.spec.tables import default_name, relative_path_problem
 
 PROJECT = Path("/home/u/src/webapp")
 SPEC_PATH = PROJECT / SPEC_NAME

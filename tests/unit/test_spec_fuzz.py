@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devbox.errors import DevboxError, SpecError
-from devbox.spec.model import Spec, load_spec, parse_spec
+from devbox.spec.load import load_spec, parse_spec
+from devbox.spec.model import Spec
 
 SPEC_PATH = Path("/tmp/p/devbox.toml")
 MAX_RENDERED_LINES = 15

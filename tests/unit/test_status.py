@@ -10,7 +10,8 @@ import pytest
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe, layer_key, plan
 from devbox.sandbox.host import current_tier
-from devbox.spec.model import Spec, load_spec
+from devbox.spec.load import load_spec
+from devbox.spec.model import Spec
 from devbox.store.layers import LayerMeta, write_alias
 from devbox.store.paths import Store
 from devbox.store.projects import register_project

@@ -1,0 +1,98 @@
+"""Finding, reading and parsing devbox.toml into a Spec (model.py); every error names the
+file, the key path and the line, and says what is allowed."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from devbox.errors import DevboxError, SpecError
+from devbox.spec import tables as t
+from devbox.spec import tomlpos
+from devbox.spec import validate as v
+from devbox.spec.model import SPEC_NAME, Setup, Spec
+from devbox.spec.validate import Ctx, Table
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def find_spec(start: Path) -> Path | None:
+    """The nearest devbox.toml in ``start`` (a directory, or a file in one) or its parents."""
+    here = start.absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / SPEC_NAME
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate ``path``: SpecError for a bad spec, DevboxError if it can't be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DevboxError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            str(path), f"not valid TOML: not UTF-8 text (byte {exc.start} is {data[exc.start]:#x})"
+        ) from exc
+    return parse_spec(text, path)
+
+
+def parse_spec(text: str, path: Path) -> Spec:
+    """Validate ``text``, the content of the spec file ``path`` (not read here), into a Spec."""
+    doc = _parse_toml(text, str(path))
+    try:
+        lines = tomlpos.key_lines(text)
+    except RecursionError:  # the locator only adds line numbers; the parser has the last word
+        lines = {}
+    ctx = Ctx(str(path), lines)
+    t.check_tables(ctx, doc)
+    absolute = path.absolute()
+    tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in t.TABLES}
+    name, base = t.box_table(ctx, v.get_table(ctx, doc, ("box",)), absolute.parent.name)
+    return Spec(
+        path=absolute,
+        name=name,
+        base=base,
+        apt=t.apt_packages(ctx, tables["packages"]),
+        interpreters=tuple(
+            t.interpreter_entry(ctx, k, val) for k, val in tables["interpreters"].items()
+        ),
+        env=t.env_vars(ctx, tables["env"]),
+        setup=Setup(t.setup_run(ctx, tables["setup"]), t.setup_inputs(ctx, tables["setup"])),
+        shell=t.shell_table(ctx, tables["shell"]),
+    )
+
+
+def _parse_toml(text: str, file: str) -> Table:
+    try:
+        return tomllib.loads(text)
+    except RecursionError as exc:
+        raise SpecError(file, "not valid TOML: arrays or tables nested too deeply") from exc
+    except tomllib.TOMLDecodeError as exc:
+        reason = str(exc)
+        at = _TOML_AT.search(reason)
+        line = int(at.group(1)) if at else max(1, len(text.splitlines()))
+        message = f"not valid TOML: {reason[:1].lower()}{reason[1:]}"
+        raise SpecError(file, message, line=line) from exc
+
+
+def parse_bytes(spec_path: Path, data: bytes) -> Spec:
+    """The spec whose file `spec_path` holds `data` (read once by the caller)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DevboxError(f"{spec_path} is not UTF-8 text (byte {e.start})") from e
+    return parse_spec(text, spec_path)
