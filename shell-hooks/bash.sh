@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # devbox auto-activation for bash: `eval "$(devbox hook bash)"` in ~/.bashrc.
 # Rendered by devbox (devbox/activation.py); __DEVBOX_RUN__ becomes how to start devbox.
 #
@@ -43,7 +44,7 @@ _devbox_deactivate() {
         PS1=${PS1#"$_devbox_mark"}
     fi
     eval "${_devbox_undo-}"
-    _devbox_undo= _devbox_active= _devbox_mark=
+    _devbox_undo='' _devbox_active='' _devbox_mark=''
 }
 
 # The nearest devbox.toml at or above $PWD, into _devbox_found.
@@ -78,7 +79,7 @@ _devbox_reload() {
     _devbox_pwd=$PWD
     _devbox_find
     _devbox_spec=$_devbox_found
-    _devbox_sm= _devbox_td= _devbox_tm= _devbox_said=
+    _devbox_sm='' _devbox_td='' _devbox_tm='' _devbox_said=''
     [[ $_devbox_spec == "${_devbox_off-}" ]] || _devbox_off=
     if [[ -z $_devbox_spec || $_devbox_spec == "$_devbox_off" ]]; then
         return
@@ -113,7 +114,7 @@ devbox() {
             echo "devbox: no box is active in this shell" >&2
             return 1
         fi
-        _devbox_off=${_devbox_spec-} _devbox_sm=
+        _devbox_off=${_devbox_spec-} _devbox_sm=''
     elif type -P devbox >/dev/null; then
         command devbox "$@"
     else
@@ -123,6 +124,7 @@ devbox() {
 
 _devbox_install_hook() {
     local entry
+    # shellcheck disable=SC2128,SC2178 # the elif branch: PROMPT_COMMAND is a string there
     if [[ ${PROMPT_COMMAND@a} == *a* ]]; then # bash 5.1's array form
         for entry in "${PROMPT_COMMAND[@]}"; do
             [[ $entry == _devbox_hook ]] && return

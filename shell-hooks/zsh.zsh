@@ -42,7 +42,7 @@ _devbox_deactivate() {
         PS1=${PS1#"$_devbox_mark"}
     fi
     eval "${_devbox_undo-}"
-    _devbox_undo= _devbox_active= _devbox_mark=
+    _devbox_undo='' _devbox_active='' _devbox_mark=''
 }
 
 # The nearest devbox.toml at or above $PWD, into _devbox_found.
@@ -77,7 +77,7 @@ _devbox_reload() {
     _devbox_pwd=$PWD
     _devbox_find
     _devbox_spec=$_devbox_found
-    _devbox_sm= _devbox_td= _devbox_tm= _devbox_said=
+    _devbox_sm='' _devbox_td='' _devbox_tm='' _devbox_said=''
     [[ $_devbox_spec == "${_devbox_off-}" ]] || _devbox_off=
     if [[ -z $_devbox_spec || $_devbox_spec == "$_devbox_off" ]]; then
         return
@@ -112,7 +112,7 @@ devbox() {
             echo "devbox: no box is active in this shell" >&2
             return 1
         fi
-        _devbox_off=${_devbox_spec-} _devbox_sm=
+        _devbox_off=${_devbox_spec-} _devbox_sm=''
     elif whence -p devbox >/dev/null; then
         command devbox "$@"
     else
