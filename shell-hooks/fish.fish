@@ -1,5 +1,5 @@
 # devbox auto-activation for fish: `devbox hook fish | source` in ~/.config/fish/config.fish.
-# Rendered by devbox (devbox/activation.py); __DEVBOX_RUN__ becomes how to start devbox.
+# Rendered by devbox (devbox/activation/hook.py), which fills in how to start devbox.
 #
 # At each prompt, with nothing changed, this runs fish builtins only: it compares $PWD with the
 # last one seen, and the mtimes (`path mtime`) of the project's devbox.toml and of devbox's trust

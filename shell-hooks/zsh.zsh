@@ -1,14 +1,5 @@
-# devbox auto-activation for zsh: `eval "$(devbox hook zsh)"` in ~/.zshrc.
-# Rendered by devbox (devbox/activation.py); __DEVBOX_RUN__ becomes how to start devbox.
-#
-# At each prompt, with nothing changed, this runs shell builtins only: it compares $PWD with the
-# last one seen, and the project's devbox.toml and devbox's trust directory with stamp files
-# whose mtimes mirror theirs ([[ -nt ]] / [[ -ot ]]). Only on a change does it start devbox,
-# once, to get the code to eval. Its state is in shell variables that are never exported.
-
-_devbox_run() {
-    __DEVBOX_RUN__ "$@"
-}
+# devbox auto-activation for zsh: `eval "$(devbox hook zsh)"` in ~/.zshrc. What zsh does its own
+# way; the rest is core.sh, shared with bash.
 
 # Remember how variable $1 is now (value, exported or not, or unset), then export $1=$2.
 _devbox_set() {
@@ -25,99 +16,9 @@ _devbox_set() {
     export "$1=$2"
 }
 
-_devbox_activated() {
-    _devbox_active=$1
-    _devbox_mark="(devbox:$1) "
-    PS1="$_devbox_mark${PS1-}"
-}
-
-_devbox_watch() {
-    _devbox_sm=$1 _devbox_td=$2 _devbox_tm=$3 _devbox_said=$4
-}
-
-# Put the environment and the prompt back exactly as they were before activation.
-_devbox_deactivate() {
-    [[ -n ${_devbox_undo-}${_devbox_active-} ]] || return 1
-    if [[ -n ${_devbox_mark-} ]]; then
-        PS1=${PS1#"$_devbox_mark"}
-    fi
-    eval "${_devbox_undo-}"
-    _devbox_undo= _devbox_active= _devbox_mark=
-}
-
-# The nearest devbox.toml at or above $PWD, into _devbox_found.
-_devbox_find() {
-    local d=${PWD%/}
-    while :; do
-        if [[ -f $d/devbox.toml ]]; then
-            _devbox_found=$d/devbox.toml
-            return
-        fi
-        [[ -n $d ]] || break
-        d=${d%/*}
-    done
-    _devbox_found=
-}
-
-# Has file $1 changed since the stamp $2 was made to mirror its mtime?
-_devbox_stale() {
-    if [[ -e $1 ]]; then
-        [[ ! -e $2 || $1 -nt $2 || $1 -ot $2 ]]
-    else
-        [[ -e $2 ]]
-    fi
-}
-
-# Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
-# (devbox does not repeat a refusal it already printed for it).
-_devbox_reload() {
-    local said=
-    [[ ${1-} == again ]] && said=${_devbox_said-}
-    _devbox_deactivate
-    _devbox_pwd=$PWD
-    _devbox_find
-    _devbox_spec=$_devbox_found
-    _devbox_sm= _devbox_td= _devbox_tm= _devbox_said=
-    [[ $_devbox_spec == "${_devbox_off-}" ]] || _devbox_off=
-    if [[ -z $_devbox_spec || $_devbox_spec == "$_devbox_off" ]]; then
-        return
-    fi
-    eval "$(_devbox_run _hook-env zsh "$_devbox_spec" "$said")"
-    if [[ -z $_devbox_sm ]]; then # devbox said nothing: wait for another directory
-        _devbox_sm=$_devbox_spec _devbox_td=$_devbox_spec _devbox_tm=$_devbox_spec
-    fi
-}
-
-_devbox_hook() {
-    local rc=$?
-    if [[ $PWD != "${_devbox_pwd-}" ]]; then
-        _devbox_pwd=$PWD
-        _devbox_find
-        if [[ $_devbox_found != "${_devbox_spec-}" ]]; then
-            _devbox_reload
-            return $rc
-        fi
-    fi
-    if [[ -n ${_devbox_sm-} ]] &&
-        { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
-        _devbox_reload again
-    fi
-    return $rc
-}
-
-# `devbox deactivate` leaves the project's box until the shell leaves the project.
-devbox() {
-    if [[ ${1-} == deactivate && $# == 1 ]]; then
-        if ! _devbox_deactivate; then
-            echo "devbox: no box is active in this shell" >&2
-            return 1
-        fi
-        _devbox_off=${_devbox_spec-} _devbox_sm=
-    elif whence -p devbox >/dev/null; then
-        command devbox "$@"
-    else
-        _devbox_run "$@"
-    fi
+# Is there a devbox command on PATH (not this function)?
+_devbox_on_path() {
+    whence -p devbox >/dev/null
 }
 
 _devbox_install_hook() {

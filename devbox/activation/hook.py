@@ -1,10 +1,11 @@
 """Auto-activation: the shell hooks (`devbox hook`, `devbox activate`) and the code they eval.
 
-The hook templates live in `shell-hooks/` (one per shell). They find the nearest devbox.toml
-with shell builtins and call devbox's hidden `_hook-env SHELL SPEC` only when something changed;
-`hook_env` answers with shell code: what to watch (stamps mirroring the spec's and the trust
-directory's mtimes), then, for a trusted and valid spec, one `_devbox_set NAME VALUE` per
-variable and `_devbox_activated NAME`. Every value is quoted here, per shell.
+The hook templates live in `shell-hooks/`: bash and zsh share one core (`core.sh`), each followed
+by a short tail of its own; fish has its own file. They find the nearest devbox.toml with shell
+builtins and call devbox's hidden `_hook-env SHELL SPEC` only when something changed; `hook_env`
+answers with shell code: what to watch (stamps mirroring the spec's and the trust directory's
+mtimes), then, for a trusted and valid spec, one `_devbox_set NAME VALUE` per variable and
+`_devbox_activated NAME`. Every value is quoted here, per shell.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -26,7 +28,10 @@ from devbox.spec.model import Spec
 from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")
-TEMPLATES = {"bash": "bash.sh", "zsh": "zsh.zsh", "fish": "fish.fish"}
+CORE = "core.sh"  # the functions bash and zsh share, written once in a syntax both accept
+# Each shell's hook: these template files, joined in this order.
+TEMPLATES = {"bash": (CORE, "bash.sh"), "zsh": (CORE, "zsh.zsh"), "fish": ("fish.fish",)}
+PLACEHOLDER = re.compile(r"__DEVBOX_[A-Z]+__")
 # A file's mtime comes from a clock that may lag the real one by a tick: a stamp is trusted only
 # when the file is older than the moment it was read by at least this much.
 RACY_NS = 50_000_000
@@ -47,7 +52,7 @@ def quote(shell: str, value: str) -> str:
 
 
 def hooks_dir() -> Path:
-    return data_dir("shell-hooks", TEMPLATES["bash"])
+    return data_dir("shell-hooks", CORE)
 
 
 def runner_code(shell: str) -> str:
@@ -59,9 +64,18 @@ def runner_code(shell: str) -> str:
     return " ".join(words + [quote(shell, a) for a in argv])
 
 
+def render(shell: str, template: str) -> str:
+    """`template` with its placeholders filled in for `shell`, in one pass (a value is never
+    searched again): __DEVBOX_RUN__, how to start this devbox; __DEVBOX_SHELL__, the shell."""
+    values = {"__DEVBOX_RUN__": runner_code(shell), "__DEVBOX_SHELL__": shell}
+    return PLACEHOLDER.sub(lambda m: values[m.group()], template)
+
+
 def library(shell: str) -> str:
-    text = (hooks_dir() / TEMPLATES[check_shell(shell)]).read_text()
-    return text.replace("__DEVBOX_RUN__", runner_code(shell))
+    """The hook's functions for `shell`, one piece of code: its template files joined (for bash
+    and zsh, the shared core and then the shell's tail), placeholders filled in."""
+    files = TEMPLATES[check_shell(shell)]
+    return render(shell, "\n".join((hooks_dir() / name).read_text() for name in files))
 
 
 def hook_text(shell: str) -> str:

@@ -6,6 +6,7 @@ These run in a second or two: real shells parse and run the generated code, no b
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -238,6 +239,29 @@ def test_hook_text_parses_and_embeds_this_devbox(shell: str) -> None:
     check = {"bash": ["bash", "-n"], "zsh": ["zsh", "-n"], "fish": ["fish", "-n"]}[shell]
     r = subprocess.run([*check], input=text, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _functions(text: str) -> list[str]:
+    return re.findall(r"^([\w-]+)\(\) \{$", text, re.MULTILINE)
+
+
+def test_bash_and_zsh_hooks_are_one_shared_core_and_a_short_tail() -> None:
+    """As virtualenv's one activate.sh: the functions bash and zsh share are written once, in
+    core.sh, which both hooks carry verbatim; each shell's tail defines only what it does its
+    own way, and no function is defined twice."""
+    hooks = activation.hooks_dir()
+    core = (hooks / "core.sh").read_text()
+    shared = {"_devbox_hook", "_devbox_find", "_devbox_stale", "_devbox_reload", "devbox"}
+    assert shared <= set(_functions(core))
+    for shell, tail_file in [("bash", "bash.sh"), ("zsh", "zsh.zsh")]:
+        text = hook_text(shell)
+        assert activation.render(shell, core) in text
+        tail = (hooks / tail_file).read_text()
+        assert activation.render(shell, tail) in text
+        assert len(tail.splitlines()) <= len(core.splitlines()) // 2
+        assert set(_functions(tail)) == {"_devbox_set", "_devbox_on_path", "_devbox_install_hook"}
+        assert sorted(_functions(text)) == sorted(set(_functions(text)))
+        assert f"_hook-env {shell} " in text and "__DEVBOX_" not in text
 
 
 @pytest.mark.parametrize(
