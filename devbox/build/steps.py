@@ -1,0 +1,187 @@
+"""Pure argv and scripts of build steps: the base's mmdebstrap, a step over the lower layers
+(mount the overlay, run bwrap), the apt and [setup] scripts. Nothing here runs anything; every
+function is golden-tested (tests/unit/test_sandbox.py). The tier is the `UserNs` parameter.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+
+from devbox.sandbox.argv import unshare_argv
+from devbox.sandbox.host import UserNs
+
+
+BUILD_OUT = "/tmp/devbox-out"
+
+
+APT_ARCHIVES = "/var/cache/apt/archives"
+
+
+APT_LISTS = "/var/lib/apt/lists"
+
+
+# A build step: mount the layer being built over the layers below it, run the step in bwrap.
+BUILD_SCRIPT = r"""set -eu
+cd "$1"
+mount -t overlay devbox-build -o "$2" "$3"
+merged=$3
+cleanup=$4
+shift 4
+rc=0
+"$@" || rc=$?
+if [ -n "$cleanup" ]; then
+  printf '%s\n' "$cleanup" | while IFS= read -r d; do rmdir "$merged/$d" 2>/dev/null || :; done
+fi
+exit "$rc"
+"""
+
+
+def build_argv(
+    unshare: str,
+    userns: UserNs | None,
+    store_root: str,
+    options: str,
+    merged: str,
+    bwrap_cmd: Sequence[str],
+    rmdirs: Sequence[str] = (),
+) -> list[str]:
+    """`rmdirs`: mount points bwrap made in the new layer (merged-relative, deepest first),
+    removed through the overlay after the step, so they do not end up in the layer."""
+    return [
+        *unshare_argv(unshare, userns, pid=True),
+        "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
+        store_root, options, merged, "\n".join(rmdirs), *bwrap_cmd,
+    ]  # fmt: skip
+
+
+def apt_script(
+    packages: Sequence[str],
+    out: str = BUILD_OUT,
+    *,
+    sandbox_root: bool = False,
+    pins: Mapping[str, str] | None = None,
+    cached_lists: bool = False,
+) -> str:
+    """What runs in the box to build an apt layer. Lists and .debs live in bind-mounted caches,
+    so they never land in the layer. With `pins` (from devbox.lock) every pinned package is
+    installed at exactly its version; versions the archive does not have are listed in
+    OUT/unavailable and the script fails (status 3) before installing anything.
+    `cached_lists`: the suite's lists are already in the cache (the base's bootstrap leaves them
+    there): use them, and update only when they do not have or fetch what is asked for."""
+    opts = (
+        "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
+    )
+    if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
+        opts += " -o APT::Sandbox::User=root"
+    update = f"apt-get {opts} -q update"
+    args = list(packages)
+    steps: list[str] = []
+    if pins:
+        pinned = [f"{name}={version}" for name, version in sorted(pins.items())]
+        requested = {p.split("=", 1)[0] for p in packages}
+        args = pinned + [p for p in packages if p.split("=", 1)[0] not in pins]
+        q_out = shlex.quote(out)
+        check = [
+            f"rm -f {q_out}/unavailable",
+            f"for p in {' '.join(shlex.quote(p) for p in pinned)}; do",
+            f'  found="$(apt-cache {opts} show -- "$p" 2>/dev/null)" || found=',
+            f'  [ -n "$found" ] || echo "$p" >> {q_out}/unavailable',
+            "done",
+        ]
+        steps += check
+        if cached_lists:
+            steps += [f"if [ -s {q_out}/unavailable ]; then", f"  {update}", *check, "fi"]
+        steps += [
+            f"if [ -s {q_out}/unavailable ]; then",
+            f"  echo 'devbox: the archive does not have:'; cat {q_out}/unavailable; exit 3",
+            "fi",
+        ]
+    pkgs = " ".join(shlex.quote(p) for p in args)
+    install = f"apt-get {opts} -q -y --no-install-recommends install -- {pkgs}"
+    if cached_lists:
+        steps += [
+            f"if ! {install}; then",
+            "  echo 'devbox: the cached package lists did not do; updating them'",
+            f"  {update}",
+            f"  {install}",
+            "fi",
+        ]
+    else:
+        steps = [update, *steps, install]
+    if pins:
+        auto = sorted(set(pins) - requested)
+        if auto:
+            steps.append(
+                f"apt-mark {opts} auto -- {' '.join(shlex.quote(p) for p in auto)} >/dev/null"
+            )
+    return "\n".join(
+        ["set -eu", "export DEBIAN_FRONTEND=noninteractive", *steps, packages_query(out)]
+    )
+
+
+def setup_script(steps: Sequence[str], workdir: str, out: str = BUILD_OUT) -> str:
+    lines = ["set -eu", f"cd {shlex.quote(workdir)}"]
+    for i, step in enumerate(steps, 1):
+        lines.append(f"echo {shlex.quote(f'devbox: setup step {i}/{len(steps)}: {step}')}")
+        lines.append(f"/bin/sh -c {shlex.quote(step)}")
+    lines.append(packages_query(out))
+    return "\n".join(lines)
+
+
+def packages_query(out: str) -> str:
+    fmt = r"${Package}\t${Version}\t${Architecture}\n"
+    return f"dpkg-query -W -f '{fmt}' > {shlex.quote(out)}/packages.tsv"
+
+
+# Tier 3: devpts cannot be mounted with gid=5 in a single-uid namespace, and device nodes
+# cannot be made; bind the host's few device nodes into the chroot for the bootstrap instead.
+_DEVS = "null zero full random urandom tty"
+
+
+_BIND_DEVS = (
+    f'for f in {_DEVS}; do rm -f "$1/dev/$f"; touch "$1/dev/$f"; '
+    'mount --bind "/dev/$f" "$1/dev/$f"; done'
+)
+
+
+_UNBIND_DEVS = f'for f in {_DEVS}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done'
+
+
+def mmdebstrap_argv(
+    mmdebstrap: str,
+    suite: str,
+    target: str,
+    mirror: str,
+    cache: str,
+    out: str,
+    *,
+    single_uid: bool = False,
+    lists: str | None = None,
+) -> list[str]:
+    """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
+    apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
+    mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map."""
+    fmt = r"${Package}\t${Version}\t${Architecture}\n"
+    q = shlex.quote
+    argv = [
+        mmdebstrap, "--variant=minbase", "--mode=root", "--skip=essential/unlink",
+        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+        f"--setup-hook=sync-in {q(cache)} /var/cache/apt/archives/",
+    ]  # fmt: skip
+    if single_uid:
+        argv += [
+            "--skip=chroot/mount/dev",
+            '--aptopt=APT::Sandbox::User "root"',
+            '--setup-hook=mkdir -p "$1/dev"',
+            f"--extract-hook={_BIND_DEVS}",
+        ]
+    argv += [
+        f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
+        *([f"--customize-hook=sync-out /var/lib/apt/lists {q(lists)}"] if lists else []),
+        f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
+    ]
+    if single_uid:
+        argv.append(f"--customize-hook={_UNBIND_DEVS}")
+    return [*argv, suite, target, mirror]
+
