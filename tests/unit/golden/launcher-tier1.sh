@@ -1,0 +1,111 @@
+#!/bin/sh
+# devbox-launcher 1: runs a command in the box of /nonexistent/golden/my 'project' $x
+# Written by devbox (launcher.py) each time it enters the box; do not edit.
+# Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
+# status pass through). Anything stale or unusual hands over to `devbox run`.
+handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run -- "$@"; }
+full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }
+S='/nonexistent/golden store/projects/dbd52ecc1adb8a5f/launcher.d/18f-42'
+P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
+changed() { [ ! -e "$2" ] || [ ! -e "$1" ] || [ "$1" -nt "$2" ] || [ "$1" -ot "$2" ]; }
+[ $# -gt 0 ] || handover "$@"
+if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/meta.json' ] ||
+  ! [ -f '/nonexistent/golden store/layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/meta.json' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/rc' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/upper' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/work' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/home' ] ||
+  changed '/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' "$S/0" ||
+  [ -e '/nonexistent/golden/my '"'"'project'"'"' $x/devbox.lock' ] ||
+  changed '/nonexistent/golden/my '"'"'project'"'"' $x/conf/file 0' "$S/2" ||
+  [ "${HOME-}" != /home/alice ] ||
+  [ "${DEVBOX_LINGER-}" != 60 ]
+then handover "$@"; fi
+have=
+[ -f "$P/upper.stack" ] || handover "$@"
+while IFS= read -r l || [ -n "$l" ]; do have="$have$l "; done < "$P/upper.stack"
+[ "$have" = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ' ] || handover "$@"
+cd -P . 2>/dev/null || handover "$@"
+case $PWD in
+  '/nonexistent/golden/my '"'"'project'"'"' $x'|'/nonexistent/golden/my '"'"'project'"'"' $x'/*) c='/nonexistent/golden/my '"'"'project'"'"' $x'${PWD#'/nonexistent/golden/my '"'"'project'"'"' $x'} ;;
+  *) c='/nonexistent/golden/my '"'"'project'"'"' $x' ;;
+esac
+[ -n "$c" ] || c=/
+Q=$P/run/sessions.fifo; F=$P/run/supervisor.pid
+H='/bin/sh-c: devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"''
+alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } && [ "$l" = "$H" ]; }
+[ -p "$Q" ] && exec 8<>"$Q" && echo >&8 || handover "$@"
+pid=; [ ! -f "$F" ] || read -r pid < "$F"
+if ! alive; then
+  exec 7>>"$P/run/start.lock" && /usr/bin/flock -x 7 || handover "$@"
+  pid=; [ ! -f "$F" ] || read -r pid < "$F"
+  if ! alive; then
+    [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans
+    full "$P/home" || handover "$@"
+    echo c00a7ecaca576db5471e74af04e3e18d87361f7bdb50f3c563d0fffea56b2e24 > "$P/run/stack.ids"
+    ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C /usr/bin/setsid /usr/bin/unshare --mount --propagation private -- /bin/sh -c ': devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"'
+set -eu
+trap '"'"''"'"' INT HUP QUIT TSTP
+stop=
+trap '"'"'stop=1'"'"' USR1
+pidfile=$4 fifo=$5 startlock=$8
+case ${9-} in '"'"''"'"'|*[!0-9]*) linger=0 ;; *) linger=$9 ;; esac
+cd "$1"
+exec 6<>"$fifo"
+exec 9<"$fifo"
+exec 6>&-
+printf '"'"'%s\n'"'"' "$2" > "${fifo%/*}/fstab"
+mount -a -T "${fifo%/*}/fstab"
+add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '"'"'%s\n'"'"' "$1" >> "$2"; }
+add "$6" "$3/etc/passwd"
+add "$7" "$3/etc/group"
+umask 022
+ready() { echo $$ > "$pidfile"; }
+ready
+exec 3>&-
+nap() { sleep "$1" & wait $! || :; kill $! 2>/dev/null || :; }
+nobody() {
+  r=$(dd if="$fifo" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
+  case $r in "0+0 records in"*) return 0 ;; esac
+  return 1
+}
+tick=5
+[ "$linger" -ge "$tick" ] || tick=$linger
+idle=0
+while :; do
+  while IFS= read -r _ <&9; do idle=0; done
+  [ -z "$stop" ] || break
+  if [ "$idle" -lt "$linger" ]; then
+    nap "$tick"
+    idle=$((idle + tick))
+    continue
+  fi
+  exec 7>>"$startlock"
+  if flock -x -n 7; then
+    rm -f "$pidfile"
+    if nobody; then break; fi
+    ready
+    idle=0
+  else
+    nap 0.2
+  fi
+  exec 7>&-
+done
+rm -f "$pidfile"
+umount -R "$3"
+' devbox-box '/nonexistent/golden store' 'devbox /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged overlay lowerdir=layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/rootfs:layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/rootfs,upperdir=projects/dbd52ecc1adb8a5f/upper,workdir=projects/dbd52ecc1adb8a5f/work,redirect_dir=nofollow,metacopy=off,index=off,xino=off 0 0
+devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmpfs mode=1777,nosuid,nodev 0 0
+devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
+/nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0
+/etc/ssl/certs /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox-host-ca none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' '' '' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+    pid=; [ ! -f "$F" ] || read -r pid < "$F"
+    alive || handover "$@"
+  fi
+  exec 7>&-
+fi
+[ -n "${TERM-}" ] || TERM=dumb
+exec /usr/bin/nsenter --target="$pid" --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox-host-ca/ca-certificates.crt --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox-host-ca/ca-certificates.crt --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox-host-ca/ca-certificates.crt --setenv REQUESTS_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox-host-ca/ca-certificates.crt --setenv USER alice --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --die-with-parent --new-session -- "$@"
