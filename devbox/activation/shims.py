@@ -18,11 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devbox import template
 from devbox.errors import DevboxError
 from devbox.spec.model import Interpreter, Spec
-from devbox.store.paths import state_root
+from devbox.store.paths import ShimPaths, state_root
 
-SHIM_ENV = "DEVBOX_SHIM_SPEC"  # as __main__.SHIM_ENV: a launcher's hand-over checks this trust
+# as __main__.SHIM_ENV, exported by shim.sh.in: a launcher's hand-over checks this spec's trust
+SHIM_ENV = "DEVBOX_SHIM_SPEC"
+TMP = ".tmp-"  # a shim being written
 
 INTERPRETER_COMMANDS = {
     "python": ("python", "python3", "pip", "pip3"),
@@ -61,70 +64,61 @@ def self_runner() -> tuple[list[str], dict[str, str | None]]:
     return argv, {"PYTHONPATH": os.environ.get("PYTHONPATH") or None}
 
 
+TEMPLATE = template.load(__file__, "shim.sh.in")
+
+
 @dataclass(frozen=True)
 class FastPath:
-    """What lets a shim skip Python: the project's launcher, and stamps (in `verified`) whose
-    mtimes are the spec's and its trust record's when devbox last checked the trust itself."""
+    """What lets a shim skip Python: the project's launcher, and stamps (ShimPaths.verified)
+    whose mtimes are the spec's and its trust record's when devbox last checked the trust."""
 
     spec: str
     launcher: str
     record: str
-    verified: str
+    verified_spec: str
+    verified_trust: str
 
 
 def shim_text(
-    command: str,
-    runner: Sequence[str],
-    env: Mapping[str, str | None] | None = None,
-    fast: FastPath | None = None,
+    command: str, runner: Sequence[str], env: Mapping[str, str | None], fast: FastPath
 ) -> str:
-    """A shim's script: set `env` (None: unset), then run the launcher when the spec and its
-    trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on stamps), else
-    `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
+    """A shim's script (shim.sh.in): set `env` (None: unset), then run the launcher when the
+    spec and its trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on
+    stamps), else `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
     q = sh_quote
-    lines = ["#!/bin/sh", f"# devbox shim for {command}: runs it in the project's box"]
-    for key, value in (env or {}).items():
-        lines.append(f"unset {key}" if value is None else f"export {key}={q(value)}")
-    if fast is not None:
-        v = fast.verified
-        same = [
-            f"[ ! {q(fast.spec)} -nt {q(v + '/spec')} ]",
-            f"[ ! {q(fast.spec)} -ot {q(v + '/spec')} ]",
-            f"[ ! {q(fast.record)} -nt {q(v + '/trust')} ]",
-            f"[ ! {q(fast.record)} -ot {q(v + '/trust')} ]",
-        ]
-        lines += [
-            # the launcher hands over to `devbox run`, which then checks this spec's trust
-            f"export {SHIM_ENV}={q(fast.spec)}",
-            f"if [ -x {q(fast.launcher)} ] && [ -e {q(v + '/spec')} ] && "
-            f"[ -e {q(v + '/trust')} ] && [ -e {q(fast.record)} ] &&",
-            "   " + " && ".join(same) + "; then",
-            # sourced, not exec'd: one sh start-up less (the launcher ends in exec either way)
-            f'  set -- {q(command)} "$@"; . {q(fast.launcher)}',
-            "fi",
-        ]
-    lines.append("exec " + " ".join(q(a) for a in [*runner, command]) + ' "$@"')
-    return "\n".join(lines) + "\n"
+    setenv = [f"unset {k}" if v is None else f"export {k}={q(v)}" for k, v in env.items()]
+    values = {
+        "ENV": template.Code("\n".join(setenv)),
+        "SPEC": fast.spec,
+        "LAUNCHER": fast.launcher,
+        "RECORD": fast.record,
+        "VERIFIED_SPEC": fast.verified_spec,
+        "VERIFIED_TRUST": fast.verified_trust,
+        "COMMAND": command,
+        "RUNNER": template.Code(" ".join(q(a) for a in runner)),
+    }
+    return template.fill(TEMPLATE, values, q)
 
 
 def fast_path(spec: Spec, directory: Path) -> FastPath:
     from devbox.activation import trust
     from devbox.store.paths import Store, launcher_path
 
+    shims = ShimPaths(directory)
     return FastPath(
         spec=str(spec.path),
         launcher=str(launcher_path(spec.project, Store.default().root)),
         record=str(trust.record_path(spec.path)),
-        verified=str(directory / ".verified"),
+        verified_spec=str(shims.verified_spec),
+        verified_trust=str(shims.verified_trust),
     )
 
 
 def stamp_verified(directory: Path, spec_mtime: int, record_mtime: int) -> None:
     """Record that the spec with this mtime, under the trust record with this one, is trusted."""
-    v = directory / ".verified"
-    v.mkdir(parents=True, exist_ok=True)
-    for name, mtime in (("spec", spec_mtime), ("trust", record_mtime)):
-        stamp = v / name
+    shims = ShimPaths(directory)
+    shims.verified.mkdir(parents=True, exist_ok=True)
+    for stamp, mtime in ((shims.verified_spec, spec_mtime), (shims.verified_trust, record_mtime)):
         stamp.touch()
         os.utime(stamp, ns=(mtime, mtime))
 
@@ -145,8 +139,9 @@ def write_shims(spec: Spec) -> Path:
     wanted = {name: shim_text(name, prefix, env, fast) for name in shim_names(spec)}
     for name, text in wanted.items():
         _write_if_changed(directory / name, text)
+    keep = (TMP, ShimPaths(directory).verified.name)
     for path in directory.iterdir():
-        if path.name not in wanted and not path.name.startswith((".tmp-", ".verified")):
+        if path.name not in wanted and not path.name.startswith(keep):
             with contextlib.suppress(OSError):
                 path.unlink()
     return directory
@@ -156,7 +151,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     with contextlib.suppress(OSError):
         if path.read_text() == text and os.access(path, os.X_OK):
             return
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TMP, dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

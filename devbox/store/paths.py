@@ -169,3 +169,22 @@ class ProjectPaths:
     def launcher_data(self) -> Path:
         """The launcher's stamps (one generation per launcher written) and seccomp filter."""
         return self.root / "launcher.d"
+
+@dataclass(frozen=True)
+class ShimPaths:
+    """A spec's shim directory (activation.shims.shim_dir): one script per shimmed command, and
+    stamps whose mtimes are the spec's and its trust record's when devbox last found it trusted."""
+
+    root: Path
+
+    @property
+    def verified(self) -> Path:
+        return self.root / ".verified"
+
+    @property
+    def verified_spec(self) -> Path:
+        return self.verified / "spec"
+
+    @property
+    def verified_trust(self) -> Path:
+        return self.verified / "trust"

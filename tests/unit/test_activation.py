@@ -16,7 +16,7 @@ import pytest
 from devbox.activation import hook as activation
 from devbox.activation import trust
 from devbox.activation.hook import activation_vars, hook_env, hook_text, quote
-from devbox.activation.shims import shim_names, shim_text, write_shims
+from devbox.activation.shims import FastPath, shim_names, shim_text, write_shims
 from devbox.errors import DevboxError
 from devbox.spec.load import parse_spec
 
@@ -110,11 +110,12 @@ def test_shim_names_follow_interpreters_and_expose(tmp_path: Path) -> None:
 def test_shim_text_passes_arguments_and_sets_the_runner_env(tmp_path: Path) -> None:
     shim = tmp_path / "tool"
     runner = ["/bin/sh", "-c", 'printf "%s|" "$PYTHONPATH" "$0" "$@"', "x"]
-    shim.write_text(shim_text("the tool", runner, {"PYTHONPATH": "a 'b'"}))
+    nowhere = FastPath(*(str(tmp_path / "none" / n) for n in ("s", "l", "r", "vs", "vt")))
+    shim.write_text(shim_text("the tool", runner, {"PYTHONPATH": "a 'b'"}, nowhere))
     shim.chmod(0o755)
     out = subprocess.run([str(shim), "one two", "it's"], capture_output=True, text=True)
     assert out.stdout == "a 'b'|x|the tool|one two|it's|"
-    shim.write_text(shim_text("t", runner, {"PYTHONPATH": None}))
+    shim.write_text(shim_text("t", runner, {"PYTHONPATH": None}, nowhere))
     env = {**os.environ, "PYTHONPATH": "/from/the/project"}
     out = subprocess.run([str(shim)], capture_output=True, text=True, env=env)
     assert out.stdout == "|x|t|", "a project's PYTHONPATH does not reach devbox"

@@ -93,11 +93,12 @@ FAST = FastPath(
     spec=str(PROJECT / "devbox.toml"),
     launcher=str(STORE.root / "projects/0123456789abcdef/launcher"),
     record="/home/alice/.local/state/devbox/trust/it's",
-    verified="/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified",
+    verified_spec="/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec",
+    verified_trust="/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust",
 )
 SHIMS: dict[str, Callable[[], str]] = {
     "shim-fast.sh": lambda: shim_text("python3", RUNNER, {"PYTHONPATH": None}, FAST),
-    "shim-plain.sh": lambda: shim_text("it's", RUNNER, {"PYTHONPATH": "/a b:'c'"}),
+    "shim-pythonpath.sh": lambda: shim_text("it's", RUNNER, {"PYTHONPATH": "/a b:'c'"}, FAST),
 }
 SUPERVISOR: dict[str, Callable[[], str]] = {
     "supervisor.sh": lambda: supervisor.supervisor_script(

@@ -1,0 +1,14 @@
+#!/bin/sh
+# devbox shim: runs its command in the project's box (written by devbox from shim.sh.in)
+export PYTHONPATH='/a b:'\''c'\'''
+# the launcher hands over to `devbox run`, which then checks this spec's trust
+export DEVBOX_SHIM_SPEC='/nonexistent/golden/my '\''project'\'' $x/devbox.toml'
+# the launcher while the spec and its trust record have the mtimes of the stamps devbox left
+# when it last checked the trust itself (-nt and -ot: nanoseconds in dash, bash and busybox)
+# shellcheck disable=SC3013
+if [ -x '/nonexistent/golden store/projects/0123456789abcdef/launcher' ] && [ -e '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ -e '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ] && [ -e '/home/alice/.local/state/devbox/trust/it'\''s' ] &&
+   [ ! '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' -nt '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ ! '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' -ot '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ ! '/home/alice/.local/state/devbox/trust/it'\''s' -nt '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ] && [ ! '/home/alice/.local/state/devbox/trust/it'\''s' -ot '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ]; then
+  # sourced, not exec'd: one sh start-up less (the launcher ends in exec either way)
+  set -- 'it'\''s' "$@"; . '/nonexistent/golden store/projects/0123456789abcdef/launcher'
+fi
+exec '/opt/py thon/bin/python3' '-P' '-m' 'devbox' '_shim' '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' 'it'\''s' "$@"
