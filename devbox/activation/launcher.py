@@ -23,32 +23,35 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shlex
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from shlex import quote as q
 
-from devbox.fastpath import HANDOVER_ENV, INDEX_ENTRY
+from devbox import template
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
 from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
-from devbox.store import fs
-from devbox.store.paths import launcher_index
+from devbox.store import fs, projects
+from devbox.store.paths import ProjectPaths
+from devbox.template import Code
 
-FORMAT = 1
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
-LOCK_FD = 8  # the sessions FIFO
-START_FD = 7
+SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
 # devbox's own code that shapes the launcher: an upgrade (or an edit) makes launchers stale
 SOURCES = (
     "activation/launcher.py",
+    "activation/launcher.sh.in",
+    "activation/launcher-handover.sh.in",
+    "template.py",
     "sandbox/argv.py",
     "sandbox/supervisor.py",
+    "sandbox/supervisor.sh.in",
     "sandbox/box.py",
     "sandbox/start.py",
     "sandbox/enter.py",
@@ -57,6 +60,8 @@ SOURCES = (
     "sandbox/shellrc.py",
     "sandbox/host.py",
 )
+TEMPLATE = template.load(__file__, "launcher.sh.in")
+HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
 
 _CMD = "\x00cmd\x00"
 _CWD = "\x00cwd\x00"
@@ -92,7 +97,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
 def layer_files(box: boxmod.Box) -> list[str]:
     """The layers' meta.json files: a layer built again (same digest, new directory) has a new
     one, and a box still running on the old directory must not be joined."""
-    return [str(box.store.layer_dir(d) / "meta.json") for d in box.stack]
+    return [str(box.store.layer_meta(d)) for d in box.stack]
 
 
 def snapshot(paths: Iterable[str]) -> Snapshot:
@@ -108,10 +113,10 @@ def _word(w: str) -> str:
     while True:
         hits = [(rest.find(t), t) for t in (_CWD, _PID) if t in rest]
         if not hits:
-            return out + (shlex.quote(rest) if rest or not out else "")
+            return out + (q(rest) if rest or not out else "")
         i, t = min(hits)
         if rest[:i]:
-            out += shlex.quote(rest[:i])
+            out += q(rest[:i])
         out += _EXPR[t]
         rest = rest[i + len(t) :]
 
@@ -137,7 +142,7 @@ def env_options(entry_env: Mapping[str, str], probed: Mapping[str, str]) -> list
         elif mine != theirs:
             return None
         elif mine is not None:
-            static.append(f"--setenv {shlex.quote(key)} {shlex.quote(mine)}")
+            static.append(f"--setenv {q(key)} {q(mine)}")
     return ["--clearenv", *lines, *static]
 
 
@@ -152,104 +157,88 @@ def render(
     python: str,
     spec_path: str,
 ) -> str:
-    """The launcher's text. `snap`: the watched files; `stamps`: the dir of their stamp files
-    (named by index); `python`: the interpreter for the hand-over."""
-    q = shlex.quote
-    p = box.paths
-    spec = box.spec
-    handover = (
-        f"DEVBOX_HOME={q(str(box.store.root))} {HANDOVER_ENV}={q(spec_path)} "
-        f'exec {q(python)} -m devbox run -- "$@"'
-    )
-    head = [
-        "#!/bin/sh",
-        f"# devbox-launcher {FORMAT}: runs a command in the box of {spec.project}",
-        "# Written by devbox (launcher.py) each time it enters the box; do not edit.",
-        "# Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit",
-        "# status pass through). Anything stale or unusual hands over to `devbox run`.",
-        f"handover() {{ exec {START_FD}>&- {LOCK_FD}>&-; {handover}; }}",
-    ]
+    """The launcher's text (launcher.sh.in). `snap`: the watched files; `stamps`: the dir of
+    their stamp files (named by index); `python`: the interpreter for the hand-over."""
+    handover = {"STORE": str(box.store.root), "SPEC": spec_path, "PYTHON": python}
     entry_env, probed, entry = _entries(box)
     env = env_options(entry_env, probed)
     if env is None or len(snap) > MAX_WATCHED:
-        return "\n".join([*head, 'handover "$@"', ""])
-    stale = [f"[ -f {q(str(box.store.layer_dir(d) / 'meta.json'))} ]" for d in box.stack]
-    stale = [f"! {t}" for t in stale]
-    for d in (p.run, p.rc, p.upper, p.work, p.merged, p.home):
-        stale.append(f"! [ -d {q(str(d))} ]")
+        return template.fill(HANDOVER_TEMPLATE, handover)
+    p = box.paths
+    start = starting.supervisor_command(box)
+    join = sandbox.join_argv(
+        host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
+    )
+    bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
+    seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if box.tier.seccomp else ""
+    values = {
+        **handover,
+        **_in_project_dir(p),
+        "STAMPS": stamps,
+        "PROJECT_DIR": str(p.root),
+        "STALE": Code(" ||\n  ".join(_stale(box, snap))),
+        "STACK": "".join(f"{d} " for d in box.stack),
+        "CWD_CASES": Code("\n".join(_cwd_cases(box.spec))),
+        "WORKDIR": workdir_of(box.spec),
+        "SUPERVISOR_HEAD": supervisor.supervisor_cmdline_head(str(p.supervisor_pid)),
+        "FLOCK": host.tool("flock"),
+        "STACK_IDS": boxmod.stack_ids(box),
+        "SUPERVISOR_ENV": Code(" ".join(f"{k}={q(v)}" for k, v in starting.SUPERVISOR_ENV.items())),
+        "SETSID": host.tool("setsid"),
+        "SUPERVISOR": Code(_words(start)),
+        "JOIN": Code(_words(join)),
+        "BWRAP": bw[0],
+        "ENV": Code(" ".join(env)),
+        "BWRAP_ARGS": Code(_words(bw[1:])),
+        "SECCOMP": Code(seccomp_redirect),
+    }
+    return template.fill(TEMPLATE, values)
+
+
+def _in_project_dir(p: ProjectPaths) -> dict[str, str]:
+    """What the launcher names as "$P/NAME": inside double quotes, so each NAME must be one that
+    quoting leaves as it is."""
+    names = {
+        "SESSIONS": p.sessions,
+        "SUPERVISOR_PID": p.supervisor_pid,
+        "START_LOCK": p.start_lock,
+        "SUPERVISOR_LOG": p.supervisor_log,
+        "STACK_IDS_FILE": p.stack_ids,
+        "STACK_FILE": p.stack_file,
+        "HOME_DIR": p.home,
+    }
+    rel = {key: str(path.relative_to(p.root)) for key, path in names.items()}
+    for name in rel.values():
+        if q(name) != name:
+            raise ValueError(f"a project dir entry the launcher names needs quoting: {name!r}")
+    return rel
+
+
+def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
+    """The tests of which any one true means the launcher is stale (see the module's doc)."""
+    p = box.paths
+    stale = [f"! [ -f {q(path)} ]" for path in layer_files(box)]
+    stale += [f"! [ -d {q(str(d))} ]" for d in (p.run, p.rc, p.upper, p.work, p.merged, p.home)]
     for i, (path, mtime) in enumerate(snap.items()):
-        if mtime is None:
-            stale.append(f"[ -e {q(path)} ]")
-        else:
-            stale.append(f'changed {q(path)} "$S/{i}"')
+        stale.append(f"[ -e {q(path)} ]" if mtime is None else f'changed {q(path)} "$S/{i}"')
     stale.append(f'[ "${{HOME-}}" != {q(os.environ.get("HOME", ""))} ]')
     linger = os.environ.get(sessions.LINGER_ENV, "")
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
-    want = "".join(f"{d} " for d in box.stack)
+    return stale
+
+
+def _cwd_cases(spec: Spec) -> list[str]:
+    """`case $PWD` arms: under the project (as named, or its real path), the same place under
+    the box's workdir."""
+    workdir = q(workdir_of(spec).rstrip("/"))
+    cases = []
     project = str(spec.project)
-    workdir = workdir_of(spec)
-    case = []
     for root in dict.fromkeys([project, os.path.realpath(project)]):
         r = q(root.rstrip("/"))
-        case.append(f"  {r}|{r}/*) c={q(workdir.rstrip('/'))}${{PWD#{r}}} ;;")
-    start = starting.supervisor_command(box)
-    join = sandbox.join_argv(
-        host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
-    )
-    session = dataclasses.replace(entry.session, cwd=_CWD)
-    bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
-    flock, setsid = q(host.tool("flock")), q(host.tool("setsid"))
-    seccomp_redirect = f' {SECCOMP_FD}<"$S/seccomp.bpf"' if box.tier.seccomp else ""
-    body = [
-        f"S={q(stamps)}",
-        f"P={q(str(p.root))}",
-        'changed() { [ ! -e "$2" ] || [ ! -e "$1" ] || [ "$1" -nt "$2" ] || [ "$1" -ot "$2" ]; }',
-        '[ $# -gt 0 ] || handover "$@"',
-        "if " + " ||\n  ".join(stale) + '\nthen handover "$@"; fi',
-        "have=",
-        '[ -f "$P/upper.stack" ] || handover "$@"',
-        'while IFS= read -r l || [ -n "$l" ]; do have="$have$l "; done < "$P/upper.stack"',
-        f'[ "$have" = {q(want)} ] || handover "$@"',
-        'cd -P . 2>/dev/null || handover "$@"',
-        "case $PWD in",
-        *case,
-        f"  *) c={q(workdir)} ;;",
-        "esac",
-        '[ -n "$c" ] || c=/',
-        "Q=$P/run/sessions.fifo; F=$P/run/supervisor.pid",
-        f"H={q(supervisor.supervisor_cmdline_head(str(p.supervisor_pid)))}",
-        # the pid names a live supervisor of this box: its cmdline starts with its pid file
-        'alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } '
-        '&& [ "$l" = "$H" ]; }',
-        # a session from here on (sessions.py): the supervisor stays while we hold the FIFO
-        f'[ -p "$Q" ] && exec {LOCK_FD}<>"$Q" && echo >&{LOCK_FD} || handover "$@"',
-        'pid=; [ ! -f "$F" ] || read -r pid < "$F"',
-        "if ! alive; then",
-        f'  exec {START_FD}>>"$P/run/start.lock" && {flock} -x {START_FD} || handover "$@"',
-        '  pid=; [ ! -f "$F" ] || read -r pid < "$F"',
-        "  if ! alive; then",
-        '    [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans',
-        '    full "$P/home" || handover "$@"',
-        f'    echo {q(boxmod.stack_ids(box))} > "$P/run/{boxmod.STACK_IDS}"',
-        f"    ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C {setsid} "
-        + _words(start)
-        + f' 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null {START_FD}>&- {LOCK_FD}>&- &)',
-        '    pid=; [ ! -f "$F" ] || read -r pid < "$F"',
-        '    alive || handover "$@"',
-        "  fi",
-        f"  exec {START_FD}>&-",
-        "fi",
-        '[ -n "${TERM-}" ] || TERM=dumb',
-        f"exec {_words(join)} {q(bw[0])} {' '.join(env)} {_words(bw[1:])}{seccomp_redirect}",
-        "",
-    ]
-    full = [
-        'full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do '
-        '{ [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }'
-    ]
-    return "\n".join([*head, *full, *body])
+        cases.append(f"  {r}|{r}/*) c={workdir}${{PWD#{r}}} ;;")
+    return cases
 
 
 def _entries(box: boxmod.Box) -> tuple[dict[str, str], dict[str, str], enter.Entry]:
@@ -281,7 +270,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
                 stamp.touch()
                 os.utime(stamp, ns=(mtime, mtime))
         if box.tier.seccomp:
-            (gen / "seccomp.bpf").write_bytes(seccomp.filter_bytes())
+            (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes())
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)
@@ -290,7 +279,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         for old in data.iterdir():
             if old != gen and old.name != ".lock":
                 fs.remove_tree(old)
-    write_index(box.spec.project, box.store.root, p.launcher)
+    projects.write_index(box.spec.project, box.store.root, p.launcher)
     return p.launcher
 
 
@@ -298,38 +287,4 @@ def discard(box: boxmod.Box) -> None:
     """Remove the launcher (when it could not be rewritten, it must not outlive its inputs)."""
     with contextlib.suppress(OSError):
         box.paths.launcher.unlink(missing_ok=True)
-    drop_index(box.spec.project, box.store.root)
-
-
-def write_index(project: Path, store_root: Path, launcher: Path) -> bool:
-    """Point the project's by-path index entry (paths.launcher_index) at its launcher, replacing
-    it atomically. Best effort: without an entry, the `devbox` front takes the Python path,
-    which finds the launcher by hashing. False if the entry could not be written."""
-    entry = launcher_index(project, store_root)
-    target = str(launcher.absolute())  # not normalised: `..` is for the kernel to resolve
-    with contextlib.suppress(OSError):
-        if os.readlink(entry) == target:
-            return True
-    tmp = entry.with_name(f"{INDEX_ENTRY}.{os.getpid()}.new")
-    for _ in range(3):  # a gc may remove the empty directory just made: make it again
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp.unlink(missing_ok=True)
-            os.symlink(target, tmp)
-            os.replace(tmp, entry)
-            return True
-        except FileNotFoundError:
-            continue
-        except OSError:  # e.g. a project path with a component named .launcher
-            break
-    with contextlib.suppress(OSError):
-        tmp.unlink(missing_ok=True)
-    return False
-
-
-def drop_index(project: Path, store_root: Path) -> None:
-    """Remove the project's by-path index entry, if it is one (a symlink)."""
-    entry = launcher_index(project, store_root)
-    with contextlib.suppress(OSError):
-        if entry.is_symlink():
-            entry.unlink()
+    projects.drop_index(box.spec.project, box.store.root)

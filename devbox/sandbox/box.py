@@ -32,10 +32,6 @@ class Reporter(Protocol):
     def info(self, text: str) -> None: ...
 
 
-STACK_FILE = "upper.stack"
-STACK_IDS = "stack.ids"  # in the run dir: stack_ids() of what the running box has mounted
-
-
 @dataclass(frozen=True)
 class Box:
     spec: Spec
@@ -68,7 +64,7 @@ def stack_ids(box: Box) -> str:
 
 def running_ids(p: ProjectPaths) -> str:
     try:
-        return (p.run / STACK_IDS).read_text().strip()
+        return p.stack_ids.read_text().strip()
     except OSError:
         return ""
 

@@ -84,7 +84,7 @@ def start_supervisor(box: Box) -> int:
     p = box.paths
     argv = supervisor_command(box)
     p.supervisor_pid.unlink(missing_ok=True)
-    (p.run / box_.STACK_IDS).write_text(box_.stack_ids(box) + "\n")
+    p.stack_ids.write_text(box_.stack_ids(box) + "\n")
     with open(p.supervisor_log, "wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -142,7 +142,7 @@ def _prepare(box: Box, display: Reporter) -> None:
     p = box.paths
     for d in (p.upper, p.work, p.merged, p.home, p.rc, p.run):
         d.mkdir(parents=True, exist_ok=True)
-    stack_file = p.root / box_.STACK_FILE
+    stack_file = p.stack_file
     want = "\n".join(box.stack)
     try:
         have = stack_file.read_text()

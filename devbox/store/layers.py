@@ -47,7 +47,7 @@ class LayerMeta:
 
 
 def has_layer(store: Store, digest: str) -> bool:
-    return (store.layer_dir(digest) / "meta.json").is_file()
+    return store.layer_meta(digest).is_file()
 
 
 def mark_used(store: Store, digests: Iterable[str]) -> None:
@@ -60,7 +60,7 @@ def mark_used(store: Store, digests: Iterable[str]) -> None:
 
 def read_meta(store: Store, digest: str) -> LayerMeta:
     try:
-        data = json.loads((store.layer_dir(digest) / "meta.json").read_text())
+        data = json.loads(store.layer_meta(digest).read_text())
         return LayerMeta.from_json(data)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DevboxError(

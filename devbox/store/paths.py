@@ -95,6 +95,10 @@ class Store:
     def layer_rootfs(self, digest: str) -> Path:
         return self.layers / digest / "rootfs"
 
+    def layer_meta(self, digest: str) -> Path:
+        """What the layer is (store.layers.LayerMeta); a layer built again has a new one."""
+        return self.layers / digest / "meta.json"
+
     def layer_lock(self, digest: str) -> Path:
         return self.locks / f"{digest}.lock"
 
@@ -154,6 +158,16 @@ class ProjectPaths:
         return self.run / "start.lock"
 
     @property
+    def stack_ids(self) -> Path:
+        """What the running box has mounted (sandbox.box.stack_ids)."""
+        return self.run / "stack.ids"
+
+    @property
+    def stack_file(self) -> Path:
+        """The stack the writable layer was made for (its layer digests, bottom first)."""
+        return self.root / "upper.stack"
+
+    @property
     def supervisor_pid(self) -> Path:
         return self.run / "supervisor.pid"
 
@@ -169,6 +183,7 @@ class ProjectPaths:
     def launcher_data(self) -> Path:
         """The launcher's stamps (one generation per launcher written) and seccomp filter."""
         return self.root / "launcher.d"
+
 
 @dataclass(frozen=True)
 class ShimPaths:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devbox.store.paths import Store
+from devbox.fastpath import INDEX_ENTRY
+from devbox.store.paths import Store, launcher_index
 
 
 def register_project(
@@ -31,6 +32,40 @@ def read_project(store: Store, project: Path) -> dict[str, Any] | None:
         return data
     except (OSError, ValueError):
         return None
+
+
+def write_index(project: Path, store_root: Path, launcher: Path) -> bool:
+    """Point the project's by-path index entry (paths.launcher_index) at its launcher, replacing
+    it atomically. Best effort: without an entry, the `devbox` front takes the Python path,
+    which finds the launcher by hashing. False if the entry could not be written."""
+    entry = launcher_index(project, store_root)
+    target = str(launcher.absolute())  # not normalised: `..` is for the kernel to resolve
+    with contextlib.suppress(OSError):
+        if os.readlink(entry) == target:
+            return True
+    tmp = entry.with_name(f"{INDEX_ENTRY}.{os.getpid()}.new")
+    for _ in range(3):  # a gc may remove the empty directory just made: make it again
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            os.symlink(target, tmp)
+            os.replace(tmp, entry)
+            return True
+        except FileNotFoundError:
+            continue
+        except OSError:  # e.g. a project path with a component named .launcher
+            break
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    return False
+
+
+def drop_index(project: Path, store_root: Path) -> None:
+    """Remove the project's by-path index entry, if it is one (a symlink)."""
+    entry = launcher_index(project, store_root)
+    with contextlib.suppress(OSError):
+        if entry.is_symlink():
+            entry.unlink()
 
 
 def drop_dangling_index(store: Store) -> int:

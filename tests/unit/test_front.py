@@ -1,7 +1,7 @@
 """The `devbox` front (devbox/front.sh): `devbox run [--] CMD...` execs the project's launcher
 through the store's by-path index with shell builtins only; everything else goes to the Python
 CLI with its arguments unchanged. Run by dash and by `bash --posix`, against a store whose index
-the real writer (launcher.write_index) made, in project paths full of awkward characters."""
+the real writer (store.projects.write_index) made, in project paths full of awkward characters."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 
 import devbox
 from devbox import fastpath
-from devbox.activation.launcher import write_index
 from devbox.store.paths import launcher_path
+from devbox.store.projects import write_index
 
 FRONT = Path(devbox.__file__).with_name("front.sh")
 SHELLS = {"dash": ["dash"], "bash --posix": ["bash", "--posix"]}

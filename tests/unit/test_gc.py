@@ -127,8 +127,8 @@ def test_downloads_go_with_the_last_layer_built_from_them(tmp_path: Path) -> Non
 
 
 def test_index_entries_of_dropped_projects_go_with_their_directories(tmp_path: Path) -> None:
-    from devbox.activation.launcher import write_index
     from devbox.store.paths import ProjectPaths, launcher_index
+    from devbox.store.projects import write_index
 
     st = make_fake_store(tmp_path)
     web, api = tmp_path / "src" / "webapp", tmp_path / "src" / "api"

@@ -11,6 +11,7 @@ import pytest
 
 from devbox.activation import launcher
 from devbox.activation.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
+from devbox.store import projects
 from devbox.store.paths import launcher_index
 
 
@@ -70,16 +71,16 @@ def test_the_index_entry_points_at_the_launcher_and_is_replaced(tmp_path: Path) 
     project.mkdir()
     (tmp_path / "link").symlink_to(project)
     first, second = tmp_path / "first", tmp_path / "second"
-    assert launcher.write_index(tmp_path / "link", store, first)
+    assert projects.write_index(tmp_path / "link", store, first)
     entry = launcher_index(project, store)
     assert entry == store / f"by-path{os.path.realpath(project)}" / ".launcher"
     assert os.readlink(entry) == str(first)
-    assert launcher.write_index(project, store, second)
+    assert projects.write_index(project, store, second)
     assert os.readlink(entry) == str(second)
     assert sorted(p.name for p in entry.parent.iterdir()) == [".launcher"], "no temp left"
-    launcher.drop_index(project, store)
+    projects.drop_index(project, store)
     assert not entry.is_symlink()
-    launcher.drop_index(project, store)  # already gone: fine
+    projects.drop_index(project, store)  # already gone: fine
 
 
 def test_an_index_entry_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
@@ -89,6 +90,6 @@ def test_an_index_entry_that_cannot_be_written_is_skipped(tmp_path: Path) -> Non
     outer = tmp_path / "outer"
     inner = outer / ".launcher"
     inner.mkdir(parents=True)
-    assert launcher.write_index(outer, store, tmp_path / "a")
-    assert not launcher.write_index(inner, store, tmp_path / "b")
+    assert projects.write_index(outer, store, tmp_path / "a")
+    assert not projects.write_index(inner, store, tmp_path / "b")
     assert os.readlink(launcher_index(outer, store)) == str(tmp_path / "a")

@@ -8,6 +8,8 @@ script, regenerate them: DEVBOX_UPDATE_GOLDEN=1 pytest tests/unit/test_scripts.p
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -117,3 +119,17 @@ def test_scripts_are_their_golden_files(name: str) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+@pytest.mark.usefixtures("fixed_host")
+def test_a_newline_in_the_project_path_stays_inside_quotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory name is no way to run code on the host: no value goes into a comment."""
+    pwned = tmp_path / "pwned"
+    monkeypatch.setattr(sys.modules[__name__], "PROJECT", Path(f"/nonexistent/x\ntouch {pwned}"))
+    for text in (_launcher(Tier(1, 0, 0, "root")), _launcher(Tier(1, 0, 0, "root"), watched=1002)):
+        script = tmp_path / "launcher"
+        script.write_text(text)
+        subprocess.run(["sh", str(script)], capture_output=True, timeout=30)  # hands over: fails
+        assert not pwned.exists()

@@ -1,7 +1,7 @@
 #!/bin/sh
-# devbox-launcher 1: runs a command in the box of /nonexistent/golden/my 'project' $x
-# Written by devbox (launcher.py) each time it enters the box; do not edit.
-# Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
-# status pass through). Anything stale or unusual hands over to `devbox run`.
+# devbox-launcher 1: hands every command over to `devbox run`, which runs it in the project's
+# box: this box needs Python each time (its [env] reads host variables, or it has more inputs
+# than a launcher watches). Written by devbox (launcher.py, from launcher-handover.sh.in) each
+# time it enters the box; do not edit. Usage: launcher CMD [ARG...]
 handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run -- "$@"; }
 handover "$@"

@@ -1,12 +1,14 @@
 #!/bin/sh
-# devbox-launcher 1: runs a command in the box of /nonexistent/golden/my 'project' $x
-# Written by devbox (launcher.py) each time it enters the box; do not edit.
+# devbox-launcher 1: runs a command in the box of the project below (see `case $PWD`)
+# Written by devbox (launcher.py, from launcher.sh.in) each time it enters the box; do not edit.
 # Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
 # status pass through). Anything stale or unusual hands over to `devbox run`.
 handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run -- "$@"; }
 full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }
 S='/nonexistent/golden store/projects/dbd52ecc1adb8a5f/launcher.d/18f-42'
 P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
+# dash, bash and busybox sh compare mtimes to the nanosecond
+# shellcheck disable=SC3013
 changed() { [ ! -e "$2" ] || [ ! -e "$1" ] || [ "$1" -nt "$2" ] || [ "$1" -ot "$2" ]; }
 [ $# -gt 0 ] || handover "$@"
 if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/meta.json' ] ||
@@ -46,6 +48,8 @@ if ! alive; then
     [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans
     full "$P/home" || handover "$@"
     echo c00a7ecaca576db5471e74af04e3e18d87361f7bdb50f3c563d0fffea56b2e24 > "$P/run/stack.ids"
+    # $(...) returns once the supervisor closes fd 3: its pid file is written
+    # shellcheck disable=SC2034
     ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C /usr/bin/setsid /usr/bin/unshare --user --map-root-user --mount --propagation private -- /bin/sh -c ': devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"'
 set -eu
 trap '"'"''"'"' INT HUP QUIT TSTP
