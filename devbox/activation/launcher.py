@@ -31,6 +31,7 @@ from shlex import quote as q
 
 from devbox import template
 from devbox.plan.recipe import workdir_of
+from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
 from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
@@ -43,23 +44,9 @@ from devbox.template import Code
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
 SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
-# devbox's own code that shapes the launcher: an upgrade (or an edit) makes launchers stale
-SOURCES = (
-    "activation/launcher.py",
-    "activation/launcher.sh.in",
-    "activation/launcher-handover.sh.in",
-    "template.py",
-    "sandbox/argv.py",
-    "sandbox/supervisor.py",
-    "sandbox/supervisor.sh.in",
-    "sandbox/box.py",
-    "sandbox/start.py",
-    "sandbox/enter.py",
-    "sandbox/sessions.py",
-    "sandbox/boxenv.py",
-    "sandbox/shellrc.py",
-    "sandbox/host.py",
-)
+# The devbox code a launcher is computed from: its own module (argv, env, supervisor, paths,
+# templates) and the lookup of the stack it bakes in; resources.made_of adds what they import.
+SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")
 TEMPLATE = template.load(__file__, "launcher.sh.in")
 HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
 
@@ -87,8 +74,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
         if p.is_dir():
             for dirpath, dirnames, filenames in os.walk(p):
                 paths += [os.path.join(dirpath, n) for n in sorted(dirnames + filenames)]
-    here = Path(__file__).parents[1]
-    paths += [str(here / name) for name in SOURCES]
+    paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
     return paths

@@ -4,6 +4,7 @@ as the Python path does, and hand over to it whenever anything it was made from 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from devbox.resources import PACKAGE
 from devbox.store.paths import launcher_path, project_id
 from tests.conftest import Devbox
 
@@ -178,3 +180,21 @@ def test_a_fresh_launcher_does_not_hand_over(devbox: Devbox, fast: Path) -> None
     for _ in range(2):
         assert launch(devbox, fast, "true").returncode == 0
     assert path.read_text() == before
+
+
+@pytest.mark.parametrize("rel", ["store/paths.py", "sandbox/supervisor.sh.in"])
+def test_an_edit_to_devbox_code_it_is_made_from_hands_over(
+    devbox: Devbox, fast: Path, rel: str
+) -> None:
+    """In an editable install, as here: the store layout's module (imported by the launcher's
+    own, but not among its sources by name) and a script template."""
+    path = launcher_path(fast, devbox.store)
+    before = path.read_text()
+    source = PACKAGE / rel
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))  # as an edit would
+    try:
+        assert launch(devbox, fast, "true").returncode == 0
+        assert path.read_text() != before, "handed over: a new launcher"
+    finally:
+        os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))

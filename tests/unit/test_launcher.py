@@ -1,16 +1,20 @@
-"""The launcher's pure parts: quoting argv words with its placeholders, the env options; its
-by-path index entry."""
+"""The launcher's pure parts: quoting argv words with its placeholders, the env options, what it
+watches; its by-path index entry."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import devbox
 from devbox.activation import launcher
 from devbox.activation.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
+from devbox.sandbox.host import Tier
+from devbox.spec.load import parse_spec
 from devbox.store import projects
 from devbox.store.paths import launcher_index
 
@@ -93,3 +97,35 @@ def test_an_index_entry_that_cannot_be_written_is_skipped(tmp_path: Path) -> Non
     assert projects.write_index(outer, store, tmp_path / "a")
     assert not projects.write_index(inner, store, tmp_path / "b")
     assert os.readlink(launcher_index(outer, store)) == str(tmp_path / "a")
+
+
+def test_the_launcher_watches_the_devbox_code_it_is_made_from(tmp_path: Path) -> None:
+    """An edit to any module the launcher is computed from, or to a script template, in an
+    editable install makes launchers stale (a hand-kept list of sources once missed some)."""
+    spec = parse_spec('[box]\nbase = "debian:bookworm"\n', tmp_path / "devbox.toml")
+    watched = launcher.watched(spec, Tier(1, 0, 0, "root"))
+    package = Path(devbox.__file__).parent
+    for rel in (
+        "store/paths.py",  # the store layout the launcher names
+        "sandbox/enter.py",
+        "sandbox/start.py",
+        "plan/resolve.py",  # which layers make up the stack it bakes in
+        "template.py",
+        "activation/launcher.sh.in",
+        "activation/launcher-handover.sh.in",
+        "sandbox/supervisor.sh.in",
+    ):
+        assert str(package / rel) in watched, rel
+    assert len(watched) == len(set(watched))
+
+
+def test_every_module_the_launcher_imports_is_watched(tmp_path: Path) -> None:
+    code = (
+        "import sys, devbox.activation.launcher, devbox.plan.resolve;"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items()"
+        " if n.split('.')[0] == 'devbox'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    spec = parse_spec('[box]\nbase = "debian:bookworm"\n', tmp_path / "devbox.toml")
+    assert loaded - set(launcher.watched(spec, Tier(2, 1, 1, "u", (1, 1), (1, 1)))) == set()
