@@ -1,4 +1,5 @@
-"""The generated scripts (the launcher, shims, the box supervisor) against golden files.
+"""The generated scripts (the launcher, shims, the box supervisor) against golden files, and
+through real shellcheck (rendered, and as template files).
 
 The golden files are the scripts byte for byte, rendered with a fixed host (tools, user, CA
 bundle, environment) for projects whose paths need quoting. After a deliberate change to a
@@ -8,6 +9,7 @@ script, regenerate them: DEVBOX_UPDATE_GOLDEN=1 pytest tests/unit/test_scripts.p
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,8 +19,10 @@ from typing import NoReturn
 
 import pytest
 
-from devbox.activation import launcher
-from devbox.activation.shims import FastPath, shim_text
+from devbox import resources, template
+from devbox.activation import launcher, shims
+from devbox.activation.shims import SHIM_ENV, FastPath, shim_text
+from devbox.fastpath import HANDOVER_ENV
 from devbox.sandbox import box as box_
 from devbox.sandbox import boxenv, host, start, supervisor
 from devbox.sandbox.box import Box
@@ -119,6 +123,65 @@ def test_scripts_are_their_golden_files(name: str) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+def shellcheck(*args: str) -> subprocess.CompletedProcess[str]:
+    if not shutil.which("shellcheck"):
+        pytest.skip("no shellcheck here (apt-get install shellcheck)")
+    return subprocess.run(["shellcheck", "-S", "warning", *args], capture_output=True, text=True)
+
+
+@pytest.mark.usefixtures("fixed_host")
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_rendered_scripts_pass_shellcheck(name: str, tmp_path: Path) -> None:
+    script = tmp_path / name
+    script.write_text(SCRIPTS[name]())
+    r = shellcheck("--shell=sh", str(script))  # the supervisor's script has no #! (sh -c)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+TEMPLATES = sorted(p.relative_to(resources.PACKAGE) for p in resources.PACKAGE.rglob("*.sh.in"))
+
+
+@pytest.mark.parametrize("rel", TEMPLATES, ids=str)
+def test_template_files_pass_shellcheck(rel: Path) -> None:
+    """As files, placeholders and all; but launcher.sh.in, whose `case $PWD` arms are one
+    placeholder (a line of its own, as no case arm can be), is checked rendered only."""
+    if rel == Path("activation/launcher.sh.in"):
+        pytest.skip("checked rendered (test_rendered_scripts_pass_shellcheck)")
+    r = shellcheck(str(resources.PACKAGE / rel))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_templates_are_the_ones_shipped_and_watched() -> None:
+    assert [str(p) for p in TEMPLATES] == [
+        "activation/launcher-handover.sh.in",
+        "activation/launcher.sh.in",
+        "activation/shim.sh.in",
+        "sandbox/supervisor.sh.in",
+    ]
+    watched = resources.made_of(*launcher.SHAPED_BY)
+    assert {str(resources.PACKAGE / p) for p in TEMPLATES} <= set(watched)
+
+
+def test_both_launcher_templates_hand_over_alike() -> None:
+    def handover(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("handover() ")]
+
+    assert handover(launcher.TEMPLATE) == handover(launcher.HANDOVER_TEMPLATE) != []
+    assert f" {HANDOVER_ENV}=@SPEC@ " in handover(launcher.TEMPLATE)[0]
+    assert f"export {SHIM_ENV}=@SPEC@\n" in shims.TEMPLATE
+
+
+def test_fill_quotes_every_value_but_code_and_names_every_placeholder() -> None:
+    assert template.fill(
+        "a=@A@ b=@B@ @C@", {"A": "x y", "B": "it's", "C": template.Code("$z")}
+    ) == ("a='x y' b='it'\"'\"'s' $z")
+    with pytest.raises(ValueError, match=r"without a value: \['B'\]"):
+        template.fill("@A@ @B@", {"A": "x"})
+    with pytest.raises(ValueError, match=r"without a placeholder: \['C'\]"):
+        template.fill("@A@", {"A": "x", "C": "y"})
+    assert template.fill('"$@" @A@', {"A": "1"}, quote=lambda v: f"<{v}>") == '"$@" <1>'
 
 
 @pytest.mark.usefixtures("fixed_host")
