@@ -12,25 +12,26 @@ import pytest
 
 from devbox import fastpath
 from devbox.store import paths
+from tests.front_cases import RUN_CASES, RunCase
 
 
-@pytest.mark.parametrize(
-    ("args", "command"),
-    [
-        (["run", "--", "make", "-j2"], ["make", "-j2"]),
-        (["run", "make", "--", "x"], ["make", "--", "x"]),
-        (["run", "--", "--weird"], ["--weird"]),
-        (["run"], None),
-        (["run", "--"], None),
-        (["run", "--root", "--", "id"], None),
-        (["run", "--help"], None),
-        (["-q", "run", "--", "true"], None),
-        (["shell"], None),
-        ([], None),
-    ],
-)
-def test_only_plain_run_takes_the_fast_path(args: list[str], command: list[str] | None) -> None:
-    assert fastpath.run_command(args) == command
+@pytest.mark.parametrize("case", RUN_CASES, ids=lambda c: c.id)
+def test_the_run_rule(case: RunCase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Exactly `run [--] CMD...`, not handed over by a launcher, execs the launcher: the rule the
+    sh front shares (tests/front_cases.py, run through the front in test_front.py)."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "devbox.toml").write_text("")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "store"))
+    monkeypatch.delenv(fastpath.HANDOVER_ENV, raising=False)
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
+    execs: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: execs.append((path, list(argv))))
+    fastpath.exec_launcher(list(case.args))
+    launcher = str(paths.launcher_path(project, tmp_path / "store"))
+    assert execs == ([] if case.command is None else [(launcher, [launcher, *case.command])])
 
 
 def test_find_project_walks_up(tmp_path: Path) -> None:

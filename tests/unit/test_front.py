@@ -18,6 +18,7 @@ import devbox
 from devbox import fastpath
 from devbox.store.paths import launcher_path
 from devbox.store.projects import write_index
+from tests.front_cases import AWKWARD_ARGV, RUN_CASES, RunCase
 
 FRONT = Path(devbox.__file__).with_name("front.sh")
 SHELLS = {"dash": ["dash"], "bash --posix": ["bash", "--posix"]}
@@ -96,15 +97,25 @@ def result(r: subprocess.CompletedProcess[str]) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
+@pytest.mark.parametrize("case", RUN_CASES, ids=lambda c: c.id)
+def test_the_run_rule(front: Front, case: RunCase) -> None:
+    """fastpath's rule, in sh (tests/front_cases.py, run through fastpath in test_fastpath.py):
+    the launcher for exactly `run [--] CMD...`, Python's CLI with the arguments unchanged for
+    anything else."""
+    project = front.project("p")
+    r = front(*case.args, cwd=project, env=front.env(**case.env))
+    want = cli(*case.args) if case.command is None else launched(project, *case.command)
+    assert result(r) == want
+
+
 @pytest.mark.parametrize("name", AWKWARD)
 def test_run_execs_the_launcher_from_the_project_and_below(front: Front, name: str) -> None:
     project = front.project(name)
     sub = project / "sub dir" / name
     sub.mkdir(parents=True)
-    argv = ["sh", "-c", 'echo "$1"', "x", "a  b", "", "*", "-v", "--"]
+    argv = AWKWARD_ARGV
     assert result(front("run", "--", *argv, cwd=project)) == launched(project, *argv)
     assert result(front("run", *argv, cwd=sub)) == launched(sub, *argv)
-    assert result(front("run", "--", "--weird", cwd=sub)) == launched(sub, "--weird")
 
 
 def test_a_symlinked_project_finds_its_real_paths_entry(front: Front) -> None:
@@ -127,27 +138,6 @@ def test_the_nearest_spec_wins_even_without_a_launcher(front: Front) -> None:
     assert result(front("run", "--", "true", cwd=inner)) == launched(inner, "true")
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        [],
-        ["run"],
-        ["run", "--"],
-        ["run", "--root", "--", "id"],
-        ["run", "-v", "x"],
-        ["run", "--help"],
-        ["-v", "run", "--", "x"],
-        ["shell"],
-        ["build", "--locked"],
-        ["--version"],
-        ["status", "a b", "", "*"],
-    ],
-)
-def test_anything_else_goes_to_the_python_cli_unchanged(front: Front, args: list[str]) -> None:
-    project = front.project("p")
-    assert result(front(*args, cwd=project)) == cli(*args)
-
-
 def test_outside_any_project_and_at_the_root_it_is_python(front: Front) -> None:
     front.project("p")
     assert result(front("run", "--", "true", cwd=front.root)) == cli("run", "--", "true")
@@ -164,14 +154,6 @@ def test_a_deleted_working_directory_goes_to_python(front: Front) -> None:
         cwd=project, env=front.env(), capture_output=True, text=True,
     )  # fmt: skip
     assert result(r) == cli("run", "--", "true")
-
-
-def test_a_launcher_hand_over_is_not_taken_again(front: Front) -> None:
-    project = front.project("p")
-    handed = front.env(DEVBOX_LAUNCHER_SPEC=str(project / "devbox.toml"))
-    assert result(front("run", "--", "true", cwd=project, env=handed)) == cli("run", "--", "true")
-    empty = front.env(DEVBOX_LAUNCHER_SPEC="")  # as fastpath: only a non-empty value counts
-    assert result(front("run", "--", "true", cwd=project, env=empty)) == launched(project, "true")
 
 
 def test_no_usable_launcher_goes_to_python(front: Front) -> None:
