@@ -139,7 +139,7 @@ def make_shim(devbox: list[str], store: Path, project: Path, env: dict[str, str]
     """The shim the hook would put on PATH for `true` in this project, allowed and checked once
     (so its trust stamps are fresh, as after a first call)."""
     from devbox.activation import shims
-    from devbox.spec import model as spec
+    from devbox.spec import load as spec
 
     run([*devbox, "allow"], cwd=project, env=env)
     saved = os.environ.get("DEVBOX_HOME")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devbox.activation import shims
-from devbox.spec import model as spec
+from devbox.spec import load as spec
 from tests.conftest import Devbox
 
 pytestmark = pytest.mark.integration
