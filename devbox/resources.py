@@ -33,15 +33,18 @@ _IMPORT = re.compile(
     r"|import[ \t]+(devbox[\w.]*))",
     re.MULTILINE,
 )
+_TEMPLATE = re.compile(r"[\"']([\w.-]+\.sh\.in)[\"']")  # a template a module loads, by name
 
 
 @functools.cache
 def made_of(*modules: str) -> tuple[str, ...]:
     """devbox's own files that `modules` are made of, sorted: their sources, those of every
     devbox module they import, directly or not (an import inside a function counts too), and of
-    the packages on the way, and the script templates (`*.sh.in`) beside them. Read from the
-    sources, not from what this process has imported, so every process gets the same answer."""
+    the packages on the way, and the script templates (`*.sh.in`) those sources name, beside
+    them. Read from the sources, not from what this process has imported, so every process
+    gets the same answer."""
     files: dict[str, Path | None] = {}
+    templates: set[Path] = set()
     todo = list(modules)
     while todo:
         name = todo.pop()
@@ -52,13 +55,15 @@ def made_of(*modules: str) -> tuple[str, ...]:
             continue  # a name imported from a module, not a module
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        for frm, names, plain in _IMPORT.findall(path.read_text(encoding="utf-8")):
+        text = path.read_text(encoding="utf-8")
+        named = {path.with_name(t) for t in _TEMPLATE.findall(text)}
+        templates |= {t for t in named if t.is_file()}
+        for frm, names, plain in _IMPORT.findall(text):
             todo.append(frm or plain)
             for word in re.sub(r"#[^\n]*", "", names).strip("()").split(","):
                 if word.split():
                     todo.append(f"{frm}.{word.split()[0]}")
-    found = {p for p in files.values() if p is not None}
-    found |= {t for d in {p.parent for p in found} for t in d.glob("*.sh.in")}
+    found = {p for p in files.values() if p is not None} | templates
     return tuple(sorted(str(p) for p in found))
 
 
