@@ -44,6 +44,9 @@ from devbox.template import Code
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
 SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
+# devbox's own files are checked against one stamp as new as the newest of them: one test each
+# instead of changed's four (an edit or an install makes a file newer; ~0.3 ms for ~30 files)
+CODE_STAMP = "code"
 # The devbox code a launcher is computed from: its own module (argv, env, supervisor, paths,
 # templates) and the lookup of the stack it bakes in; resources.made_of adds what they import.
 SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")
@@ -205,8 +208,16 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     p = box.paths
     stale = [f"! [ -f {q(path)} ]" for path in layer_files(box)]
     stale += [f"! [ -d {q(str(d))} ]" for d in (p.run, p.rc, p.upper, p.work, p.merged, p.home)]
+    code = set(made_of(*SHAPED_BY))
     for i, (path, mtime) in enumerate(snap.items()):
-        stale.append(f"[ -e {q(path)} ]" if mtime is None else f'changed {q(path)} "$S/{i}"')
+        if mtime is None:
+            stale.append(f"[ -e {q(path)} ]")
+        elif path in code:  # replaced by an edit or an install: newer than every one was
+            stale.append(f'[ {q(path)} -nt "$S/{CODE_STAMP}" ]')
+        else:
+            stale.append(f'changed {q(path)} "$S/{i}"')
+    if code & snap.keys():
+        stale.append(f'! [ -e "$S/{CODE_STAMP}" ]')
     stale.append(f'[ "${{HOME-}}" != {q(os.environ.get("HOME", ""))} ]')
     linger = os.environ.get(sessions.LINGER_ENV, "")
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
@@ -250,11 +261,12 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
     with fs.flocked(data / ".lock"):
         gen = data / f"{time.time_ns():x}-{os.getpid()}"
         gen.mkdir()
-        for i, mtime in enumerate(snap.values()):
-            if mtime is not None:
-                stamp = gen / str(i)
-                stamp.touch()
-                os.utime(stamp, ns=(mtime, mtime))
+        code = set(made_of(*SHAPED_BY))
+        for i, (path, mtime) in enumerate(snap.items()):
+            if mtime is not None and path not in code:
+                _stamp(gen / str(i), mtime)
+        newest = max((m for path, m in snap.items() if path in code and m is not None), default=0)
+        _stamp(gen / CODE_STAMP, newest)
         if box.tier.seccomp:
             (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes())
         text = render(box, snap, str(gen), python, spec_path)
@@ -267,6 +279,11 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
                 fs.remove_tree(old)
     projects.write_index(box.spec.project, box.store.root, p.launcher)
     return p.launcher
+
+
+def _stamp(path: Path, mtime: int) -> None:
+    path.touch()
+    os.utime(path, ns=(mtime, mtime))
 
 
 def discard(box: boxmod.Box) -> None:
