@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from devbox.sandbox.argv import unshare_argv
 from devbox.sandbox.host import UserNs
 
-
 BUILD_OUT = "/tmp/devbox-out"
 
 
@@ -184,4 +183,3 @@ def mmdebstrap_argv(
     if single_uid:
         argv.append(f"--customize-hook={_UNBIND_DEVS}")
     return [*argv, suite, target, mirror]
-

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox.sandbox import host, argv as sandbox, seccomp
 from devbox.build import steps
-from devbox.sandbox.host import Tier
-from devbox.store.paths import Store
 from devbox.build.progress import Display, run_logged
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import host, seccomp
+from devbox.sandbox.host import Tier
 from devbox.store.layers import LayerBuild
+from devbox.store.paths import Store
 
 
 @dataclass

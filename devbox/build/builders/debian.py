@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from devbox.sandbox import host, argv as sandbox, seccomp
 from devbox.build import steps
-from devbox.plan.recipe import LayerRecipe
-from devbox.build.progress import run_logged
 from devbox.build.builders.context import BuildContext, build_env
+from devbox.build.progress import run_logged
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import host, seccomp
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
