@@ -1,4 +1,4 @@
-"""Entry point: run the CLI and map every error to the exit codes of SPEC.md in one place.
+"""Entry point: run the CLI and map every error to the exit codes of docs/spec.md in one place.
 
 `devbox run -- CMD` first tries the project's launcher (fastpath.py) with nothing imported
 but `os` and `sys`: keep this module's top-level imports that light.

@@ -1,4 +1,4 @@
-"""Rootless boxes (issue 3): an unprivileged user with a subuid range (tier 2) and one without
+"""Rootless boxes: an unprivileged user with a subuid range (tier 2) and one without
 (tier 3), each building and entering a real box, in a project path with a space in it."""
 
 from __future__ import annotations
