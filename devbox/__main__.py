@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError, os_error
 
     signal.signal(signal.SIGTERM, _terminate)
-    verbose = "--verbose" in args or "-v" in args[:1]
+    verbose = _verbose(args)
     try:
         if args[:1] == ["_shim"]:  # the hidden verbs of shims and shell hooks: no CLI framework
             from devbox.activation.shims import run_shim
@@ -94,6 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _verbose(args: Sequence[str]) -> bool:
+    """Whether devbox's own `--verbose`/`-v` is given: among the global options before the verb
+    (all flags: `-v`, `-q`, `-qv`, `--verbose`, `--quiet`, `--version`, `-h`), never in the
+    verb's arguments or the command `run` runs (`devbox run -- grep --verbose`)."""
+    for arg in args:
+        if arg == "--verbose":
+            return True
+        if arg == "--":
+            return False  # the end of options: no global option follows
+        if arg.startswith("--"):
+            continue  # another global option
+        if arg.startswith("-") and len(arg) > 1:
+            if "v" in arg[1:]:
+                return True
+            continue
+        return False  # the verb: what follows is its own
+    return False
 
 
 def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:

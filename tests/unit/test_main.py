@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import devbox.activation.entry
 import devbox.commands.listing
 from devbox.__main__ import main
 
@@ -61,3 +62,64 @@ def test_no_log_when_the_store_cannot_hold_one(
     err = capsys.readouterr().err
     assert "this is a bug in devbox" in err
     assert "rerun with --verbose for the traceback" in err
+
+
+# -- --verbose is devbox's own option, not the command's -----------------------------------------
+
+
+@pytest.fixture
+def buggy_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """`devbox run` (the fast path, no CLI framework) meeting a bug; no launcher to exec."""
+
+    def boom(command: object, *, root: bool, display: object) -> None:
+        raise RuntimeError("boom in run")
+
+    monkeypatch.setattr(devbox.activation.entry, "enter_box", boom)
+    monkeypatch.chdir(tmp_path)  # no devbox.toml here: fastpath finds no launcher
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--", "grep", "--verbose", "x"],
+        ["run", "--", "ls", "-v"],
+        ["run", "make", "V=1", "--verbose"],
+        ["-q", "run", "--", "cmd", "--verbose"],
+        ["run", "--root", "--", "cmd", "-v"],
+    ],
+)
+def test_the_commands_own_verbose_is_not_devboxs(
+    buggy_run: None, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "boom in run" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--verbose", "run", "--", "cmd"],
+        ["-v", "run", "--", "cmd"],
+        ["-q", "-v", "run", "--", "cmd"],
+        ["--quiet", "--verbose", "run", "cmd", "--verbose"],
+    ],
+)
+def test_devboxs_verbose_before_the_verb_shows_the_traceback(
+    buggy_run: None, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "boom in run" in err
+
+
+def test_verbose_after_a_cli_verb_is_a_usage_error_not_a_switch(
+    buggy_ls: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ls", "--verbose"]) == 2  # a global option: before the verb
+    err = capsys.readouterr().err
+    assert "No such option" in err and "Traceback" not in err
