@@ -16,6 +16,7 @@ SHIM_ENV = "DEVBOX_SHIM_SPEC"  # set by a shim: runs for it must pass its trust 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~9 ms here
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -128,32 +129,37 @@ def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
 
 
 def _cli_framework_exit(e: Exception) -> int | None:
-    """Usage errors, aborts and exits of the CLI framework (click, or typer's vendored click)."""
+    """The exit status for the CLI framework's own exceptions (usage errors, aborts, exits), by
+    class; None for anything else. Reached only after the CLI framework ran, so importing it
+    here costs nothing and keeps it off the fast path."""
+    import typer
+
     from devbox.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
-    name = type(e).__name__
-    if name == "Abort":  # the CLI framework's name for KeyboardInterrupt
+    click = _click_exceptions()
+    if isinstance(e, typer.Abort):  # typer's (or click's) name for KeyboardInterrupt
         print("devbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if name == "Exit":
-        return int(getattr(e, "exit_code", 0))
-    show = getattr(e, "show", None)
-    if callable(show) and hasattr(e, "exit_code"):
-        show()
-        return (
-            EXIT_USAGE
-            if "Usage" in name
-            or name
-            in (
-                "NoSuchOption",
-                "BadParameter",
-                "MissingParameter",
-                "BadOptionUsage",
-                "BadArgumentUsage",
-            )
-            else int(e.exit_code)
-        )
+    if isinstance(e, typer.Exit):
+        return int(e.exit_code)
+    if isinstance(e, click.UsageError):  # NoSuchOption, BadParameter, MissingParameter, ...
+        e.show()
+        return EXIT_USAGE
+    if isinstance(e, click.ClickException):
+        e.show()
+        return int(e.exit_code)
     return None
+
+
+def _click_exceptions() -> Any:
+    """The click exceptions module typer raises from: its vendored copy (recent typers), else
+    click itself (older typers build on click and re-export its Abort and Exit)."""
+    import importlib
+
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
 
 
 if __name__ == "__main__":
