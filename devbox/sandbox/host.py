@@ -28,6 +28,7 @@ TOOLS = {
     "unshare": ("util-linux", "namespaces"),
     "nsenter": ("util-linux", "joining a running box"),
     "flock": ("util-linux", "starting and stopping a box one at a time"),
+    "setpriv": ("util-linux", "ending a build's tools when devbox ends"),
     "dd": ("coreutils", "seeing whether a session is in a box before it stops"),
     "mount": ("mount", "overlay mounts"),
     "newuidmap": ("uidmap", "mapping your subuid range (tier 2)"),

@@ -35,8 +35,10 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
     # its temp files (a gpg home) go with the layer's temp dir, even when the build is killed
     env = {**build_env(), "TMPDIR": str(ctx.out)}
+    # tier 3: mmdebstrap and all it starts run under the seccomp filter (bwrap installs it for
+    # the other build steps)
+    filtered = seccomp.exec_argv() if tier.seccomp else []
     run_logged(
-        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env,
-        preexec=seccomp.install if tier.seccomp else None,
-    )  # fmt: skip
+        [*filtered, *prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env
+    )
     return {}
