@@ -44,11 +44,13 @@ def build_argv(
     merged: str,
     bwrap_cmd: Sequence[str],
     rmdirs: Sequence[str] = (),
+    *,
+    setpriv: str = "setpriv",
 ) -> list[str]:
     """`rmdirs`: mount points bwrap made in the new layer (merged-relative, deepest first),
     removed through the overlay after the step, so they do not end up in the layer."""
     return [
-        *unshare_argv(unshare, userns, pid=True),
+        *unshare_argv(unshare, userns, pid=True, setpriv=setpriv),
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         store_root, options, merged, "\n".join(rmdirs), *bwrap_cmd,
     ]  # fmt: skip

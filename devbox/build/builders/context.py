@@ -111,8 +111,9 @@ class BuildContext:
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
         argv = steps.build_argv(
-            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
-        )
+            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs,
+            setpriv=host.tool("setpriv"),
+        )  # fmt: skip
         try:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,

@@ -32,7 +32,9 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         lists=str(lists),
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
-    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
+    prefix = sandbox.unshare_argv(
+        host.tool("unshare"), tier.userns, pid=True, setpriv=host.tool("setpriv")
+    )
     # its temp files (a gpg home) go with the layer's temp dir, even when the build is killed
     env = {**build_env(), "TMPDIR": str(ctx.out)}
     # tier 3: mmdebstrap and all it starts run under the seccomp filter (bwrap installs it for
