@@ -1,6 +1,7 @@
 """The anchors: distrobox enter, podman exec and podman run into an equivalent box (the same
-layers, imported as an image), as an unprivileged user, set up as ../shared/BENCH-NOTES.md
-says for this kind of machine (runc, cgroupfs, explicit ulimits, host network)."""
+layers, imported as an image), as an unprivileged user, with what podman's defaults need and a
+machine such as a small VM may lack spelled out: runc, cgroupfs, explicit ulimits, host network
+(CONTAINERS_CONF below)."""
 
 from __future__ import annotations
 

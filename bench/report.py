@@ -85,7 +85,7 @@ def write(
         f"{took / 60:.0f} min). Figures are medians: {args.runs} runs for entering and "
         f"{args.build_runs} for builds; all measured in this one run.",
         "",
-        "## Acceptance ratios (issue 6)",
+        "## Acceptance ratios",
         "",
         "| figure | measured | target |",
         "|---|---|---|",
@@ -124,14 +124,15 @@ NOTES = [
     "mounts an overlay of the same layers itself, as a one-shot container must; bare bwrap 0.8 "
     "gets an overlay that is already mounted, a lower bound that no tool entering layers can "
     "reach.",
-    "- **Prompt hook.** `bench/hook.py` (issue 5) times a prompt in bash with each hook and no "
+    "- **Prompt hook.** `bench/hook.py` times a prompt in bash with each hook and no "
     "change of directory.",
     "- **Builds.** The cold build is `devbox build` of bookworm plus two packages into an empty "
     "store (empty apt cache, so every .deb is downloaded); mmdebstrap bootstraps the same "
     "suite, variant and packages in one go, also without a cache. The incremental build adds "
     "one package to that project afterwards. The growth is `du` of the store before and after "
     "building a second project with one small package on the same base.",
-    "- **Anchors.** Rootless podman 4 with runc and cgroupfs (this machine lacks what "
-    "podman's defaults need; see `../shared/BENCH-NOTES.md`), the same layers imported as an "
-    "image; distrobox's first enter (which sets the container up) is not timed.",
+    "- **Anchors.** Rootless podman 4 with runc and cgroupfs, explicit ulimits and the host's "
+    "network (this machine lacks what podman's defaults need; `bench/anchors.py` sets them), "
+    "the same layers imported as an image; distrobox's first enter (which sets the container "
+    "up) is not timed.",
 ]

@@ -36,7 +36,7 @@ def hook_rows(runs: int) -> list[Row]:
     try:
         from bench.hook import measure  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as e:
-        why = f"bench/hook.py is not there yet (the hook lands with issue 5): {e}"
+        why = f"bench/hook.py cannot be imported: {e}"
         return [Row("hook", w, c, None, 0, why) for _, w, c in names]
     try:
         got: dict[str, float] = measure(repeats=runs)

@@ -1,4 +1,4 @@
-"""Entry point: run the CLI and map every error to the exit codes of SPEC.md in one place.
+"""Entry point: run the CLI and map every error to the exit codes of docs/spec.md in one place.
 
 `devbox run -- CMD` first tries the project's launcher (fastpath.py) with nothing imported
 but `os` and `sys`: keep this module's top-level imports that light.
@@ -16,6 +16,7 @@ SHIM_ENV = "DEVBOX_SHIM_SPEC"  # set by a shim: runs for it must pass its trust 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~9 ms here
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError, os_error
 
     signal.signal(signal.SIGTERM, _terminate)
-    verbose = "--verbose" in args or "-v" in args[:1]
+    verbose = _verbose(args)
     try:
         if args[:1] == ["_shim"]:  # the hidden verbs of shims and shell hooks: no CLI framework
             from devbox.activation.shims import run_shim
@@ -96,6 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _verbose(args: Sequence[str]) -> bool:
+    """Whether devbox's own `--verbose`/`-v` is given: among the global options before the verb
+    (all flags: `-v`, `-q`, `-qv`, `--verbose`, `--quiet`, `--version`, `-h`), never in the
+    verb's arguments or the command `run` runs (`devbox run -- grep --verbose`)."""
+    for arg in args:
+        if arg == "--verbose":
+            return True
+        if arg == "--":
+            return False  # the end of options: no global option follows
+        if arg.startswith("--"):
+            continue  # another global option
+        if arg.startswith("-") and len(arg) > 1:
+            if "v" in arg[1:]:
+                return True
+            continue
+        return False  # the verb: what follows is its own
+    return False
+
+
 def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
     from devbox.errors import crash_log
 
@@ -109,32 +129,37 @@ def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
 
 
 def _cli_framework_exit(e: Exception) -> int | None:
-    """Usage errors, aborts and exits of the CLI framework (click, or typer's vendored click)."""
+    """The exit status for the CLI framework's own exceptions (usage errors, aborts, exits), by
+    class; None for anything else. Reached only after the CLI framework ran, so importing it
+    here costs nothing and keeps it off the fast path."""
+    import typer
+
     from devbox.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
-    name = type(e).__name__
-    if name == "Abort":  # the CLI framework's name for KeyboardInterrupt
+    click = _click_exceptions()
+    if isinstance(e, typer.Abort):  # typer's (or click's) name for KeyboardInterrupt
         print("devbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if name == "Exit":
-        return int(getattr(e, "exit_code", 0))
-    show = getattr(e, "show", None)
-    if callable(show) and hasattr(e, "exit_code"):
-        show()
-        return (
-            EXIT_USAGE
-            if "Usage" in name
-            or name
-            in (
-                "NoSuchOption",
-                "BadParameter",
-                "MissingParameter",
-                "BadOptionUsage",
-                "BadArgumentUsage",
-            )
-            else int(e.exit_code)
-        )
+    if isinstance(e, typer.Exit):
+        return int(e.exit_code)
+    if isinstance(e, click.UsageError):  # NoSuchOption, BadParameter, MissingParameter, ...
+        e.show()
+        return EXIT_USAGE
+    if isinstance(e, click.ClickException):
+        e.show()
+        return int(e.exit_code)
     return None
+
+
+def _click_exceptions() -> Any:
+    """The click exceptions module typer raises from: its vendored copy (recent typers), else
+    click itself (older typers build on click and re-export its Abort and Exit)."""
+    import importlib
+
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
 
 
 if __name__ == "__main__":

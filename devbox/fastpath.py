@@ -29,12 +29,20 @@ INDEX_ENTRY = ".launcher"
 HANDOVER_ENV = "DEVBOX_LAUNCHER_SPEC"
 
 
+def devbox_home() -> str | None:
+    """DEVBOX_HOME, absolute and normalised (`~` expanded, `.`, `..` and `//` taken lexically,
+    as `cd` does), or None when it is unset or empty. The store and the state dir are both
+    derived from this one value; front.sh hands any DEVBOX_HOME this would change to Python."""
+    env = os.environ.get("DEVBOX_HOME")
+    return os.path.abspath(os.path.expanduser(env)) if env else None
+
+
 def simple_store_root() -> str | None:
     """Where the store is, when that needs no library: DEVBOX_HOME, or on Linux the XDG data
     dir (as platformdirs computes it). None when only platformdirs can say."""
-    env = os.environ.get("DEVBOX_HOME")
-    if env:
-        return os.path.abspath(os.path.expanduser(env))
+    home = devbox_home()
+    if home is not None:
+        return home
     if not sys.platform.startswith("linux"):
         return None
     xdg = os.environ.get("XDG_DATA_HOME", "")

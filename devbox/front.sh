@@ -34,8 +34,9 @@ _devbox_cli() {
 _devbox_launcher() {
   # Set _devbox_l to the project's launcher, or fail (then Python decides).
   # The store, as fastpath.simple_store_root computes it (Linux: devbox runs nowhere else).
-  # DEVBOX_HOME only when it is absolute and normal: Python normalises `..` lexically, the
-  # kernel would resolve it through symlinks.
+  # DEVBOX_HOME only when it is absolute and normal: Python normalises `..` lexically
+  # (fastpath.devbox_home, for the store and the state dir alike), the kernel would resolve it
+  # through symlinks.
   if [ -n "${DEVBOX_HOME-}" ]; then
     case $DEVBOX_HOME in
       /*) ;;

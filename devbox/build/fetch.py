@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from devbox import __version__
-from devbox.errors import DevboxError
 from devbox.build.progress import Display
+from devbox.errors import DevboxError
 
 TIMEOUT = 60
 HEADERS = {"User-Agent": f"devbox/{__version__}"}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from devbox.errors import DevboxError
-from devbox.sandbox.host import end_session
+from devbox.sandbox.host import end_session, tool
 
 
 class Display:
@@ -66,12 +66,20 @@ def run_logged(
     label: str,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
-    preexec: Callable[[], None] | None = None,
 ) -> None:
     """Run `argv`, appending its output to `log`, showing its last line under `label`.
 
+    The tool dies with devbox: a kill -9 of devbox must not leave a build writing into a temp
+    dir that the next build deletes. util-linux `setpriv` sets the parent-death signal and execs
+    it, so no Python code runs in the child between fork and exec (a `preexec_fn` can deadlock
+    when the parent has threads, as `devbox watch` has).
+
     Raises DevboxError naming the log on failure.
     """
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if shutil.which(argv[0], path=path) is None:  # as Popen would say, not setpriv
+        raise DevboxError(f"cannot run {argv[0]}: no such program")
+    died_with_us = [tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     start = time.monotonic()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as logf:
@@ -80,17 +88,16 @@ def run_logged(
         logf.flush()
         try:
             proc = subprocess.Popen(
-                list(argv),
+                died_with_us,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
                 pass_fds=tuple(pass_fds),
-                preexec_fn=lambda: _child_setup(preexec),
                 start_new_session=True,  # so its leftovers can be found and ended
             )
         except OSError as e:
-            raise DevboxError(f"cannot run {argv[0]}: {e.strerror}") from e
+            raise DevboxError(f"cannot run {died_with_us[0]}: {e.strerror}") from e
         assert proc.stdout is not None
         try:
             _pump(proc, proc.stdout, logf, display, label, start)
@@ -116,17 +123,6 @@ def run_logged(
             f"{label} failed (exit status {rc}); last lines:\n{tail}",
             log=str(log),
         )
-
-
-def _child_setup(preexec: Callable[[], None] | None) -> None:
-    """In the tool's process, before exec: die with devbox (a kill -9 of devbox must not leave
-    a build writing into a temp dir that the next build deletes), then the caller's set-up."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if preexec is not None:
-        preexec()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -10,17 +10,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devbox.sandbox import host
-from devbox.plan import lockfile, resolve
-from devbox.store import layers as store
-from devbox.store import fs, projects
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
-from devbox.errors import DevboxError
-from devbox.store.paths import Store
-from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
 from devbox.build.progress import Display
+from devbox.errors import DevboxError
+from devbox.plan import lockfile, resolve
+from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
+from devbox.sandbox import host
 from devbox.spec.model import Spec
+from devbox.store import fs, projects
+from devbox.store import layers as store
+from devbox.store.paths import Store
 
 
 def build_box(

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from devbox.sandbox.argv import unshare_argv
 from devbox.sandbox.host import UserNs
 
-
 BUILD_OUT = "/tmp/devbox-out"
 
 
@@ -45,11 +44,13 @@ def build_argv(
     merged: str,
     bwrap_cmd: Sequence[str],
     rmdirs: Sequence[str] = (),
+    *,
+    setpriv: str = "setpriv",
 ) -> list[str]:
     """`rmdirs`: mount points bwrap made in the new layer (merged-relative, deepest first),
     removed through the overlay after the step, so they do not end up in the layer."""
     return [
-        *unshare_argv(unshare, userns, pid=True),
+        *unshare_argv(unshare, userns, pid=True, setpriv=setpriv),
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         store_root, options, merged, "\n".join(rmdirs), *bwrap_cmd,
     ]  # fmt: skip
@@ -184,4 +185,3 @@ def mmdebstrap_argv(
     if single_uid:
         argv.append(f"--customize-hook={_UNBIND_DEVS}")
     return [*argv, suite, target, mirror]
-

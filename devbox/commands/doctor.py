@@ -140,9 +140,8 @@ def _store() -> Check:
 def run_checks() -> tuple[list[Check], host.Tier, bool]:
     """All checks, the tier devbox will use, and whether it works."""
     tier = host.current_tier()
-    checks = [
-        _tool(t) for t in ("bwrap", "mmdebstrap", "unshare", "nsenter", "flock", "dd", "mount")
-    ]
+    needed = ("bwrap", "mmdebstrap", "unshare", "nsenter", "flock", "setpriv", "dd", "mount")
+    checks = [_tool(t) for t in needed]
     checks.append(_bwrap_version())
     if tier.level > 1:
         ids = [_tool("newuidmap"), _tool("newgidmap")]

@@ -56,14 +56,20 @@ def overlay_options(
     return ",".join(opts)
 
 
-def unshare_argv(unshare: str, userns: UserNs | None, *, pid: bool = False) -> list[str]:
+def unshare_argv(
+    unshare: str, userns: UserNs | None, *, pid: bool = False, setpriv: str = "setpriv"
+) -> list[str]:
+    """`pid`: a pid namespace too, whose every process dies with unshare (which dies with
+    devbox: its parent-death signal). unshare's `--kill-child` sets that signal on its child,
+    but a change of the child's uid clears it (tier 2's `--setuid 0`), so the child sets it
+    again with `setpriv` after the change."""
     argv = [unshare]
     if userns is not None:
         argv += list(userns.unshare_flags)
     argv += ["--mount", "--propagation", "private"]
-    if pid:  # and everything in it dies with unshare (which dies with devbox: PDEATHSIG)
-        argv += ["--pid", "--fork", "--kill-child"]
-    return [*argv, "--"]
+    if not pid:
+        return [*argv, "--"]
+    return [*argv, "--pid", "--fork", "--kill-child", "--", setpriv, "--pdeathsig", "KILL", "--"]
 
 
 def join_argv(

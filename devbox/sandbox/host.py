@@ -1,8 +1,8 @@
 """What the host has: the tools devbox drives, and which privilege tier this user gets.
 
-Tiers (DESIGN.md): 1 host root, no user namespace; 2 an unprivileged user with a subuid/subgid
-range, the full range mapped through newuidmap/newgidmap; 3 an unprivileged user without one, a
-single-uid namespace plus a seccomp filter that fakes chown/setuid.
+Tiers (docs/design/tiers.md): 1 host root, no user namespace; 2 an unprivileged user with a
+subuid/subgid range, the full range mapped through newuidmap/newgidmap; 3 an unprivileged user
+without one, a single-uid namespace plus a seccomp filter that fakes chown/setuid.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ TOOLS = {
     "unshare": ("util-linux", "namespaces"),
     "nsenter": ("util-linux", "joining a running box"),
     "flock": ("util-linux", "starting and stopping a box one at a time"),
+    "setpriv": ("util-linux", "ending a build's tools when devbox ends"),
     "dd": ("coreutils", "seeing whether a session is in a box before it stops"),
     "mount": ("mount", "overlay mounts"),
     "newuidmap": ("uidmap", "mapping your subuid range (tier 2)"),

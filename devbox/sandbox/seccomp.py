@@ -12,6 +12,7 @@ import os
 import platform
 import stat
 import struct
+import sys
 
 # BPF opcodes
 _LD_W_ABS = 0x20
@@ -127,3 +128,28 @@ def memfd() -> int:
     os.lseek(fd, 0, os.SEEK_SET)
     os.set_inheritable(fd, True)
     return fd
+
+
+def exec_argv() -> list[str]:
+    """A prefix that runs a command under the filter, for tools run outside bwrap (mmdebstrap):
+    this file, run by a fresh Python that imports nothing of devbox, installs the filter on
+    itself and execs the command. A program of its own, not code run between fork and exec (a
+    `preexec_fn`), which can deadlock when the parent has threads (`devbox watch`)."""
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), "--"]
+
+
+def _exec_filtered(argv: list[str]) -> None:
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        sys.exit("usage: seccomp.py -- COMMAND [ARG...]")
+    try:
+        install()
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        sys.stderr.write(f"devbox: cannot run {argv[0]} under the seccomp filter: {e}\n")
+        sys.exit(127)
+
+
+if __name__ == "__main__":
+    _exec_filtered(sys.argv[1:])

@@ -12,7 +12,7 @@ from devbox.spec.model import DEBIAN_SUITES, DEFAULT_MIRROR, Base, Interpreter, 
 from devbox.spec.tomlpos import KeyPath
 from devbox.spec.validate import Ctx, Table, get_str, get_str_list, wrong_type
 
-# The schema: every table and its keys, in the order SPEC.md documents them ([env]: any name).
+# The schema: every table and its keys, in the order docs/spec.md documents them ([env]: any name).
 TABLES: dict[str, tuple[str, ...]] = {
     "box": ("name", "base", "mirror"),
     "packages": ("apt",),

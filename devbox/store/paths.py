@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,9 @@ def store_root() -> Path:
 def state_root() -> Path:
     """Per-user state that is not part of the store (trust decisions, the hook's stamps):
     `$DEVBOX_HOME/state` when DEVBOX_HOME is set, else the platform's user state dir."""
-    env = os.environ.get("DEVBOX_HOME")
-    if env:
-        return Path(env).expanduser().absolute() / "state"
+    home = fastpath.devbox_home()  # normalised as the store root is: one tree
+    if home is not None:
+        return Path(home) / "state"
     from platformdirs import user_state_dir
 
     return Path(user_state_dir("devbox", appauthor=False))

@@ -1,4 +1,4 @@
-"""Auto-activation (issue 5): the hook in real bash, zsh and fish, driven through a terminal with
+"""Auto-activation: the hook in real bash, zsh and fish, driven through a terminal with
 pexpect, in a project whose path has spaces, quotes and non-ASCII; shims run in the real box."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The per-project launcher (issue 6): `devbox run` execs it, shims will; it must behave exactly
+"""The per-project launcher: `devbox run` execs it, shims will; it must behave exactly
 as the Python path does, and hand over to it whenever anything it was made from changed."""
 
 from __future__ import annotations

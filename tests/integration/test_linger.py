@@ -1,4 +1,4 @@
-"""An idle box lingers (issue 6): after its last session the box stays mounted for
+"""An idle box lingers: after its last session the box stays mounted for
 DEVBOX_LINGER seconds, so the next command joins it instead of mounting it again; `reset`, a
 rebuilt layer and gc stop it when they must. Real bwrap, tier 1 (root); test_rootless.py covers
 stopping a lingering box as an unprivileged user."""

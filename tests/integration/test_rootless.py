@@ -1,4 +1,4 @@
-"""Rootless boxes (issue 3): an unprivileged user with a subuid range (tier 2) and one without
+"""Rootless boxes: an unprivileged user with a subuid range (tier 2) and one without
 (tier 3), each building and entering a real box, in a project path with a space in it."""
 
 from __future__ import annotations
@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -287,3 +289,48 @@ def test_reset_and_failed_builds_clean_up_files_owned_by_the_box(
     upper = store / "projects" / project_id(p) / "upper"
     assert list(upper.iterdir()) == [], "reset left files in the writable layer"
     assert user.devbox("run", "--", "ls", "/opt/x", cwd=p).returncode != 0
+
+
+def _running(argv: list[str]) -> list[int]:
+    """Live processes (not zombies) whose command line is exactly `argv`, whoever owns them."""
+    want, found = "\0".join(argv) + "\0", []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_text() == want:
+                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_a_build_dies_with_devbox(users: dict[int, User], base: Path, tier: int) -> None:
+    """kill -9 of devbox mid-build: the step goes too, even where unshare changes the step's
+    uid (tier 2's --setuid 0, which clears the parent-death signal unshare's --kill-child set)."""
+    user = users[tier]
+    marker = ["sleep", f"3{tier}17.5"]  # the setup step, recognisable among the host's processes
+    spec = f'[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["{" ".join(marker)}"]\n'
+    p = project(user, base, f"killed {tier}", spec)
+    with (base / f"killed-{tier}.log").open("w") as log:
+        proc = subprocess.Popen(
+            user.argv("build"), cwd=p, env=user.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 900
+        while not _running(marker):
+            assert proc.poll() is None, (base / f"killed-{tier}.log").read_text()
+            assert time.monotonic() < deadline, "the setup step never started"
+            time.sleep(0.2)
+        proc.kill()  # devbox itself (setpriv exec'd it): nothing of it can clean up
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _running(marker):
+            assert time.monotonic() < deadline, "the build outlived devbox"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _running(marker):
+            os.kill(pid, signal.SIGKILL)

@@ -123,3 +123,55 @@ def test_watch_rebuilds_on_edits_reports_errors_and_keeps_watching(
     # watcher rebuilt exactly once per edit.
     assert "devbox.lock changed" not in text
     assert text.count("rebuilding") == 4, text  # jq, the broken edit, its fix, the input
+
+
+def _pids_running(argv: list[str]) -> list[int]:
+    """Processes (not zombies) whose command line is exactly `argv`."""
+    want = "\0".join(argv) + "\0"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "cmdline").read_text() != want:
+                continue
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_build_dies_with_the_watcher(devbox: Devbox, make_project: Any) -> None:
+    """kill -9 of `devbox watch` mid-build: the build's tools go too (the parent-death signal,
+    set without Python code in the child while the watcher's threads run), and the next build
+    works."""
+    marker = ["sleep", "3017.5"]  # the setup step, recognisable among the host's processes
+    spec = BASE + f'[setup]\nrun = ["{" ".join(marker)}"]\n'
+    project: Path = make_project("killed mid-build", spec)
+    proc = devbox.popen(
+        "watch", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    out = Output(proc)
+    try:
+        deadline = time.monotonic() + 600
+        while not _pids_running(marker):
+            assert proc.poll() is None, out.text()
+            assert time.monotonic() < deadline, "the setup step never started"
+            time.sleep(0.2)
+        proc.kill()  # the watcher alone (not its session): nothing of it can clean up
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _pids_running(marker):
+            assert time.monotonic() < deadline, "the build outlived the watcher"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _pids_running(marker):
+            os.kill(pid, signal.SIGKILL)
+    (project / "devbox.toml").write_text(WITH_JQ)
+    r = devbox("build", cwd=project)
+    assert r.returncode == 0, r.stderr

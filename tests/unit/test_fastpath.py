@@ -85,6 +85,33 @@ def test_devbox_home_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("home", "want"),
+    [
+        ("{tmp}/x/../y", "{tmp}/y"),
+        ("{tmp}/./y/", "{tmp}/y"),
+        ("{tmp}//y", "{tmp}/y"),
+        ("rel/../y", "{cwd}/y"),
+        ("~/y/..", "{home}"),
+    ],
+)
+def test_every_root_takes_devbox_home_normalised_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, home: str, want: str
+) -> None:
+    """The store and the state dir are one tree, however DEVBOX_HOME is spelled: `..` taken
+    lexically by one and through the kernel by the other (x a symlink) would part them."""
+    fake_home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(fake_home))
+    monkeypatch.chdir(tmp_path)
+    fill = {"tmp": str(tmp_path), "cwd": str(tmp_path), "home": str(fake_home)}
+    monkeypatch.setenv("DEVBOX_HOME", home.format(**fill))
+    root = want.format(**fill)
+    assert fastpath.simple_store_root() == root
+    assert paths.store_root() == Path(root)
+    assert paths.Store.default().root == Path(root)
+    assert paths.state_root() == Path(root) / "state"
+
+
 def test_exec_launcher_execs_the_projects_launcher(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import devbox.activation.entry
 import devbox.commands.listing
 from devbox.__main__ import main
 
@@ -61,3 +63,151 @@ def test_no_log_when_the_store_cannot_hold_one(
     err = capsys.readouterr().err
     assert "this is a bug in devbox" in err
     assert "rerun with --verbose for the traceback" in err
+
+
+# -- --verbose is devbox's own option, not the command's -----------------------------------------
+
+
+@pytest.fixture
+def buggy_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """`devbox run` (the fast path, no CLI framework) meeting a bug; no launcher to exec."""
+
+    def boom(command: object, *, root: bool, display: object) -> None:
+        raise RuntimeError("boom in run")
+
+    monkeypatch.setattr(devbox.activation.entry, "enter_box", boom)
+    monkeypatch.chdir(tmp_path)  # no devbox.toml here: fastpath finds no launcher
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--", "grep", "--verbose", "x"],
+        ["run", "--", "ls", "-v"],
+        ["run", "make", "V=1", "--verbose"],
+        ["-q", "run", "--", "cmd", "--verbose"],
+        ["run", "--root", "--", "cmd", "-v"],
+    ],
+)
+def test_the_commands_own_verbose_is_not_devboxs(
+    buggy_run: None, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "boom in run" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--verbose", "run", "--", "cmd"],
+        ["-v", "run", "--", "cmd"],
+        ["-q", "-v", "run", "--", "cmd"],
+        ["--quiet", "--verbose", "run", "cmd", "--verbose"],
+    ],
+)
+def test_devboxs_verbose_before_the_verb_shows_the_traceback(
+    buggy_run: None, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "boom in run" in err
+
+
+def test_verbose_after_a_cli_verb_is_a_usage_error_not_a_switch(
+    buggy_ls: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ls", "--verbose"]) == 2  # a global option: before the verb
+    err = capsys.readouterr().err
+    assert "No such option" in err and "Traceback" not in err
+
+
+# -- the CLI framework's exits, told by class ------------------------------------------------------
+
+
+def _ls_raises(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def raising(st: object) -> list[str]:
+        raise exc
+
+    monkeypatch.setattr(devbox.commands.listing, "listing", raising)
+
+
+@pytest.fixture
+def sigterm_kept() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_usage_error_exits_2_with_the_usage(
+    sigterm_kept: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ls", "--no-such-flag"]) == 2
+    err = capsys.readouterr().err
+    assert "Usage: devbox ls" in err and "No such option: --no-such-flag" in err
+    assert main(["frobnicate"]) == 2
+    assert "Usage: devbox" in capsys.readouterr().err
+
+
+def test_a_bad_parameter_from_a_command_exits_2(
+    sigterm_kept: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    class NotHere(typer.BadParameter):  # a usage error by class, whatever its name
+        pass
+
+    _ls_raises(monkeypatch, NotHere("not here"))
+    assert main(["ls"]) == 2
+    assert "not here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["Abort", "Cancelled"])
+def test_an_abort_exits_130(
+    sigterm_kept: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    import typer
+
+    _ls_raises(monkeypatch, type(name, (typer.Abort,), {})())
+    assert main(["ls"]) == 130
+    assert capsys.readouterr().err == "devbox: interrupted\n"
+
+
+def test_a_cli_exit_gives_its_status(sigterm_kept: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    _ls_raises(monkeypatch, typer.Exit(3))
+    assert main(["ls"]) == 3
+
+
+class Exit(RuntimeError):
+    """A bug's own exception that merely shares a name with the CLI framework's."""
+
+    exit_code = 0
+
+
+class UsageError(Exception):
+    exit_code = 2
+
+    def show(self) -> None:
+        print("looks like usage", file=sys.stderr)
+
+
+@pytest.mark.parametrize("exc", [Exit("not the framework's"), UsageError("nor this")])
+def test_an_exception_named_like_the_frameworks_is_still_a_bug(
+    sigterm_kept: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: Exception,
+) -> None:
+    _ls_raises(monkeypatch, exc)
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert f"internal error (this is a bug in devbox): {type(exc).__name__}: {exc}" in err

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +174,81 @@ def test_output_without_a_final_newline_is_kept(tmp_path: Path) -> None:
     log = tmp_path / "l"
     run_logged(sh("printf 'no newline'"), log=log, display=Display(stream=io.StringIO()), label="x")
     assert log.read_text().endswith("\nno newline")
+
+
+# -- the tool dies with devbox, with no Python code between fork and exec ------------------------
+
+
+def _spy_popen(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    calls: list[dict[str, object]] = []
+    real = subprocess.Popen
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append({"argv": args[0], "threads": threading.active_count(), **kwargs})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    return calls
+
+
+def test_the_tool_is_started_without_a_preexec_fn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python code run in the child between fork and exec can deadlock when the parent has
+    threads (devbox watch's observers): a lock held by another thread at fork stays held."""
+    calls = _spy_popen(monkeypatch)
+    run_logged(sh("echo hi"), log=tmp_path / "l", display=Display(stream=io.StringIO()), label="x")
+    assert len(calls) == 1
+    assert calls[0].get("preexec_fn") is None
+    assert (tmp_path / "l").read_text().splitlines()[-1] == "hi"
+
+
+def test_no_module_of_devbox_forks_with_a_preexec_fn() -> None:
+    package = Path(progress.__file__).resolve().parents[1]
+    users = [
+        f"{p.relative_to(package.parent)}:{node.lineno}"
+        for p in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Call) and any(k.arg == "preexec_fn" for k in node.keywords)
+    ]
+    assert users == []
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_tool_dies_when_devbox_is_killed(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    code = (
+        "import io, sys; from pathlib import Path\n"
+        "from devbox.build.progress import Display, run_logged\n"
+        "run_logged(['/bin/sh', '-c', 'echo $$ > \"$0\"; exec sleep 300', sys.argv[1]],\n"
+        "           log=Path(sys.argv[2]), display=Display(stream=io.StringIO()), label='x')\n"
+    )
+    devbox = subprocess.Popen([sys.executable, "-c", code, str(pidfile), str(tmp_path / "log")])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pidfile.exists() and pidfile.read_text().endswith("\n")):
+            assert devbox.poll() is None and time.monotonic() < deadline, "the tool never ran"
+            time.sleep(0.02)
+        tool = int(pidfile.read_text())
+        assert not _gone(tool)
+        devbox.kill()  # SIGKILL: no handler, no clean-up; only the parent-death signal is left
+        devbox.wait()
+        deadline = time.monotonic() + 10
+        while not _gone(tool):
+            assert time.monotonic() < deadline, "the tool outlived devbox"
+            time.sleep(0.02)
+    finally:
+        if devbox.poll() is None:
+            devbox.kill()
+            devbox.wait()
+        if pidfile.exists() and pidfile.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)

@@ -364,13 +364,15 @@ def test_unshare_argv_with_a_user_namespace() -> None:
 def test_unshare_argv_with_a_pid_namespace() -> None:
     assert unshare_argv("unshare", None, pid=True) == [
         "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
+        "setpriv", "--pdeathsig", "KILL", "--",
     ]  # fmt: skip
-    assert unshare_argv("unshare", USERNS, pid=True) == [
+    assert unshare_argv("unshare", USERNS, pid=True, setpriv="/usr/bin/setpriv") == [
         "unshare",
         "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private",
         "--pid", "--fork", "--kill-child",
         "--",
+        "/usr/bin/setpriv", "--pdeathsig", "KILL", "--",  # again, after unshare's --setuid
     ]  # fmt: skip
 
 
@@ -534,7 +536,7 @@ def test_build_argv() -> None:
     )
     assert argv == [
         "/usr/bin/unshare", "--mount", "--propagation", "private",
-        "--pid", "--fork", "--kill-child", "--",
+        "--pid", "--fork", "--kill-child", "--", "setpriv", "--pdeathsig", "KILL", "--",
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         "/s",
         "lowerdir=layers/a/rootfs,upperdir=layers/.tmp-b/rootfs,workdir=layers/.tmp-b/work",
@@ -546,11 +548,13 @@ def test_build_argv() -> None:
 
 def test_build_argv_with_a_user_namespace_and_dirs_to_remove() -> None:
     argv = build_argv(
-        "unshare", USERNS, "/s", "o", "/s/m", ["bwrap", "--", "true"], ["home/u/proj", "home/u"]
-    )
+        "unshare", USERNS, "/s", "o", "/s/m", ["bwrap", "--", "true"], ["home/u/proj", "home/u"],
+        setpriv="/usr/bin/setpriv",
+    )  # fmt: skip
     assert argv == [
         "unshare", "--user", "--map-user=1000", "--map-users=100000,0,65536",
         "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
+        "/usr/bin/setpriv", "--pdeathsig", "KILL", "--",
         "/bin/sh", "-c", BUILD_SCRIPT, "devbox-build",
         "/s", "o", "/s/m", "home/u/proj\nhome/u",
         "bwrap", "--", "true",

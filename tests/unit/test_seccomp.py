@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import stat
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -336,3 +338,29 @@ def test_memfd_holds_the_filter_from_the_start_and_is_inheritable() -> None:
         assert os.read(fd, 1 << 16) == seccomp.filter_bytes()
     finally:
         os.close(fd)
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "aarch64"), reason="no filter for this machine"
+)
+def test_exec_argv_runs_a_command_under_the_filter(tmp_path: Path) -> None:
+    """How tier 3 runs mmdebstrap: a fresh Python installs the filter and execs the command."""
+    victim = tmp_path / "file"
+    victim.write_text("")
+    uid = os.stat(victim).st_uid
+    script = (
+        f"grep '^Seccomp:' /proc/self/status; chown 12345 {shlex.quote(str(victim))} && echo ok"
+    )
+    r = subprocess.run(
+        [*seccomp.exec_argv(), "sh", "-c", script],
+        env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Seccomp:", "2", "ok"]  # 2: a filter
+    assert os.stat(victim).st_uid == uid  # faked
+
+
+def test_exec_argv_says_when_the_command_cannot_run() -> None:
+    r = subprocess.run([*seccomp.exec_argv(), "/nonexistent/tool"], capture_output=True, text=True)
+    assert r.returncode == 127
+    assert "cannot run /nonexistent/tool under the seccomp filter" in r.stderr

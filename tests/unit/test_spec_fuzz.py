@@ -1,8 +1,8 @@
 """Fuzzing the spec loader: whatever the bytes, the user gets a clean DevboxError, never a crash.
 
 Hypothesis feeds arbitrary text and bytes, and structured mutations of a valid spec that uses
-every table of SPEC.md. ``parse_spec`` must return a Spec or raise DevboxError; a SpecError must
-name the file, fit on one screen, and point at a line that exists.
+every table of docs/spec.md. ``parse_spec`` must return a Spec or raise DevboxError; a SpecError
+must name the file, fit on one screen, and point at a line that exists.
 
 The mutations are plain data (``Op`` tuples) applied by ``mutate``, so the CLI fuzz test
 (tests/test_cli_fuzz.py) draws the same kinds of mutations from a seeded ``random.Random``.
@@ -27,7 +27,7 @@ from devbox.spec.model import Spec
 SPEC_PATH = Path("/tmp/p/devbox.toml")
 MAX_RENDERED_LINES = 15
 
-# Every table and key of SPEC.md, with an interpreter in table form too.
+# Every table and key of docs/spec.md, with an interpreter in table form too.
 FULL_SPEC = """\
 [box]
 name = "webapp"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from devbox.commands.watch import Targets, sources
 
@@ -90,3 +95,39 @@ def test_what_changed_since_the_last_build(tmp_path: Path) -> None:
     assert w.changed() == "a setup input"
     (p / "devbox.toml").write_text('[box]\nbase = "debian:sid"\n')
     assert w.changed() == "devbox.toml"
+
+
+def test_builds_under_the_watchers_threads_fork_without_python_in_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watchdog's observer threads run while a build forks its tools: no preexec_fn then (Python
+    code in a child forked from a threaded process can deadlock)."""
+    from devbox.build import progress
+    from devbox.commands import watch
+    from devbox.store.paths import Store
+
+    calls: list[tuple[int, object]] = []
+    real = subprocess.Popen
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append((threading.active_count(), kwargs.get("preexec_fn")))
+        return real(*args, **kwargs)
+
+    def build(spec: object, st: Store, display: progress.Display) -> list[object]:
+        progress.run_logged(["/bin/sh", "-c", "echo step"], log=st.logs / "b.log",
+                            display=display, label="step")  # fmt: skip
+        return []
+
+    def say(msg: str) -> None:
+        if msg.startswith("watching"):
+            raise KeyboardInterrupt  # built once: enough
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    monkeypatch.setattr(watch, "build_box", build)
+    p = _project(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        watch.watch(p / "devbox.toml", Store(tmp_path / "store"), progress.Display(), say=say)
+    assert len(calls) == 1
+    threads, preexec_fn = calls[0]
+    assert threads > 1  # the observer's
+    assert preexec_fn is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from devbox.plan.recipe import LayerRecipe
 from devbox.build.builders.context import BuildContext
+from devbox.plan.recipe import LayerRecipe
 
 
 class Builder(Protocol):

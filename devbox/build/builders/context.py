@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox.sandbox import host, argv as sandbox, seccomp
 from devbox.build import steps
-from devbox.sandbox.host import Tier
-from devbox.store.paths import Store
 from devbox.build.progress import Display, run_logged
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import host, seccomp
+from devbox.sandbox.host import Tier
 from devbox.store.layers import LayerBuild
+from devbox.store.paths import Store
 
 
 @dataclass
@@ -110,8 +111,9 @@ class BuildContext:
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
         argv = steps.build_argv(
-            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs
-        )
+            host.tool("unshare"), self.tier.userns, str(self.store.root), opts, merged, bw, rmdirs,
+            setpriv=host.tool("setpriv"),
+        )  # fmt: skip
         try:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,

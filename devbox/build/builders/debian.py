@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from devbox.sandbox import host, argv as sandbox, seccomp
 from devbox.build import steps
-from devbox.plan.recipe import LayerRecipe
-from devbox.build.progress import run_logged
 from devbox.build.builders.context import BuildContext, build_env
+from devbox.build.progress import run_logged
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import host, seccomp
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
@@ -31,11 +32,15 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         lists=str(lists),
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
-    prefix = sandbox.unshare_argv(host.tool("unshare"), tier.userns, pid=True)
+    prefix = sandbox.unshare_argv(
+        host.tool("unshare"), tier.userns, pid=True, setpriv=host.tool("setpriv")
+    )
     # its temp files (a gpg home) go with the layer's temp dir, even when the build is killed
     env = {**build_env(), "TMPDIR": str(ctx.out)}
+    # tier 3: mmdebstrap and all it starts run under the seccomp filter (bwrap installs it for
+    # the other build steps)
+    filtered = seccomp.exec_argv() if tier.seccomp else []
     run_logged(
-        [*prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env,
-        preexec=seccomp.install if tier.seccomp else None,
-    )  # fmt: skip
+        [*filtered, *prefix, *argv], log=ctx.log, display=ctx.display, label=ctx.label, env=env
+    )
     return {}

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from devbox.sandbox import argv as sandbox
 from devbox.build import steps
-from devbox.plan.recipe import LayerRecipe
 from devbox.build.builders.context import BuildContext
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox import argv as sandbox
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from devbox.sandbox.boxenv import NPM_PREFIX
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
-from devbox.plan.recipe import LayerRecipe
-from devbox.spec.model import Interpreter, Spec
 from devbox.plan.interpreters import matches, upstream_version
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox.boxenv import NPM_PREFIX
+
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     script = ctx.apt_install_script(layer.recipe["packages"])

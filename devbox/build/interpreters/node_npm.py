@@ -8,19 +8,16 @@ records the exact version, tarball URL and integrity hash, which a locked build 
 from __future__ import annotations
 
 import os
-import platform
 import urllib.parse
 from typing import Any
 
-from devbox.sandbox import argv as sandbox
 from devbox.build import steps
-from devbox.sandbox.boxenv import NPM_PREFIX as GLOBAL
 from devbox.build.builders.context import BuildContext
-from devbox.errors import DevboxError
-from devbox.plan.recipe import LayerRecipe
-from devbox.spec.model import Interpreter, Spec
 from devbox.build.interpreters import semver
-from devbox.plan.interpreters import matches, node_arch
+from devbox.errors import DevboxError
+from devbox.plan.interpreters import matches
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox.boxenv import NPM_PREFIX as GLOBAL
 
 REGISTRY = "https://registry.npmjs.org"
 CORGI = "application/vnd.npm.install-v1+json"  # the registry's abbreviated metadata

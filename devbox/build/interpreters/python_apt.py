@@ -7,12 +7,12 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from devbox.sandbox.boxenv import PYTHON_USER_BASE as USER_BASE
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
-from devbox.plan.recipe import LayerRecipe
-from devbox.spec.model import Interpreter, Spec
 from devbox.plan.interpreters import matches, minor_of, upstream_version
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox.boxenv import PYTHON_USER_BASE as USER_BASE
+
 
 def script(layer: LayerRecipe, install: str) -> str:
     """`install` (the apt part, BuildContext.apt_install_script), then make this python the

@@ -15,15 +15,13 @@ import shlex
 import zipfile
 from typing import Any
 
-from devbox.sandbox import argv as sandbox
 from devbox.build import steps
-from devbox.store import layers as store
-from devbox.sandbox.boxenv import PYTHON_USER_BASE as USER_BASE
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
-from devbox.plan.recipe import LayerRecipe
-from devbox.spec.model import Interpreter, Spec
 from devbox.plan.interpreters import matches
+from devbox.plan.recipe import LayerRecipe
+from devbox.sandbox.boxenv import PYTHON_USER_BASE as USER_BASE
+from devbox.store import layers as store
 
 PYPI = "https://pypi.org/pypi"
 INSTALL_DIR = "/opt/devbox/python"
