@@ -14,7 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.unit.test_spec_fuzz import random_spec
+from tests.helpers import random_spec
 
 SEED = 20240607
 SPECS = 120

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.test_listing import APT, BASE, make_fake_store
+from tests.helpers import APT, BASE, make_fake_store
 
 
 def devbox_ls(home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Devbox, layer_dirs
+from tests.helpers import Devbox, MakeProject, layer_dirs
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def _meta(store: Path, digest: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def hello(devbox: Devbox, make_project: Any) -> Path:
+def hello(devbox: Devbox, make_project: MakeProject) -> Path:
     project: Path = make_project("hello world ü", HELLO, {"seed.txt": "seed-1\n"})
     devbox("build", cwd=project, check=True)
     return project
@@ -137,7 +137,7 @@ def test_setup_inputs_are_part_of_the_cache_key(devbox: Devbox, hello: Path) -> 
     assert devbox("run", "--", "cat", "/etc/seeded", cwd=hello).stdout == "seed-2\n"
 
 
-def test_two_projects_share_the_base_layer(devbox: Devbox, make_project: Any) -> None:
+def test_two_projects_share_the_base_layer(devbox: Devbox, make_project: MakeProject) -> None:
     spec = '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["{pkg}"]\n'
     a = make_project("a", spec.format(pkg="file"))
     b = make_project("b", spec.format(pkg="less"))
@@ -156,7 +156,9 @@ def test_two_projects_share_the_base_layer(devbox: Devbox, make_project: Any) ->
     assert parents == set(bases)
 
 
-def test_concurrent_builds_of_one_layer_build_it_once(devbox: Devbox, make_project: Any) -> None:
+def test_concurrent_builds_of_one_layer_build_it_once(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     spec = '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["tree"]\n'
     a = make_project("one", spec)
     b = make_project("two", spec)
@@ -173,7 +175,9 @@ def test_concurrent_builds_of_one_layer_build_it_once(devbox: Devbox, make_proje
         assert devbox("run", "--", "tree", "--version", cwd=p).returncode == 0
 
 
-def test_a_failed_build_leaves_the_store_as_it_was(devbox: Devbox, make_project: Any) -> None:
+def test_a_failed_build_leaves_the_store_as_it_was(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     spec = '[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["echo about to fail", "exit 3"]\n'
     p = make_project("fails", spec)
     devbox("build", cwd=p, check=False)  # base may be shared; make sure it exists
@@ -189,7 +193,9 @@ def test_a_failed_build_leaves_the_store_as_it_was(devbox: Devbox, make_project:
     assert not (p / "devbox.lock").exists()
 
 
-def test_custom_workdir_and_host_home(devbox: Devbox, make_project: Any, tmp_path: Path) -> None:
+def test_custom_workdir_and_host_home(
+    devbox: Devbox, make_project: MakeProject, tmp_path: Path
+) -> None:
     spec = (
         '[box]\nbase = "debian:bookworm"\n'
         '[shell]\nworkdir = "/workspace"\nhome = "host"\n'

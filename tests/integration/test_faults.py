@@ -8,32 +8,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devbox.store.paths import project_id
-from tests.conftest import Devbox, layer_dirs
+from tests.helpers import Devbox, MakeProject, layer_dirs, wait_for_temp_layer
 
 pytestmark = pytest.mark.integration
 
 SLOW = '[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["echo started; sleep 120"]\n'
 
 
-def _wait_for_temp_layer(store: Path, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if any(d.startswith(".tmp-") for d in layer_dirs(store)):
-            time.sleep(1.5)  # well inside the step now
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
-    raise AssertionError("the build never started its layer")
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_an_interrupted_build_leaves_the_store_as_it_was(
-    devbox: Devbox, make_project: Any, how: str
+    devbox: Devbox, make_project: MakeProject, how: str
 ) -> None:
     project = make_project(f"interrupted {how}", SLOW)
     base_only = make_project(f"base for {how}", '[box]\nbase = "debian:bookworm"\n')
@@ -43,7 +31,7 @@ def test_an_interrupted_build_leaves_the_store_as_it_was(
         "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
-    _wait_for_temp_layer(devbox.store, proc)
+    wait_for_temp_layer(devbox.store, proc)
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
     else:
@@ -57,7 +45,7 @@ def test_an_interrupted_build_leaves_the_store_as_it_was(
 
 
 def test_a_box_whose_supervisor_died_is_not_mounted_again_under_live_sessions(
-    devbox: Devbox, make_project: Any
+    devbox: Devbox, make_project: MakeProject
 ) -> None:
     project = make_project("orphaned", '[box]\nbase = "debian:bookworm"\n')
     devbox("build", cwd=project, check=True)
@@ -84,7 +72,7 @@ def test_a_box_whose_supervisor_died_is_not_mounted_again_under_live_sessions(
 
 
 def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
-    devbox: Devbox, make_project: Any, tmp_path: Path
+    devbox: Devbox, make_project: MakeProject, tmp_path: Path
 ) -> None:
     fresh = Devbox(tmp_path / "fresh store")
     project = make_project("bootstrap", '[box]\nbase = "debian:bookworm"\n')
@@ -93,7 +81,7 @@ def test_an_interrupted_bootstrap_leaves_no_layer_and_no_mount(
         "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
-    _wait_for_temp_layer(fresh.store, proc)
+    wait_for_temp_layer(fresh.store, proc)
     time.sleep(3)  # mmdebstrap is downloading or unpacking by now
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -118,7 +106,7 @@ def _procs_mentioning(text: str) -> list[str]:
 
 
 def test_kill_9_mid_build_leaves_nothing_behind(
-    devbox: Devbox, make_project: Any, tmp_path: Path
+    devbox: Devbox, make_project: MakeProject, tmp_path: Path
 ) -> None:
     fresh = Devbox(tmp_path / "store k9")
     project = make_project("killed", '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["jq"]\n')
@@ -151,7 +139,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_fails_cleanly_and_the_store_still_works(
-    devbox: Devbox, make_project: Any, small_disk: Path
+    devbox: Devbox, make_project: MakeProject, small_disk: Path
 ) -> None:
     small = Devbox(small_disk / "store")
     project = make_project("full disk", '[box]\nbase = "debian:bookworm"\n')

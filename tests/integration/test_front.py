@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from devbox.store.paths import launcher_index, launcher_path, project_id
-from tests.conftest import Devbox
-from tests.integration.test_launcher import SPEC
+from tests.helpers import LAUNCHER_SPEC, Devbox, MakeProject
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +31,9 @@ def front() -> Path:
 
 
 @pytest.fixture
-def entered(devbox: Devbox, make_project: Any) -> Path:
+def entered(devbox: Devbox, make_project: MakeProject) -> Path:
     """A project whose box devbox entered once (through Python), so it has a launcher."""
-    project: Path = make_project("front 'project' ü", SPEC, {"seed.txt": "seed-1\n"})
+    project: Path = make_project("front 'project' ü", LAUNCHER_SPEC, {"seed.txt": "seed-1\n"})
     devbox("run", "--", "true", cwd=project, check=True)
     return project
 
@@ -85,9 +84,11 @@ def test_a_spec_edit_hands_over_and_still_works(devbox: Devbox, front: Path, ent
     assert (r.returncode, r.stdout) == (0, "edited\n"), r.stderr
 
 
-def test_gc_drops_a_deleted_projects_entry(devbox: Devbox, front: Path, make_project: Any) -> None:
-    kept: Path = make_project("kept", SPEC, {"seed.txt": "seed-1\n"})  # keeps the layers
-    gone: Path = make_project("gone/deep", SPEC, {"seed.txt": "seed-1\n"})
+def test_gc_drops_a_deleted_projects_entry(
+    devbox: Devbox, front: Path, make_project: MakeProject
+) -> None:
+    kept: Path = make_project("kept", LAUNCHER_SPEC, {"seed.txt": "seed-1\n"})  # keeps the layers
+    gone: Path = make_project("gone/deep", LAUNCHER_SPEC, {"seed.txt": "seed-1\n"})
     for project in (kept, gone):
         devbox("run", "--", "true", cwd=project, check=True)
     entry = launcher_index(gone, devbox.store)

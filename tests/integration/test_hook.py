@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from devbox.activation.hook import quote
-from tests.conftest import Devbox
+from tests.helpers import Devbox, MakeProject
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ SHELLS = ["bash", "zsh", "fish"]
 
 
 @pytest.fixture
-def project(devbox: Devbox, make_project: Any) -> Path:
+def project(devbox: Devbox, make_project: MakeProject) -> Path:
     path: Path = make_project(PROJECT_NAME, SPEC)
     (path / "sub dir").mkdir()
     devbox("build", cwd=path, check=True)
@@ -259,7 +259,7 @@ def test_status_survives_and_an_unchanged_prompt_starts_no_devbox(
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_switching_projects_nesting_and_deactivate(
-    start: Any, devbox: Devbox, project: Path, make_project: Any, tmp_path: Path, shell: str
+    start: Any, devbox: Devbox, project: Path, make_project: MakeProject, tmp_path: Path, shell: str
 ) -> None:
     inner_spec = SPEC.replace('name = "hookbox"', 'name = "inner"').replace("ü", "inner")
     inner = make_project(f"{PROJECT_NAME}/sub dir/inner", inner_spec)

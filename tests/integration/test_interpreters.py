@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devbox.store.paths import project_id
-from tests.conftest import Devbox, layer_dirs
+from tests.helpers import Devbox, MakeProject, layer_dirs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +51,7 @@ def _layer_lines(stderr: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def pynode(devbox: Devbox, make_project: Any) -> Path:
+def pynode(devbox: Devbox, make_project: MakeProject) -> Path:
     project: Path = make_project("py node", PY_NODE.replace("NODE", "20.18.0"))
     devbox("build", cwd=project, check=True)
     return project
@@ -114,7 +114,9 @@ def test_changing_only_node_rebuilds_only_node(devbox: Devbox, pynode: Path) -> 
     assert r.stdout.strip() == "v20.17.0"
 
 
-def test_node_major_resolves_to_the_newest_release(devbox: Devbox, make_project: Any) -> None:
+def test_node_major_resolves_to_the_newest_release(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     project = make_project(
         "node18", '[box]\nbase = "debian:bookworm"\n[interpreters]\nnode = "18"\n'
     )
@@ -130,7 +132,7 @@ def test_node_major_resolves_to_the_newest_release(devbox: Devbox, make_project:
     assert r.stdout.strip() == f"v{exact}"
 
 
-def test_python_313_on_trixie(devbox: Devbox, make_project: Any) -> None:
+def test_python_313_on_trixie(devbox: Devbox, make_project: MakeProject) -> None:
     project = make_project(
         "trixie", '[box]\nbase = "debian:trixie"\n[interpreters]\npython = "3.13"\n'
     )
@@ -144,7 +146,9 @@ def test_python_313_on_trixie(devbox: Devbox, make_project: Any) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_python_313_on_bookworm_names_trixie_sid_and_uv(devbox: Devbox, make_project: Any) -> None:
+def test_python_313_on_bookworm_names_trixie_sid_and_uv(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     project = make_project(
         "bad py", '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.13"\n'
     )
@@ -170,7 +174,7 @@ python = "3.11"
 
 
 def test_lock_then_locked_build_and_a_version_that_does_not_exist(
-    devbox: Devbox, make_project: Any
+    devbox: Devbox, make_project: MakeProject
 ) -> None:
     project = make_project("locked", LOCKED)
     r = devbox("lock", cwd=project, check=True)
@@ -244,7 +248,9 @@ PyMODINIT_FUNC PyInit_xmlver(void) { return PyModule_Create(&module); }
 """
 
 
-def test_a_c_extension_builds_against_the_boxs_libxml2(devbox: Devbox, make_project: Any) -> None:
+def test_a_c_extension_builds_against_the_boxs_libxml2(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     project = make_project("c ext", C_EXT, {"setup.py": SETUP_PY, "xmlver.c": XMLVER_C})
     devbox("build", cwd=project, check=True)
     r = devbox("run", "--", "pip", "install", "--no-build-isolation", "--no-deps",
@@ -281,7 +287,7 @@ def empty_mirror(tmp_path: Path) -> Iterator[str]:
 
 
 def test_uv_python_download_failure_is_explained(
-    devbox: Devbox, make_project: Any, empty_mirror: str
+    devbox: Devbox, make_project: MakeProject, empty_mirror: str
 ) -> None:
     spec = '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
     spec += 'python = { version = "3.12", provider = "uv" }\n'
@@ -298,7 +304,7 @@ def test_uv_python_download_failure_is_explained(
 
 
 def test_a_lock_rebuilds_the_same_box_in_another_store(
-    devbox: Devbox, make_project: Any, tmp_path: Path
+    devbox: Devbox, make_project: MakeProject, tmp_path: Path
 ) -> None:
     """As on a colleague's machine: a fresh store, the committed lock, `build --locked`."""
     project = make_project("relock", LOCKED)

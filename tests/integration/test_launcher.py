@@ -8,55 +8,21 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devbox.resources import PACKAGE
 from devbox.store.paths import launcher_path, project_id
-from tests.conftest import Devbox
+from tests.helpers import LAUNCHER_SPEC, Devbox, MakeProject, launch
 
 pytestmark = pytest.mark.integration
 
-SPEC = """\
-[box]
-name = "fast"
-base = "debian:bookworm"
-
-[packages]
-apt = ["libxml2-utils"]
-
-[env]
-GREETING = "hello"
-PATH = "${DEVBOX_PROJECT}/bin:${PATH}"
-
-[setup]
-run = ["cat seed.txt > /etc/seeded"]
-inputs = ["seed.txt"]
-"""
-
 
 @pytest.fixture
-def fast(devbox: Devbox, make_project: Any) -> Path:
-    project: Path = make_project("fast project ü", SPEC, {"seed.txt": "seed-1\n"})
+def fast(devbox: Devbox, make_project: MakeProject) -> Path:
+    project: Path = make_project("fast project ü", LAUNCHER_SPEC, {"seed.txt": "seed-1\n"})
     devbox("run", "--", "true", cwd=project, check=True)
     return project
-
-
-def launch(
-    devbox: Devbox,
-    project: Path,
-    *argv: str,
-    cwd: Path | None = None,
-    extra: dict[str, str] | None = None,
-    **kw: Any,
-) -> subprocess.CompletedProcess[str]:
-    """Run the launcher directly, as a shim does (no DEVBOX_HOME: it knows its store)."""
-    env = {k: v for k, v in devbox.env(extra).items() if k != "DEVBOX_HOME"}
-    return subprocess.run(
-        [str(launcher_path(project, devbox.store)), *argv], cwd=cwd or project, env=env,
-        capture_output=True, text=True, timeout=600, **kw,
-    )  # fmt: skip
 
 
 def test_run_writes_a_launcher_that_runs_commands_in_the_box(devbox: Devbox, fast: Path) -> None:

@@ -10,14 +10,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devbox.sandbox import sessions
 from devbox.store.paths import ProjectPaths, project_id
-from tests.conftest import Devbox, _need_root_tools, layer_dirs, write_project
-from tests.integration.test_faults import _wait_for_temp_layer
+from tests.helpers import (
+    Devbox,
+    MakeProject,
+    layer_dirs,
+    need_root_tools,
+    wait_for_temp_layer,
+    write_project,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +46,7 @@ class Pair:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     """alpha and beta, built at the same moment on a new, empty store."""
-    _need_root_tools()
+    need_root_tools()
     root = tmp_path_factory.mktemp("lifecycle")
     fresh = Devbox(root / "fresh store")
     alpha = write_project(root / "alpha", ALPHA)
@@ -125,7 +130,9 @@ def test_gc_after_deleting_a_project_frees_its_layers_and_keeps_the_others(pair:
     assert os.path.isdir(store / "cache" / "apt"), "the apt cache beta uses is kept"
 
 
-def test_gc_during_a_build_keeps_what_the_build_uses(devbox: Devbox, make_project: Any) -> None:
+def test_gc_during_a_build_keeps_what_the_build_uses(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     # `tree`'s layer is in the store but no live project uses it (its project is gone) ...
     gone = make_project("gone", '[box]\nbase = "debian:bookworm"\n[packages]\napt = ["tree"]\n')
     devbox("build", cwd=gone, check=True)
@@ -138,7 +145,7 @@ def test_gc_during_a_build_keeps_what_the_build_uses(devbox: Devbox, make_projec
         "build", cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
-    _wait_for_temp_layer(devbox.store, build)
+    wait_for_temp_layer(devbox.store, build)
     gc = devbox("gc", cwd=project)
     _, err = build.communicate(timeout=300)
     assert build.returncode == 0, err

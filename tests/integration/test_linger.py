@@ -9,14 +9,12 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devbox.sandbox import sessions
 from devbox.store.paths import ProjectPaths, project_id
-from tests.conftest import Devbox
-from tests.integration.test_launcher import launch
+from tests.helpers import Devbox, MakeProject, launch
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +31,7 @@ inputs = ["seed.txt"]
 
 
 @pytest.fixture
-def lingering(devbox: Devbox, make_project: Any) -> Iterator[Path]:
+def lingering(devbox: Devbox, make_project: MakeProject) -> Iterator[Path]:
     project: Path = make_project("linger", SPEC, {"seed.txt": "seed-1\n"})
     r = devbox("run", "--", "sh", "-c", "echo one > /etc/mine", cwd=project, env=LONG)
     assert r.returncode == 0, r.stderr

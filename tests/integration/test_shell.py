@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pexpect
 import pytest
 
-from tests.conftest import Devbox
+from tests.helpers import Devbox, MakeProject
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +56,7 @@ def _marker(child: pexpect.spawn, command: str) -> str:
 
 
 @pytest.fixture
-def shelly(devbox: Devbox, make_project: Any) -> Path:
+def shelly(devbox: Devbox, make_project: MakeProject) -> Path:
     project: Path = make_project("shell project", SPEC)
     devbox("build", cwd=project, check=True)
     return project

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devbox.activation import shims
 from devbox.spec import load as spec
-from tests.conftest import Devbox
+from tests.helpers import Devbox, MakeProject
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ def _run(devbox: Devbox, shim: Path, cwd: Path) -> subprocess.CompletedProcess[s
 
 
 def test_a_trusted_unchanged_spec_runs_through_the_launcher_only(
-    devbox: Devbox, make_project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    devbox: Devbox, make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEVBOX_HOME", str(devbox.store))
     project: Path = make_project("shim fast", SPEC)
@@ -77,7 +76,9 @@ def test_a_trusted_unchanged_spec_runs_through_the_launcher_only(
     assert _run(devbox, broken, project).returncode == 127
 
 
-def test_a_launcher_handing_over_for_a_shim_checks_trust(devbox: Devbox, make_project: Any) -> None:
+def test_a_launcher_handing_over_for_a_shim_checks_trust(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
     project: Path = make_project("shim handover", SPEC)
     devbox("run", "--", "true", cwd=project, check=True)  # a launcher, written without trust
     spec_path = str(project / "devbox.toml")  # as a shim sets it, and a launcher hands over

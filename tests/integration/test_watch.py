@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Devbox
+from tests.helpers import Devbox, MakeProject
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def _save_like_an_editor(path: Path, text: str) -> None:
 
 
 def test_watch_rebuilds_on_edits_reports_errors_and_keeps_watching(
-    devbox: Devbox, make_project: Any
+    devbox: Devbox, make_project: MakeProject
 ) -> None:
     project: Path = make_project("watch me", BASE, {"seed.txt": "one\n"})
     proc = devbox.popen(

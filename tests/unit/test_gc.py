@@ -11,7 +11,7 @@ import pytest
 from devbox.commands.gc import collect, parse_duration
 from devbox.sandbox.host import Tier
 from devbox.store.paths import Store
-from tests.unit.test_listing import (
+from tests.helpers import (
     APT,
     BASE,
     INCOMPLETE,

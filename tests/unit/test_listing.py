@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
@@ -15,75 +13,23 @@ import pytest
 from devbox.commands.listing import human, listing
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
 from devbox.store.fs import disk_usage
-from devbox.store.layers import LayerMeta
 from devbox.store.paths import ProjectPaths, Store
 from devbox.store.projects import register_project
-
-MiB = 2**20
-BASE, APT, SETUP_API, UNUSED, INCOMPLETE = (c * 64 for c in "abcde")
-UPDATED = 1_700_000_000.0  # webapp's last build
-STARTED = UPDATED + 3600.0  # webapp's box last started (run/ changed)
+from tests.helpers import (
+    APT,
+    BASE,
+    INCOMPLETE,
+    SETUP_API,
+    STARTED,
+    UNUSED,
+    UPDATED,
+    MiB,
+    make_fake_store,
+)
 
 
 def _stamp(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
-def add_layer(st: Store, digest: str, kind: str, title: str, size: int) -> None:
-    d = st.layer_dir(digest)
-    (d / "rootfs").mkdir(parents=True)
-    meta = LayerMeta(
-        digest=digest,
-        kind=kind,
-        parent=None,
-        recipe={},
-        title=title,
-        size=size,
-        created=UPDATED,
-        tier=1,
-        packages={},
-        arch="amd64",
-    )
-    (d / "meta.json").write_text(json.dumps(meta.to_json()))
-
-
-def add_project(
-    st: Store, path: Path, name: str, stack: list[str], *, spec: bool, updated: float
-) -> ProjectPaths:
-    if spec:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "devbox.toml").write_text('[box]\nbase = "debian:bookworm"\n')
-    register_project(st, path, name, stack)
-    info_path = st.project_dir(path) / "project.json"
-    info = json.loads(info_path.read_text())
-    info["updated"] = updated
-    info_path.write_text(json.dumps(info))
-    return ProjectPaths(st.project_dir(path))
-
-
-def make_fake_store(root: Path) -> Store:
-    """webapp (live, writable layer, run/), api (gone), an unused and an incomplete layer."""
-    st = Store(root / "store")
-    add_layer(st, BASE, "debian", "base debian:bookworm", int(177.4 * MiB))
-    add_layer(st, APT, "apt", "apt sudo postgresql-client", int(64.3 * MiB))
-    add_layer(st, SETUP_API, "setup", "setup (2 step(s))", int(37.6 * MiB))
-    add_layer(st, UNUSED, "setup", "setup (1 step(s))", 0)
-    (st.layer_dir(INCOMPLETE) / "rootfs").mkdir(parents=True)
-    (st.layer_dir(INCOMPLETE) / "rootfs" / "junk").write_bytes(b"x" * 10000)
-    (st.layers / ".tmp-ffff-123").mkdir()  # a build in progress is not a layer
-
-    web = add_project(
-        st, root / "src" / "webapp", "webapp", [BASE, APT], spec=True, updated=UPDATED
-    )
-    (web.upper / "etc").mkdir(parents=True)
-    (web.upper / "etc" / "motd").write_bytes(b"y" * 50000)
-    web.run.mkdir()
-    os.utime(web.run, (STARTED, STARTED))
-    add_project(st, root / "src" / "api", "api", [BASE, SETUP_API], spec=False, updated=UPDATED)
-
-    (st.cache / "apt" / "k1").mkdir(parents=True)
-    (st.cache / "apt" / "k1" / "x.deb").write_bytes(b"z" * 30000)
-    return st
 
 
 @pytest.fixture
