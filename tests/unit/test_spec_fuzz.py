@@ -5,7 +5,7 @@ every table of docs/spec.md. ``parse_spec`` must return a Spec or raise DevboxEr
 must name the file, fit on one screen, and point at a line that exists.
 
 The mutations are plain data (``Op`` tuples) applied by ``mutate``, so the CLI fuzz test
-(tests/test_cli_fuzz.py) draws the same kinds of mutations from a seeded ``random.Random``.
+(tests/cli/test_cli_fuzz.py) draws the same kinds of mutations from a seeded ``random.Random``.
 """
 
 from __future__ import annotations
