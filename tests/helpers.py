@@ -289,11 +289,12 @@ def _split_keyval(line: str) -> tuple[str, str] | None:
 
 def apply_op(text: str, op: Op) -> str:
     kind = op[0]
+    arg = op[2] if len(op) == 3 else None  # the value, line, text or index of some mutations
     if kind == "truncate":
         return text[: op[1] % (len(text) + 1)]
     if kind == "splice":
         n = op[1] % (len(text) + 1)
-        return text[:n] + str(op[2]) + text[n:]
+        return text[:n] + str(arg) + text[n:]
     lines = text.split("\n")
     i = op[1] % len(lines)
     if kind == "drop":
@@ -301,13 +302,14 @@ def apply_op(text: str, op: Op) -> str:
     elif kind == "dup":
         lines.insert(i, lines[i])
     elif kind == "insert":
-        lines.insert(i, str(op[2]))
+        lines.insert(i, str(arg))
     elif kind == "value":
         kv = _split_keyval(lines[i])
         if kv is not None:
-            lines[i] = f"{kv[0]} = {op[2]}"
+            lines[i] = f"{kv[0]} = {arg}"
     elif kind == "swap":
-        j = int(op[2]) % len(lines)
+        assert isinstance(arg, int), op
+        j = arg % len(lines)
         a, b = _split_keyval(lines[i]), _split_keyval(lines[j])
         if a is not None and b is not None:
             lines[i], lines[j] = f"{a[0]} = {b[1]}", f"{b[0]} = {a[1]}"

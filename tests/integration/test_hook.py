@@ -7,10 +7,9 @@ import io
 import re
 import shlex
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pexpect
 import pytest
@@ -57,7 +56,7 @@ class Shell:
     """A real interactive shell with the devbox hook in its rc file."""
 
     name: str
-    child: pexpect.spawn
+    child: pexpect.spawn[str]
     home: Path
     transcript: io.StringIO
     count: int = 0
@@ -75,7 +74,8 @@ class Shell:
         n = self.count
         self.child.sendline(f"echo BEGIN-{n}; {command}; echo END-{n}")
         self.child.expect(f"BEGIN-{n}\r?\n(.*?)END-{n}")
-        return str(self.child.match.group(1)).replace("\r\n", "\n")
+        assert isinstance(self.child.match, re.Match), self.child.match
+        return self.child.match.group(1).replace("\r\n", "\n")
 
     def line(self, command: str) -> str:
         return self.run(command).strip()
@@ -104,6 +104,9 @@ class Shell:
         return {k: v for k, v in pairs if k not in IGNORED}
 
 
+StartShell = Callable[[str, Path], Shell]  # the `start` fixture: (shell, cwd) -> Shell
+
+
 def _rc(shell: str, devbox: Devbox) -> tuple[list[str], dict[str, str]]:
     """(argv, env) for an interactive `shell` whose rc installs the hook (twice) after an
     existing prompt command that prints the last status."""
@@ -128,8 +131,8 @@ def _rc(shell: str, devbox: Devbox) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.fixture
-def start(devbox: Devbox, tmp_path: Path) -> Iterator[Any]:
-    children: list[pexpect.spawn] = []
+def start(devbox: Devbox, tmp_path: Path) -> Iterator[StartShell]:
+    children: list[pexpect.spawn[str]] = []
 
     def start(shell: str, cwd: Path) -> Shell:
         home = tmp_path / f"home-{shell}"
@@ -166,7 +169,7 @@ def start(devbox: Devbox, tmp_path: Path) -> Iterator[Any]:
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_activation_in_a_subdirectory_and_exact_restore(
-    start: Any, project: Path, tmp_path: Path, shell: str
+    start: StartShell, project: Path, tmp_path: Path, shell: str
 ) -> None:
     sh: Shell = start(shell, tmp_path)
     before = sh.env()
@@ -202,7 +205,7 @@ def test_activation_in_a_subdirectory_and_exact_restore(
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_editing_the_spec_deactivates_until_allowed_again(
-    start: Any, devbox: Devbox, project: Path, tmp_path: Path, shell: str
+    start: StartShell, devbox: Devbox, project: Path, tmp_path: Path, shell: str
 ) -> None:
     devbox("allow", cwd=project, check=True)
     sh: Shell = start(shell, tmp_path)
@@ -232,7 +235,7 @@ def test_editing_the_spec_deactivates_until_allowed_again(
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_status_survives_and_an_unchanged_prompt_starts_no_devbox(
-    start: Any, devbox: Devbox, project: Path, tmp_path: Path, shell: str
+    start: StartShell, devbox: Devbox, project: Path, tmp_path: Path, shell: str
 ) -> None:
     devbox("allow", cwd=project, check=True)
     sh: Shell = start(shell, tmp_path)
@@ -259,7 +262,12 @@ def test_status_survives_and_an_unchanged_prompt_starts_no_devbox(
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_switching_projects_nesting_and_deactivate(
-    start: Any, devbox: Devbox, project: Path, make_project: MakeProject, tmp_path: Path, shell: str
+    start: StartShell,
+    devbox: Devbox,
+    project: Path,
+    make_project: MakeProject,
+    tmp_path: Path,
+    shell: str,
 ) -> None:
     inner_spec = SPEC.replace('name = "hookbox"', 'name = "inner"').replace("ü", "inner")
     inner = make_project(f"{PROJECT_NAME}/sub dir/inner", inner_spec)

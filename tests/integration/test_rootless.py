@@ -114,7 +114,7 @@ def test_interpreters_and_pip_as_the_user(
     # tier 2: the box's system dirs are root's, so pip installs as the user into PYTHONUSERBASE;
     # tier 3: every file in the box maps to the user, so pip may write the system site. Both are
     # in the box's writable layer.
-    prefixes = ("/opt/devbox/python-user/lib/python3.11/site-packages/",)
+    prefixes: tuple[str, ...] = ("/opt/devbox/python-user/lib/python3.11/site-packages/",)
     if tier == 3:
         prefixes += ("/usr/local/lib/python3.11/dist-packages/",)
     assert r.stdout.startswith(prefixes), r.stdout

@@ -35,7 +35,7 @@ def _overlay_warnings() -> list[str]:
     return [line for line in r.stdout.splitlines() if "overlayfs" in line and "in-use" in line]
 
 
-def _spawn(devbox: Devbox, project: Path) -> pexpect.spawn:
+def _spawn(devbox: Devbox, project: Path) -> pexpect.spawn[str]:
     argv = devbox.argv("shell")
     child = pexpect.spawn(
         argv[0], argv[1:], cwd=str(project), env=devbox.env({"TERM": "dumb"}),
@@ -47,12 +47,13 @@ def _spawn(devbox: Devbox, project: Path) -> pexpect.spawn:
 _count = iter(range(10**6))
 
 
-def _marker(child: pexpect.spawn, command: str) -> str:
+def _marker(child: pexpect.spawn[str], command: str) -> str:
     """Run a command and return its output, recognised among terminal noise."""
     n = next(_count)
     child.sendline(f"echo BEGIN-{n}; {command}; echo END-{n}")
     child.expect(f"BEGIN-{n}\r?\n(.*?)END-{n}")
-    return str(child.match.group(1))
+    assert isinstance(child.match, re.Match), child.match
+    return child.match.group(1)
 
 
 @pytest.fixture

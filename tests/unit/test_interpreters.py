@@ -7,6 +7,7 @@ import hashlib
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def _spec(tmp_path: Path, text: str = SPEC) -> Spec:
 
 
 def _metas(layers: list[LayerRecipe]) -> list[LayerMeta]:
-    pins = [
+    pins: list[dict[str, Any]] = [
         {"packages": {"dash": "0.5.12-2", "libc6": "2.36-9"}},
         {"packages": {"jq": "1.6-2.1"}},
         {"version": "3.11.2", "packages": {"python3.11": "3.11.2-6+deb12u6"}},
