@@ -150,6 +150,27 @@ def remove_user(name: str) -> None:
     _remove_user(name)
 
 
+TEST_USER_PREFIX = "dbxt-"  # then the tier's word and the test run's pid: dbxt-sub-4242
+
+
+def remove_stale_users() -> None:
+    """Remove the test users of runs that are gone (killed before their teardown)."""
+    for entry in pwd.getpwall():
+        prefix, _, pid = entry.pw_name.rpartition("-")
+        if prefix.startswith(TEST_USER_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            _remove_user(entry.pw_name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def scratch() -> Path:
     base = Path(tempfile.mkdtemp(prefix="devbox-rootless-", dir="/tmp"))
     base.chmod(0o755)

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from devbox.store.paths import project_id
-from tests.integration.rootless import User, make_user, remove_user, runtime, scratch
+from tests.integration.rootless import (
+    TEST_USER_PREFIX,
+    User,
+    make_user,
+    remove_stale_users,
+    remove_user,
+    runtime,
+    scratch,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +43,9 @@ node = "20.18.0"
 [setup]
 run = ["echo from-setup > /etc/setup-ran", "chown nobody:nogroup /etc/setup-ran"]
 """
-NAMES = {2: "dbxt-sub", 3: "dbxt-nosub"}
+# Named after this run, so two runs on one machine (two checkouts, or CI beside a developer's
+# run) never share, or delete, each other's users.
+NAMES = {2: f"{TEST_USER_PREFIX}sub-{os.getpid()}", 3: f"{TEST_USER_PREFIX}nosub-{os.getpid()}"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +55,7 @@ def base() -> Iterator[Path]:
     for tool in ("useradd", "newuidmap", "bwrap", "mmdebstrap"):
         if not shutil.which(tool):
             pytest.fail(f"{tool} is missing: ./scripts/test installs it")
+    remove_stale_users()
     path = scratch()
     yield path
     for name in NAMES.values():
