@@ -1,16 +1,59 @@
 """Shared fixtures. No test touches the real store: DEVBOX_HOME always points at a temp dir.
 
 Integration tests share one store for the whole session, so the bookworm base is bootstrapped
-by mmdebstrap once and every later box reuses it (as two users' projects would).
+by mmdebstrap once and every later box reuses it (as two users' projects would). Under xdist
+(scripts/test runs two workers) they therefore all run in one worker, one after another.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.helpers import Devbox, MakeProject, need_root_tools, write_project
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.scheduler import LoadScopeScheduling
+
+
+# Tests with real unprivileged users (tests/integration/rootless.py), who build in stores of their
+# own: one group, so that two of them never make users (and pick subuid ranges) at once.
+USER_TESTS = ("tests/integration/test_rootless.py::", "tests/integration/test_demo.py::")
+
+
+def xdist_group(nodeid: str) -> str | None:
+    """The tests that must run in one xdist worker, one after another (scripts/test runs two
+    workers with --dist loadgroup): the integration tests, and apart from them the ones with
+    real users.
+
+    Spread over workers, each worker would bootstrap its own base into its own store (the
+    session's), and tests that check what a build leaves in the store would see the other
+    worker's builds. The users' tests share nothing with them, so that group runs beside the
+    integration one, and the unit and CLI tests fill in around both."""
+    if nodeid.startswith(USER_TESTS):
+        return "users"
+    if nodeid.startswith("tests/integration/"):
+        return "integration"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest -p no:xdist still loads this file
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadScopeScheduling | None:
+    """--dist loadgroup with the groups of xdist_group(), by path. (xdist's own loadgroup reads
+    xdist_group marks through a node attribute that pytest 9.2 no longer reads, so it would
+    silently spread every group over the workers.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return Groups(config, log)
 
 
 @pytest.fixture(autouse=True)
