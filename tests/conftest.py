@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 # Tests with real unprivileged users (tests/integration/rootless.py), who build in stores of their
 # own: one group, so that two of them never make users (and pick subuid ranges) at once.
-USER_TESTS = ("tests/integration/test_rootless.py::", "tests/integration/test_demo.py::")
+USER_TESTS = (
+    "tests/integration/test_rootless.py::",
+    "tests/integration/test_demo.py::",
+    "tests/security/",
+)
 
 
 def xdist_group(nodeid: str) -> str | None:
