@@ -120,9 +120,9 @@ def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
     from devbox.errors import crash_log
 
     try:
-        from devbox.store.paths import store_root
+        from devbox.store.paths import Store
 
-        logs = store_root() / "logs"
+        logs = Store.default().logs  # only into a store that is the user's own
     except Exception:
         return None
     return crash_log(e, args, logs)

@@ -25,6 +25,7 @@ from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
 from devbox.spec.load import parse_bytes
 from devbox.spec.model import Spec
+from devbox.store import private
 from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")
@@ -134,7 +135,7 @@ def _stamp(path: Path, tag: str, now_ns: int) -> Path:
     prefix = f"{tag}-{key[:16]}-"
     stamp = hooks / f"{prefix}{mtime}{'-racy' if racy else ''}"
     if not stamp.exists():
-        hooks.mkdir(parents=True, exist_ok=True)
+        private.mkdirs(hooks)
         stamp.touch()
         when = mtime - 10**9 if racy else mtime
         os.utime(stamp, ns=(when, when))

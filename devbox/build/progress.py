@@ -14,6 +14,7 @@ from typing import IO
 
 from devbox.errors import DevboxError
 from devbox.sandbox.host import end_session, tool
+from devbox.store import private
 
 
 class Display:
@@ -81,7 +82,7 @@ def run_logged(
         raise DevboxError(f"cannot run {argv[0]}: no such program")
     died_with_us = [tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     start = time.monotonic()
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(log.parent)
     with open(log, "ab") as logf:
         offset = logf.tell()
         logf.write(f"\n$ {' '.join(argv)}\n".encode())
