@@ -161,6 +161,7 @@ def _prepare(box: Box, display: Reporter) -> None:
         stack_file.write_text(want)
     if not any(p.home.iterdir()):
         _seed_home(box)
+        private.tighten(p.home)  # cp -a gave it /etc/skel's mode
 
 
 def _wipe_upper(box: Box) -> None:
