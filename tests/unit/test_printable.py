@@ -133,3 +133,31 @@ def test_every_print_in_devbox_goes_through_printable() -> None:
                 if not _safe(node.args[0]) and (rel, seg) not in REVIEWED:
                     unsafe.append(f"{rel}:{node.lineno}: {seg}")
     assert unsafe == [], "print these through errors.terminal or errors.printable"
+
+
+def test_usage_errors_and_internal_errors_print_the_user_s_words_printably(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from devbox.__main__ import main
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["ls", "--no\x1b]0;pwned\x07"]) == 2
+        err = capsys.readouterr().err
+        assert "No such option: --no\\x1b]0;pwned\\x07" in err and _raw(err) == [], err
+        assert main(["st\x1b[2J"]) == 2
+        err = capsys.readouterr().err
+        assert "st\\x1b[2J" in err and _raw(err) == [], err
+
+        def bug() -> list[str]:
+            raise KeyError("a\x1b[2J")
+
+        monkeypatch.setattr("devbox.commands.listing.listing", lambda st: bug())
+        monkeypatch.setenv("DEVBOX_HOME", "/nonexistent/devbox-test-store")
+        assert main(["ls"]) == 1
+        err = capsys.readouterr().err
+        assert "internal error" in err and _raw(err) == [], err
+    finally:
+        signal.signal(signal.SIGTERM, previous)
