@@ -107,6 +107,11 @@ def test_a_changed_lock_is_not_built_by_a_shim(actor: Actor) -> None:
     assert "devbox.lock changed since you allowed this project" in said, said
     assert "`devbox allow`" in said and said.count("\n") == 1, said
     assert (p / "ran").read_text() == "two\n"
+    r = actor.devbox("run", "--", "true", cwd=p)  # typed by hand: the user's act, it runs
+    assert r.returncode == 0, r.stderr
+    code, said = shim(actor, shims, p, "echo three > ran")
+    assert code == 1, "a shim ran the launcher that the typed run wrote, unchecked"
+    assert "devbox.lock changed since you allowed this project" in said, said
     active, _, said = hook_in(actor, p)
     assert active == "" and "devbox.lock changed" in said, said
     r = actor.devbox("status", cwd=p)
