@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from shlex import quote as q
 
-from devbox import template
+from devbox import fastpath, template
 from devbox.plan.recipe import workdir_of
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
@@ -148,7 +148,7 @@ def render(
 ) -> str:
     """The launcher's text (launcher.sh.in). `snap`: the watched files; `stamps`: the dir of
     their stamp files (named by index); `python`: the interpreter for the hand-over."""
-    handover = {"STORE": str(box.store.root), "SPEC": spec_path, "PYTHON": python}
+    handover = {"STORE": handover_home(box), "SPEC": spec_path, "PYTHON": python}
     entry_env, probed, entry = _entries(box)
     env = env_options(entry_env, probed)
     if env is None or len(snap) > MAX_WATCHED:
@@ -182,6 +182,12 @@ def render(
         "SECCOMP": Code(seccomp_redirect),
     }
     return template.fill(TEMPLATE, values)
+
+
+def handover_home(box: boxmod.Box) -> str:
+    """The hand-over's DEVBOX_HOME: this store if DEVBOX_HOME chose it, else empty (as unset:
+    the store is found as before, and the state dir stays the user's, not `STORE/state`)."""
+    return str(box.store.root) if fastpath.devbox_home() is not None else ""
 
 
 def _in_project_dir(p: ProjectPaths) -> dict[str, str]:

@@ -49,12 +49,20 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     stack = [d or "" for _, d in found]
     lines.append(f"state:    {spec_state(built, stack, registered)}")
     lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")
-    from devbox.activation.trust import state as trust_state
-
-    lines.append(f"trust:    {trust_state(spec.path)} (auto-activation: `devbox allow` / `deny`)")
+    lines.append(f"trust:    {trust_state(spec)} (auto-activation: `devbox allow` / `deny`)")
     lines.append(f"running:  {running_state(p)}")
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
+
+
+def trust_state(spec: Spec) -> str:
+    """Allowed, not allowed, or what changed since (spec, lock, setup inputs)."""
+    from devbox.activation import covered, trust
+
+    try:
+        return trust.describe(trust.verdict(spec.path, covered.read_spec(spec.path)))
+    except DevboxError as e:
+        return f"{trust.NOT_ALLOWED} ({e.message})"
 
 
 def running_state(p: ProjectPaths) -> str:
