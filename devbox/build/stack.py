@@ -15,7 +15,7 @@ from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.plan import lockfile, resolve
-from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
+from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
 from devbox.sandbox import host
 from devbox.spec.model import Spec
 from devbox.store import fs, projects
@@ -182,6 +182,7 @@ class Job:
             tier=self.tier,
             pins=pins,
             fresh=self.fresh,
+            lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
