@@ -101,3 +101,26 @@ def test_a_setup_step_cannot_poison_another_projects_apt_install(actor: Actor) -
     assert r.stdout.startswith("Hello, world!\n"), r.stdout + r.stderr
     assert "DEVBOX-TROJAN" not in r.stdout
     assert planted(actor.store()) == []
+
+
+def test_a_session_cannot_reach_the_stores_caches(actor: Actor) -> None:
+    """The working tree is bound read-write into every session: one that holds the store (here
+    the store's parent directory) must not bring the store into the box."""
+    store = actor.store()
+    tree = store.parent
+    made = [tree / "devbox.toml", tree / "devbox.lock"]
+    try:
+        made[0].write_text('[box]\nname = "store-holder"\nbase = "debian:bookworm"\n')
+        actor.own(made[0])
+        caches = store / "cache" / "apt"
+        script = (
+            f"ls {caches}; for d in {caches}/*/archives {caches}/*/lists {caches}; do "
+            'echo DEVBOX-TROJAN > "$d/devbox-planted" && echo "wrote $d"; done; true'
+        )
+        r = actor.devbox("run", "--", "sh", "-c", script, cwd=tree)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "wrote" not in r.stdout and "bookworm" not in r.stdout, r.stdout
+        assert planted(store) == []
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
-"""Which apt caches a build step gets: the shared caches go only to apt over layers from the
-Debian archive (the end-to-end attack is tests/security/test_cache.py)."""
+"""Which apt caches a build step gets, and where a box hides the store: the shared caches go
+only to apt over layers from the Debian archive (the end-to-end attack is
+tests/security/test_cache.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import pytest
 from devbox.build.builders.context import PRIVATE_APT, BuildContext
 from devbox.build.progress import Display
 from devbox.plan.recipe import from_archive
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox.box import Box, store_masks
+from devbox.spec.load import parse_spec
 from devbox.store.layers import LayerBuild
 from devbox.store.paths import Store
 
@@ -79,3 +83,26 @@ def test_any_other_step_gets_private_empty_caches(tmp_path: Path, trusted: bool)
     assert lists.parent == archives.parent == ctx.build.tmp / PRIVATE_APT
     assert [p.name for p in lists.iterdir()] == ["partial"]
     assert [p.name for p in archives.iterdir()] == ["partial"]
+
+
+def box_in(tmp_path: Path, store: Path, home: str = "isolated") -> Box:
+    project = tmp_path / "proj"
+    project.mkdir(exist_ok=True)
+    text = f'[box]\nbase = "debian:bookworm"\n[shell]\nhome = "{home}"\nworkdir = "/src"\n'
+    return Box(parse_spec(text, project / "devbox.toml"), Store(store), ())
+
+
+def test_a_store_out_of_every_bind_is_not_masked(tmp_path: Path) -> None:
+    box = box_in(tmp_path, tmp_path / "store")
+    assert store_masks(box, [sandbox.Bind(str(tmp_path / "proj"), "/src")]) == []
+
+
+def test_a_store_a_bind_brings_in_is_masked_where_it_shows(tmp_path: Path) -> None:
+    box = box_in(tmp_path, tmp_path / "proj" / "sub" / "store")
+    binds = [
+        sandbox.Bind(str(tmp_path), "/home/me"),
+        sandbox.Bind(str(tmp_path / "proj"), "/src"),
+        sandbox.Bind(str(tmp_path / "proj" / "sub" / "store"), "/s"),
+        sandbox.Bind(str(tmp_path / "elsewhere"), "/e"),
+    ]
+    assert store_masks(box, binds) == ["/home/me/proj/sub/store", "/src/sub/store", "/s"]
