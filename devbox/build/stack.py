@@ -266,8 +266,10 @@ def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.
 
 
 def _apt_cache_key(spec: Spec) -> str:
+    """The suite's shared apt cache, per mirror: 64 bits of the mirror's hash, so that no spec
+    can find a mirror URL whose cache is another mirror's (32 bits take minutes to match)."""
     mirror = spec.base.mirror or ""
-    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:8]}"
+    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:16]}"
 
 
 def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:
