@@ -15,7 +15,7 @@ from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.plan import lockfile, resolve
-from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
+from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
 from devbox.sandbox import host
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -182,6 +182,7 @@ class Job:
             tier=self.tier,
             pins=pins,
             fresh=self.fresh,
+            lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
@@ -265,8 +266,10 @@ def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.
 
 
 def _apt_cache_key(spec: Spec) -> str:
+    """The suite's shared apt cache, per mirror: 64 bits of the mirror's hash, so that no spec
+    can find a mirror URL whose cache is another mirror's (32 bits take minutes to match)."""
     mirror = spec.base.mirror or ""
-    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:8]}"
+    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:16]}"
 
 
 def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:

@@ -23,6 +23,11 @@ BUILDER_VERSIONS = {"debian": 1, "apt": 1, "python": 1, "node": 1, "setup": 1}
 # Layers whose resolution devbox.lock records (and `build --locked` reproduces).
 LOCKABLE = frozenset({"debian", "apt", "python", "node"})
 INTERPRETER_ORDER = ("python", "node")  # the last one changes most often: rebuilds only itself
+# Layers whose every file comes from the Debian archive (through apt, run by devbox's own
+# scripts): apt runs over them with the suite's shared caches. Any other layer (a [setup] step,
+# an interpreter downloaded from elsewhere) may hold anything, and a build over it must not
+# reach what another project's build trusts.
+FROM_ARCHIVE = frozenset({("debian", ""), ("apt", ""), ("python", "apt"), ("node", "apt")})
 
 Pins = dict[str, Any]
 
@@ -47,6 +52,12 @@ class LayerRecipe:
     @property
     def lockable(self) -> bool:
         return self.kind in LOCKABLE
+
+
+def from_archive(kind: str, recipe: dict[str, Any]) -> bool:
+    """Is a layer of this kind and recipe made only of what the Debian archive holds?"""
+    provider = str(recipe.get("provider", "")) if kind in INTERPRETER_ORDER else ""
+    return (kind, provider) in FROM_ARCHIVE
 
 
 def lock_request(layer: LayerRecipe) -> dict[str, Any]:

@@ -52,7 +52,11 @@ def stack_ids(box: Box) -> str:
     """A digest of what the running box was mounted from: the layer directories (digest and
     inode of each: a layer built again under the same digest is a new directory) and the shared
     binds (a new [shell].home, workdir or CA bundle needs a new mount)."""
-    ids = [repr([(b.src, b.dest, b.mode) for b in box_binds(box)])]
+    binds = box_binds(box)
+    ids = [repr([(b.src, b.dest, b.mode) for b in binds])]
+    masks = store_masks(box, binds)
+    if masks:
+        ids.append(repr(masks))
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))
@@ -81,6 +85,23 @@ def box_binds(box: Box) -> list[sandbox.Bind]:
         sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
     ]
     return [*binds, *sandbox.host_ca(host.ca_bundle())[0]]
+
+
+def store_masks(box: Box, binds: list[sandbox.Bind]) -> list[str]:
+    """Where the store would show in the box through a bind whose source holds it (`[shell]
+    home = "host"` with the store in the home, a working tree that holds the store): covered
+    with an empty read-only tmpfs, so no session reaches the layers, the caches other builds
+    trust, or other projects."""
+    store = Path(os.path.realpath(box.store.root))
+    out: list[str] = []
+    for b in binds:
+        src = Path(os.path.realpath(b.src))
+        if store.is_relative_to(src):
+            rel = store.relative_to(src)
+            dest = b.dest.rstrip("/") + ("" if rel == Path(".") else f"/{rel}")
+            if dest not in out:
+                out.append(dest or "/")
+    return out
 
 
 def user() -> tuple[str, str, str]:

@@ -74,7 +74,9 @@ def box_fstab(box: Box) -> str:
 
     lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
     opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=box.tier.level > 1)
-    return supervisor.box_fstab(opts, str(p.merged), box_.box_binds(box))
+    binds = box_.box_binds(box)
+    masks = box_.store_masks(box, binds)
+    return supervisor.box_fstab(opts, str(p.merged), binds, masks)
 
 
 SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}

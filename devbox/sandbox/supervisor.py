@@ -77,11 +77,12 @@ def fstab_path(path: str) -> str:
     return path
 
 
-def box_fstab(options: str, merged: str, binds: Sequence[Bind]) -> str:
+def box_fstab(options: str, merged: str, binds: Sequence[Bind], masks: Sequence[str] = ()) -> str:
     """The box's mounts, for one `mount -a -T FSTAB` in the supervisor (one process): the
     overlay (`options` relative to the store root, the supervisor's cwd), a private /tmp and
     /run, then the binds every session shares (made where missing, in order, so a bind can go
-    inside an earlier one)."""
+    inside an earlier one), then an empty read-only tmpfs over each of `masks` (box paths
+    a bind brought in that no session may reach: box.store_masks)."""
     m = fstab_path(merged)
     lines = [
         f"devbox {m} overlay {options} 0 0",
@@ -93,4 +94,7 @@ def box_fstab(options: str, merged: str, binds: Sequence[Bind]) -> str:
         opts = {"rw": "rbind", "ro": "bind,ro", "ro-try": "bind,ro,nofail"}[b.mode]
         dest = fstab_path(merged.rstrip("/") + b.dest)
         lines.append(f"{fstab_path(b.src)} {dest} none {opts},X-mount.mkdir 0 0")
+    for path in masks:
+        dest = fstab_path(merged.rstrip("/") + path)
+        lines.append(f"devbox-mask {dest} tmpfs ro,nosuid,nodev,noexec,mode=755 0 0")
     return "\n".join(lines)

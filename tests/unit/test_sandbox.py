@@ -437,6 +437,16 @@ def test_box_fstab_mounts_the_overlay_tmp_run_then_the_shared_binds_in_order() -
     ]
 
 
+def test_box_fstab_masks_come_last_as_empty_read_only_tmpfs() -> None:
+    binds = [Bind("/home/alice", "/home/alice")]
+    lines = box_fstab("o", "/s/p/merged", binds, ["/home/alice/.local/share/dev box"])
+    assert lines.splitlines()[-2:] == [
+        "/home/alice /s/p/merged/home/alice none rbind,X-mount.mkdir 0 0",
+        "devbox-mask /s/p/merged/home/alice/.local/share/dev\\040box tmpfs "
+        "ro,nosuid,nodev,noexec,mode=755 0 0",
+    ]
+
+
 def test_fstab_paths_escape_what_separates_fields() -> None:
     raw = "/a b\tc\nd\\e ü'\""
     assert fstab_path(raw) == "/a\\040b\\011c\\012d\\134e\\040ü'\""

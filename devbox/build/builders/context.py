@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from devbox.sandbox import host, seccomp
 from devbox.sandbox.host import Tier
 from devbox.store.layers import LayerBuild
 from devbox.store.paths import Store
+
+PRIVATE_APT = "apt"  # a step's private apt caches, in the layer's temp dir (LayerBuild.tmp)
 
 
 @dataclass
@@ -31,6 +34,9 @@ class BuildContext:
     tier: Tier = field(default_factory=lambda: Tier(1, 0, 0, "root"))
     pins: dict[str, Any] | None = None  # what devbox.lock says this layer resolved to
     fresh: bool = False  # resolve afresh (`lock --update`, `--no-cache`): update apt's lists
+    # every layer below is made only of what the Debian archive holds (recipe.from_archive):
+    # apt may run over them with the suite's shared caches
+    lowers_from_archive: bool = True
 
     def apt_install_script(self, packages: Sequence[str]) -> str:
         """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""
@@ -68,6 +74,21 @@ class BuildContext:
             d.mkdir(parents=True, exist_ok=True)
         return archives, lists
 
+    def step_caches(self, apt: bool) -> tuple[Path, Path]:
+        """The archives and lists dirs a step over the lowers gets. The suite's shared caches
+        go only to apt (`apt`) over layers that all come from the archive: apt alone writes
+        them there. apt over any other layer gets a private copy of the lists, and every other
+        step private empty dirs, thrown away after it (PRIVATE_APT, in the layer's temp dir)."""
+        if apt and self.lowers_from_archive:
+            return self.apt_cache()
+        private = self.build.tmp / PRIVATE_APT
+        archives, lists = private / "archives", private / "lists"
+        for d in (archives / "partial", lists / "partial"):
+            d.mkdir(parents=True)
+        if apt:
+            _copy_lists(self.apt_cache()[1], lists)
+        return archives, lists
+
     def rel(self, p: Path) -> str:
         return str(p.relative_to(self.store.root))
 
@@ -75,14 +96,32 @@ class BuildContext:
         self,
         script: str,
         *,
+        apt: bool = False,
         binds: Sequence[sandbox.Bind] = (),
         cwd: str = "/",
         rmdirs: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
         """Run `script` with /bin/sh as root in a sandbox whose root is the layers below with
-        this layer as the writable upper. Apt caches and the output dir are bind-mounted."""
-        archives, lists = self.apt_cache()
+        this layer as the writable upper. Apt caches (step_caches: `apt` says the step is apt
+        installing from the archive) and the output dir are bind-mounted."""
+        try:
+            self._run(script, self.step_caches(apt), binds, cwd, rmdirs, env)
+        finally:
+            private = self.build.tmp / PRIVATE_APT
+            if os.path.lexists(private):
+                self.build.remove(private)
+
+    def _run(
+        self,
+        script: str,
+        caches: tuple[Path, Path],
+        binds: Sequence[sandbox.Bind],
+        cwd: str,
+        rmdirs: Sequence[str],
+        env: Mapping[str, str] | None,
+    ) -> None:
+        archives, lists = caches
         lowers = [self.rel(self.store.layer_rootfs(d)) for d in self.lowers]
         b = self.build
         opts = sandbox.overlay_options(
@@ -122,6 +161,14 @@ class BuildContext:
         finally:
             for fd in fds:
                 os.close(fd)
+
+
+def _copy_lists(shared: Path, private: Path) -> None:
+    """The suite's package lists (plain files at the top of `shared`, not its lock)."""
+    with os.scandir(shared) as entries:
+        for e in entries:
+            if e.is_file(follow_symlinks=False) and e.name != "lock":
+                shutil.copyfile(e.path, private / e.name, follow_symlinks=False)
 
 
 def build_env() -> dict[str, str]:
