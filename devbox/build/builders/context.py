@@ -90,10 +90,10 @@ class BuildContext:
         )
         merged = str(b.tmp / "merged")
         fds: list[int] = []
-        if self.tier.seccomp:
-            fds.append(seccomp.memfd())
+        if seccomp.supported():
+            fds.append(seccomp.memfd(fake_ids=self.tier.seccomp))
         # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
-        ca_binds, ca_env = sandbox.host_ca(host.ca_bundle())
+        bundle = host.ca_bundle()
         session = sandbox.Session(
             root=merged,
             argv=("/bin/sh", "-c", script),
@@ -104,9 +104,9 @@ class BuildContext:
                 sandbox.Bind(str(lists), steps.APT_LISTS),
                 sandbox.Bind(str(self.out), steps.BUILD_OUT),
                 *binds,
-                *ca_binds,
+                *sandbox.host_ca_binds(bundle),
             ),
-            cap_add_all=self.tier.level > 1,
+            caps=sandbox.root_caps(self.tier.level),
             seccomp_fd=fds[0] if fds else None,
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
@@ -117,7 +117,7 @@ class BuildContext:
         try:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,
-                env={**build_env(), **ca_env, **(env or {})}, pass_fds=fds,
+                env={**build_env(), **sandbox.host_ca_env(bundle), **(env or {})}, pass_fds=fds,
             )  # fmt: skip
         finally:
             for fd in fds:
