@@ -15,7 +15,7 @@ from devbox.sandbox.host import UserNs
 # Mount points inside a box that devbox owns.
 RC_DIR = "/run/devbox"
 # The host's CA bundle in a box: sessions see devbox's copy of it in the rc dir (box.sync_host_ca),
-# build steps a read-only bind of the file itself; never its directory.
+# build steps a read-only bind of a copy made for the step; never the host's file or directory.
 HOST_CA = f"{RC_DIR}/host-ca.pem"
 CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS",
           "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")  # fmt: skip
@@ -41,7 +41,8 @@ def host_ca_env(bundle: str | None) -> dict[str, str]:
 
 
 def host_ca_binds(bundle: str | None) -> tuple[Bind, ...]:
-    """A build step's bind of the host's CA bundle: the file alone, read-only, at HOST_CA."""
+    """A build step's bind of (a copy of) the host's CA bundle: the file alone, read-only, at
+    HOST_CA."""
     return () if bundle is None else (Bind(bundle, HOST_CA, "ro"),)
 
 

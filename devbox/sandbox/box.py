@@ -90,16 +90,29 @@ CA_COPY = os.path.basename(sandbox.HOST_CA)
 def sync_host_ca(box: Box) -> None:
     """Copy the host's CA bundle (host.ca_bundle) into the box's rc dir, which every session
     sees read-only at RC_DIR: the file's content alone, not its directory. A running box sees a
-    new copy at once. Refused when the bundle lies where a box can write (a project, the store):
-    the host never reads a path a box can replace."""
-    rc = box.paths.rc
+    new copy at once."""
+    copy = box.paths.rc / CA_COPY
+    data = host_ca_bytes(box.spec.project, box.store.root)
+    if data is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(copy)
+        return
+    with contextlib.suppress(OSError):
+        with open(copy, "rb", opener=_nofollow) as f:
+            if f.read() == data:
+                return
+    write_new(copy, data)
+
+
+def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
+    """The content of the host's CA bundle, None when boxes do not get one. Refused when the
+    bundle lies where a box can write (the project, the store): the host never reads a path a
+    box can replace."""
     bundle = host.ca_bundle()
     if bundle is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(rc / CA_COPY)
-        return
+        return None
     real = os.path.realpath(bundle)
-    for inside in (str(box.spec.project), str(box.store.root)):
+    for inside in (str(project), str(store_root)):
         top = os.path.realpath(inside).rstrip("/") + "/"
         if real.startswith(top):
             raise DevboxError(
@@ -107,30 +120,29 @@ def sync_host_ca(box: Box) -> None:
                 hint="point SSL_CERT_FILE at a bundle elsewhere, or set DEVBOX_HOST_CA=0",
             )
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read()
+        with open(real, "rb", opener=_nofollow) as f:
+            return f.read()
     except OSError as e:
         raise DevboxError(
             f"cannot read the CA bundle {bundle}: {e.strerror or e}",
             hint="set DEVBOX_HOST_CA=0 to enter without the host's CA bundle",
         ) from e
-    rc.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        with open(os.path.join(rc, CA_COPY), "rb", opener=_nofollow) as f:
-            if f.read() == data:
-                return
-    tmp = rc / f".{CA_COPY}.{os.getpid()}"
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Replace `path` with a new file (mode 0644) holding `data`, following no symlink."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with os.fdopen(os.open(tmp, flags, 0o644), "wb") as f:
         f.write(data)
-    os.replace(tmp, rc / CA_COPY)
+    os.replace(tmp, path)
 
 
 def _nofollow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 def user() -> tuple[str, str, str]:

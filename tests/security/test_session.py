@@ -29,6 +29,14 @@ for my $c (split //, $text) {
 }
 print "ioctl $req: done\n";
 """
+SPEC_SETUP = """\
+[box]
+name = "{name}"
+base = "debian:bookworm"
+
+[setup]
+run = ["{step}"]
+"""
 EPERM = os.strerror(1)  # "Operation not permitted": the filter's answer, not the kernel's
 CAP_SYS_ADMIN = 21
 
@@ -188,3 +196,18 @@ def test_a_new_ca_bundle_reaches_the_box_through_the_launcher(actor: Actor) -> N
     two.write_text("CA-THREE\n")
     os.utime(two, ns=(two.stat().st_mtime_ns + 10**9,) * 2)
     assert via_front(two) == "CA-THREE"
+
+
+def test_a_build_step_cannot_write_the_hosts_ca_bundle(actor: Actor) -> None:
+    """A setup step is root in the box: remounting its CA bundle bind writable must not reach
+    the host's file (tiers 2 and 3: every capability of the user namespace)."""
+    bundle = _corp_ca(actor, "corp-build", "CA-BUILD\n")
+    step = (
+        'f=$SSL_CERT_FILE; cat "$f"; mount -o remount,bind,rw "$f"; '
+        'mount -o remount,bind,rw "${f%/*}"; echo EVIL > "$f"; true'
+    )
+    spec = SPEC_SETUP.format(name="ca-build", step=step.replace("\\", "\\\\").replace('"', '\\"'))
+    p = actor.project("ca-build", spec)
+    r = actor.devbox("build", cwd=p, env={"SSL_CERT_FILE": str(bundle)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert bundle.read_text() == "CA-BUILD\n"

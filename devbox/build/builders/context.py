@@ -11,7 +11,7 @@ from typing import Any
 from devbox.build import steps
 from devbox.build.progress import Display, run_logged
 from devbox.sandbox import argv as sandbox
-from devbox.sandbox import host, seccomp
+from devbox.sandbox import box, host, seccomp
 from devbox.sandbox.host import Tier
 from devbox.store.layers import LayerBuild
 from devbox.store.paths import Store
@@ -89,11 +89,16 @@ class BuildContext:
             lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"), userxattr=self.tier.level > 1
         )
         merged = str(b.tmp / "merged")
+        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does: a copy of its CA
+        # bundle (root in a user namespace could remount a bind of the host's file writable)
+        bundle = None
+        ca = box.host_ca_bytes(self.project, self.store.root)
+        if ca is not None:
+            bundle = str(b.tmp / "host-ca.pem")
+            box.write_new(b.tmp / "host-ca.pem", ca)
         fds: list[int] = []
         if seccomp.supported():
             fds.append(seccomp.memfd(fake_ids=self.tier.seccomp))
-        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
-        bundle = host.ca_bundle()
         session = sandbox.Session(
             root=merged,
             argv=("/bin/sh", "-c", script),
@@ -122,6 +127,8 @@ class BuildContext:
         finally:
             for fd in fds:
                 os.close(fd)
+            if bundle is not None:
+                os.unlink(bundle)
 
 
 def build_env() -> dict[str, str]:
