@@ -116,7 +116,7 @@ class Session:
     hostname: str = "devbox"  # in a UTS namespace of its own
     nested_uid: tuple[int, int] | None = None  # tier 3: be (uid, gid) in a nested namespace
     drop_to: tuple[int, int] | None = None  # tier 2: setpriv to (uid, gid) in the box
-    seccomp_fd: int | None = None  # tier 3: the fake-chown filter
+    seccomp_fd: int | None = None  # the seccomp filter (seccomp.py), tier 3 fake chown in it
 
 
 def bwrap_argv(bwrap: str, s: Session) -> list[str]:
