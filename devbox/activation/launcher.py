@@ -80,7 +80,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths
+    return paths + host.ca_files()
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -159,7 +159,7 @@ def render(
         host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
     )
     bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
-    seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if box.tier.seccomp else ""
+    seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if seccomp.supported() else ""
     values = {
         **handover,
         **_in_project_dir(p),
@@ -229,6 +229,8 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
+    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA"):  # which CA bundle the box trusts
+        stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
     return stale
 
 
@@ -246,7 +248,7 @@ def _cwd_cases(spec: Spec) -> list[str]:
 
 def _entries(box: boxmod.Box) -> tuple[dict[str, str], dict[str, str], enter.Entry]:
     """The box env with no host values and with probe markers, and the session to enter."""
-    fd = SECCOMP_FD if box.tier.seccomp else None
+    fd = SECCOMP_FD if seccomp.supported() else None
     plain = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env={})
     probes = {k: _probe(k) for k in boxenv.PASS_THROUGH}
     probed = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env=probes)
@@ -273,8 +275,9 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
                 _stamp(gen / str(i), mtime)
         newest = max((m for path, m in snap.items() if path in code and m is not None), default=0)
         _stamp(gen / CODE_STAMP, newest)
-        if box.tier.seccomp:
-            (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes())
+        if seccomp.supported():
+            (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes(fake_ids=box.tier.seccomp))
+        boxmod.sync_host_ca(box)
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)

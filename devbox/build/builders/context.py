@@ -12,7 +12,7 @@ from typing import Any
 from devbox.build import steps
 from devbox.build.progress import Display, run_logged
 from devbox.sandbox import argv as sandbox
-from devbox.sandbox import host, seccomp
+from devbox.sandbox import box, host, seccomp
 from devbox.sandbox.host import Tier
 from devbox.store.layers import LayerBuild
 from devbox.store.paths import Store
@@ -128,11 +128,16 @@ class BuildContext:
             lowers, self.rel(b.rootfs), self.rel(b.tmp / "work"), userxattr=self.tier.level > 1
         )
         merged = str(b.tmp / "merged")
+        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does: a copy of its CA
+        # bundle (root in a user namespace could remount a bind of the host's file writable)
+        bundle = None
+        ca = box.host_ca_bytes(self.project, self.store.root)
+        if ca is not None:
+            bundle = str(b.tmp / "host-ca.pem")
+            box.write_new(b.tmp / "host-ca.pem", ca)
         fds: list[int] = []
-        if self.tier.seccomp:
-            fds.append(seccomp.memfd())
-        # steps that fetch over HTTPS (uv, pip, npm) trust what the host does
-        ca_binds, ca_env = sandbox.host_ca(host.ca_bundle())
+        if seccomp.supported():
+            fds.append(seccomp.memfd(fake_ids=self.tier.seccomp))
         session = sandbox.Session(
             root=merged,
             argv=("/bin/sh", "-c", script),
@@ -143,9 +148,9 @@ class BuildContext:
                 sandbox.Bind(str(lists), steps.APT_LISTS),
                 sandbox.Bind(str(self.out), steps.BUILD_OUT),
                 *binds,
-                *ca_binds,
+                *sandbox.host_ca_binds(bundle),
             ),
-            cap_add_all=self.tier.level > 1,
+            caps=sandbox.root_caps(self.tier.level),
             seccomp_fd=fds[0] if fds else None,
         )
         bw = sandbox.bwrap_argv(host.tool("bwrap"), session)
@@ -156,11 +161,13 @@ class BuildContext:
         try:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,
-                env={**build_env(), **ca_env, **(env or {})}, pass_fds=fds,
+                env={**build_env(), **sandbox.host_ca_env(bundle), **(env or {})}, pass_fds=fds,
             )  # fmt: skip
         finally:
             for fd in fds:
                 os.close(fd)
+            if bundle is not None:
+                os.unlink(bundle)
 
 
 def _copy_lists(shared: Path, private: Path) -> None:
