@@ -2,9 +2,8 @@
 
 `devbox run -- CMD` (through fastpath.py) and the activation shims exec it: `LAUNCHER CMD
 [ARGS...]` runs CMD in the box with the current directory kept, stdio and exit status passed
-through, for the price of `sh` + `nsenter` + `bwrap`, no Python. It is written by the
-Python path each time that path enters the box (entry.enter_box), so it always holds what that
-path would exec.
+through, for the price of `sh` + `nsenter` + `bwrap`, no Python. The Python path writes it
+each time it enters the box (entry.enter_box), so it holds what that path would exec.
 
 It checks, with shell builtins only (stat, not hashing): every file it was derived from has the
 mtime it had when the launcher was written, to the nanosecond (spec, lock, setup inputs,
@@ -44,11 +43,9 @@ from devbox.template import Code
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
 SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
-# devbox's own files are checked against one stamp as new as the newest of them: one test each
-# instead of changed's four (an edit or an install makes a file newer; ~0.3 ms for ~30 files)
+# devbox's own files: one `-nt` each against one stamp as new as the newest (~0.3 ms for ~30)
 CODE_STAMP = "code"
-# The devbox code a launcher is computed from: its own module (argv, env, supervisor, paths,
-# templates) and the lookup of the stack it bakes in; resources.made_of adds what they import.
+# The code a launcher is computed from (resources.made_of adds what these modules import)
 SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")
 TEMPLATE = template.load(__file__, "launcher.sh.in")
 HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
