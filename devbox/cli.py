@@ -103,6 +103,15 @@ def build(
     display.info(f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)")
 
 
+def _text(path: Path) -> str | None:
+    from devbox import nofollow
+
+    try:
+        return nofollow.read_file(path).decode(errors="replace")
+    except (OSError, DevboxError):
+        return None
+
+
 @app.command()
 def lock(
     update: Annotated[
@@ -116,9 +125,9 @@ def lock(
     spec = _spec()
     display = _display()
     path = lockfile.lock_path(spec)
-    before = path.read_text() if path.exists() else None
+    before = _text(path)
     build_box(spec, Store.default(), display, update=update)
-    after = path.read_text()
+    after = _text(path)
     state = "unchanged" if before == after else ("written" if before is None else "updated")
     display.info(f"{path}: {state}")
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from devbox import nofollow
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.fastpath import HANDOVER_ENV
@@ -42,7 +43,7 @@ def spec_bytes_here() -> tuple[Path, bytes]:
 
     found = spec_path_here()
     try:
-        data = found.read_bytes()
+        data = nofollow.read_file(found)  # a symlink or FIFO the box planted: refused
     except OSError as e:
         raise DevboxError(f"cannot read {found}: {e.strerror or e}") from e
     parse_bytes(found, data)

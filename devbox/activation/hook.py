@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.activation import trust
 from devbox.errors import DevboxError
 from devbox.resources import data_dir
@@ -197,7 +198,7 @@ def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
 def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
     """(activation code, "") for a trusted valid spec, else ("", why not)."""
     try:
-        data = spec_path.read_bytes()
+        data = nofollow.read_file(spec_path)  # never a box-planted symlink or FIFO
     except FileNotFoundError:
         return "", ""
     current = trust.state_of(spec_path, data)

@@ -25,3 +25,17 @@ def test_the_lock_is_not_written_through_a_planted_symlink(
     r = actor.devbox("run", "--", "true", cwd=p)
     assert "Traceback" not in r.stderr
     assert changed(sentinels) == []
+
+
+def test_init_refuses_a_dangling_spec_symlink(actor: Actor, sentinels: dict[Path, bytes]) -> None:
+    p = actor.project("init-link")
+    (p / "devbox.toml").unlink()
+    target = actor.home / "planted.toml"
+    actor.sh(f"ln -s {target} devbox.toml", cwd=p)
+    for force in ([], ["--force"]):
+        r = actor.devbox("init", *force, cwd=p)
+        assert "Traceback" not in r.stderr
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "symlink" in r.stderr
+        assert not target.exists()
+    assert changed(sentinels) == []
