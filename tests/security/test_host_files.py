@@ -3,10 +3,13 @@ reads on the host is refused or not followed, and the host file it names is unto
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
 
+from devbox.store.paths import Store
 from tests.security.actors import Actor, changed
 
 pytestmark = pytest.mark.integration
@@ -24,6 +27,76 @@ def test_the_lock_is_not_written_through_a_planted_symlink(
     assert r.returncode == 0, r.stderr
     r = actor.devbox("run", "--", "true", cwd=p)
     assert "Traceback" not in r.stderr
+    assert changed(sentinels) == []
+
+
+SETUP_SPEC = """\
+[box]
+name = "{name}"
+base = "debian:bookworm"
+
+[setup]
+run = [{steps}]
+"""
+
+
+def _setup_project(actor: Actor, name: str, *steps: str) -> Path:
+    """A project whose [setup] runs `steps` (as root, in the build sandbox)."""
+    p = actor.project(name, spec="")
+    quoted = ", ".join(json.dumps(s) for s in steps)
+    (p / "devbox.toml").write_text(SETUP_SPEC.format(name=p.name, steps=quoted))
+    return p
+
+
+def _box_dir(actor: Actor, project: Path) -> Path:
+    return Store(actor.store()).project_dir(project)
+
+
+def _wait_stopped(actor: Actor, project: Path) -> None:
+    """Wait for the box (started with DEVBOX_LINGER=0) to stop: its next entry starts it."""
+    pid = _box_dir(actor, project) / "run/supervisor.pid"
+    deadline = time.monotonic() + 30
+    while pid.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid.exists(), "the box did not stop"
+
+
+@pytest.mark.parametrize("plant", ["ssh", "etc"])
+def test_the_isolated_home_is_not_seeded_through_a_symlinked_skel(
+    actor: Actor, sentinels: dict[Path, bytes], plant: str
+) -> None:
+    target = actor.home / ".ssh" if plant == "ssh" else Path("/etc")
+    p = _setup_project(actor, f"skel-{plant}", f"rm -rf /etc/skel && ln -s {target} /etc/skel")
+    r = actor.devbox(
+        "run", "--", "sh", "-c", 'ls -A "$HOME"; cat "$HOME"/* 2>/dev/null; true', cwd=p
+    )
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "/etc/skel" in r.stderr  # said, as it seeded nothing
+    assert "not really" not in r.stdout  # the host's ~/.ssh/id_ed25519
+    assert "id_ed25519" not in r.stdout.split()
+    host_passwd = Path("/etc/passwd").read_text()
+    assert host_passwd not in r.stdout  # the host's /etc, copied in
+    assert changed(sentinels) == []
+
+
+def test_the_isolated_home_is_not_seeded_through_a_skel_link_in_the_writable_layer(
+    actor: Actor, sentinels: dict[Path, bytes]
+) -> None:
+    p = actor.project("skel-upper")
+    stop = {"DEVBOX_LINGER": "0"}  # the box stops when the run ends: the next run seeds again
+    home = actor.home  # the box's home is mounted there (root's $HOME is /root in tiers 2, 3)
+    plant = f"rm -rf /etc/skel && ln -s {home}/.ssh /etc/skel && rm -rf {home}/.[!.]* {home}/*"
+    r = actor.devbox("run", "--root", "--", "sh", "-c", plant, cwd=p, env=stop)
+    assert r.returncode == 0, r.stderr
+    _wait_stopped(actor, p)
+    r = actor.devbox(
+        "run", "--", "sh", "-c", 'ls -A "$HOME"; cat "$HOME"/* 2>/dev/null; true', cwd=p
+    )
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "/etc/skel" in r.stderr  # said, as it seeded nothing
+    assert "not really" not in r.stdout and "id_ed25519" not in r.stdout.split()
     assert changed(sentinels) == []
 
 
