@@ -4,6 +4,7 @@ reads on the host is refused or not followed, and the host file it names is unto
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -97,6 +98,38 @@ def test_the_isolated_home_is_not_seeded_through_a_skel_link_in_the_writable_lay
     assert r.returncode == 0, r.stderr
     assert "/etc/skel" in r.stderr  # said, as it seeded nothing
     assert "not really" not in r.stdout and "id_ed25519" not in r.stdout.split()
+    assert changed(sentinels) == []
+
+
+@pytest.mark.parametrize("plant", ["passwd", "group", "etc"])
+def test_the_user_is_not_added_to_the_box_through_a_planted_symlink(
+    actor: Actor, sentinels: dict[Path, bytes], plant: str
+) -> None:
+    if actor.tier == 1:
+        pytest.skip("tier 1 is root in the box: no user line is added")
+    stop = {"DEVBOX_LINGER": "0"}  # the box stops when the run ends: the next run starts it
+    p = actor.project(f"passwd-{plant}")
+    r = actor.devbox("run", "--", "true", cwd=p, env=stop)
+    assert r.returncode == 0, r.stderr
+    _wait_stopped(actor, p)
+    if plant == "etc":  # the writable layer's /etc a link to a host dir holding a passwd
+        fake = actor.home / "fake-etc"
+        actor.sh(f"mkdir -p {fake}", cwd=p)
+        for name in ("passwd", "group"):
+            (fake / name).write_bytes(sentinels[actor.home / "victim"])
+            os.lchown(fake / name, actor.uid, actor.gid)
+            sentinels[fake / name] = sentinels[actor.home / "victim"]
+        r = actor.devbox("reset", cwd=p)  # an empty writable layer, then the link in it
+        assert r.returncode == 0, r.stderr
+        r = actor.sh(f"ln -s {fake} {_box_dir(actor, p) / 'upper/etc'}", cwd=p)
+        assert r.returncode == 0, r.stderr
+    else:
+        plant_it = f"rm -f /etc/{plant}; ln -s {actor.home}/.bashrc /etc/{plant}"
+        r = actor.devbox("run", "--root", "--", "sh", "-c", plant_it, cwd=p, env=stop)
+        assert r.returncode == 0, r.stderr
+        _wait_stopped(actor, p)
+    r = actor.devbox("run", "--", "true", cwd=p, env=stop)
+    assert "Traceback" not in r.stderr
     assert changed(sentinels) == []
 
 

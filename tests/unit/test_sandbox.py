@@ -464,8 +464,8 @@ def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready(
     script = SUPERVISOR_SCRIPT
     mounted = script.index("mount -a -T")
     ready = script.index("\nready\n")
-    assert mounted < script.index('"$3/etc/passwd"') < ready
-    assert mounted < script.index('"$3/etc/group"') < ready
+    assert mounted < script.index('add "$6" passwd "$3"') < ready
+    assert mounted < script.index('add "$7" group "$3"') < ready
 
 
 def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
@@ -522,6 +522,36 @@ def test_supervisor_script_matches_whole_names_only(tmp_path: Path) -> None:
         "roo:x:1000:1000::/home/roo:/bin/sh",
     ]
     assert (merged / "etc/group").read_text().splitlines() == ["root:x:0:", "ro:x:1000:"]
+
+
+@pytest.mark.parametrize("plant", ["passwd-link", "etc-link", "passwd-fifo", "etc-dotdot"])
+def test_supervisor_script_follows_no_planted_link_nor_waits_on_a_fifo(
+    tmp_path: Path, plant: str
+) -> None:
+    """The box's layers make its /etc: a symlink there (to a host file, or out of the box) is
+    not written through, a FIFO is not waited on; the box still starts."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (victim.parent / "etc-elsewhere").mkdir()
+    (victim.parent / "etc-elsewhere/passwd").write_text("precious\n")
+    etc = tmp_path / "merged/etc"
+    etc.parent.mkdir()
+    if plant == "etc-link":
+        etc.symlink_to(victim.parent / "etc-elsewhere")
+    elif plant == "etc-dotdot":
+        etc.symlink_to("../etc-elsewhere")
+    else:
+        etc.mkdir()
+        (etc / "group").write_text("root:x:0:\n")
+        if plant == "passwd-link":
+            (etc / "passwd").symlink_to(victim)
+        else:
+            os.mkfifo(etc / "passwd")
+    _run_supervisor(tmp_path, "alice:x:1000:1000::/home/alice:/bin/sh", "alice:x:1000:")
+    assert victim.read_text() == "precious\n"
+    assert (victim.parent / "etc-elsewhere/passwd").read_text() == "precious\n"
+    if plant in ("passwd-link", "passwd-fifo"):
+        assert (etc / "group").read_text() == "root:x:0:\nalice:x:1000:\n"  # the file still is
 
 
 def test_build_argv() -> None:
