@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 
 import pytest
 
+from devbox.build import steps
 from devbox.store.paths import Store
 from tests.security.actors import Actor, changed
 
@@ -130,6 +132,21 @@ def test_the_user_is_not_added_to_the_box_through_a_planted_symlink(
         _wait_stopped(actor, p)
     r = actor.devbox("run", "--", "true", cwd=p, env=stop)
     assert "Traceback" not in r.stderr
+    assert changed(sentinels) == []
+
+
+def test_build_outputs_are_not_read_through_symlinks(
+    actor: Actor, sentinels: dict[Path, bytes]
+) -> None:
+    """A build step makes out/packages.tsv a link to a host file (a dpkg-query of its own
+    writes it, after the build script opened it): the build fails clearly, reading nothing."""
+    fake = f"#!/bin/sh\nln -sf {actor.home}/victim {steps.BUILD_OUT}/packages.tsv\n"
+    plant = f"printf '%s' {shlex.quote(fake)} > /usr/local/bin/dpkg-query"
+    p = _setup_project(actor, "out-link", f"{plant} && chmod +x /usr/local/bin/dpkg-query")
+    r = actor.devbox("build", cwd=p)
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "packages.tsv is a symlink" in r.stderr
     assert changed(sentinels) == []
 
 

@@ -602,8 +602,13 @@ def test_build_script_runs_the_command_then_removes_the_dirs_and_keeps_its_statu
         "rc=0",
         '"$@" || rc=$?',
         'if [ -n "$cleanup" ]; then',
-        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do """
-        """rmdir "$merged/$d" 2>/dev/null || :; done""",
+        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do""",
+        "    (",
+        '      cd -P "$merged" && m=$PWD || exit 1',
+        '      case $d in */*) cd -P "${d%/*}" && [ "$PWD" = "$m/${d%/*}" ] || exit 1 ;; esac',
+        '      rmdir "${d##*/}"',
+        "    ) 2>/dev/null || :",
+        "  done",
         "fi",
         'exit "$rc"',
     ]
@@ -628,6 +633,18 @@ def test_build_script_removes_empty_mount_points_deepest_first(tmp_path: Path) -
     assert not (merged / "home/u").exists()
     assert (merged / "home/other").is_dir()  # not listed
     assert (merged / "opt/tools/made-by-the-step").exists()  # not empty: kept
+
+
+def test_build_script_removes_no_dir_through_a_symlink_the_step_made(tmp_path: Path) -> None:
+    """The step replaced a mount point's parent by a link to a host directory: the host's
+    empty directory of the same name stays."""
+    merged = tmp_path / "merged"
+    (merged / "home/u/proj").mkdir(parents=True)
+    host = tmp_path / "host"
+    (host / "u/proj").mkdir(parents=True)
+    step = f"rm -rf {merged}/home && ln -s {host} {merged}/home"
+    assert _run_build_script(tmp_path, ["home/u/proj", "home/u"], "/bin/sh", "-c", step) == 0
+    assert (host / "u/proj").is_dir()
 
 
 def test_build_script_exits_with_the_command_status_after_cleaning_up(tmp_path: Path) -> None:
