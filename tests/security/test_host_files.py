@@ -3,6 +3,7 @@ reads on the host is refused or not followed, and the host file it names is unto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -161,4 +162,23 @@ def test_init_refuses_a_dangling_spec_symlink(actor: Actor, sentinels: dict[Path
         assert r.returncode == 1, r.stdout + r.stderr
         assert "symlink" in r.stderr
         assert not target.exists()
+    assert changed(sentinels) == []
+
+
+def test_setup_inputs_are_not_hashed_through_symlinks(
+    actor: Actor, sentinels: dict[Path, bytes]
+) -> None:
+    """A symlink among the setup inputs (the working tree is the box's to write) hashes as its
+    target string: the host's key is neither read nor its hash written to devbox.lock."""
+    p = _setup_project(actor, "inputs-link", "true")
+    text = (p / "devbox.toml").read_text() + 'inputs = ["data", "top"]\n'
+    (p / "devbox.toml").write_text(text)
+    key = actor.home / ".ssh/id_ed25519"
+    actor.sh(f"mkdir data && ln -s {key} data/key && ln -s {key.parent} top", cwd=p)
+    r = actor.devbox("build", cwd=p)
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 0, r.stderr
+    lock = (p / "devbox.lock").read_text()
+    assert hashlib.sha256(sentinels[key]).hexdigest() not in lock
+    assert '"data/key"' in lock and '"top"' in lock
     assert changed(sentinels) == []
