@@ -99,18 +99,10 @@ def build(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
 ) -> None:
     """Build (or reuse) every layer of this project's box; write devbox.lock."""
-    from devbox.activation import trust
-    from devbox.activation.entry import spec_here
-    from devbox.build.stack import build_box
+    from devbox.commands.building import build_here
 
-    spec, data = spec_here()
     display = _display()
-    mark = trust.lock_mark(spec)
-    metas = build_box(spec, Store.default(), display, no_cache=no_cache, locked=locked)
-    trust.follow_lock(spec, data, mark, lambda: metas)
-    size = sum(m.size for m in metas) / 2**20
-    how = " exactly as devbox.lock says" if locked else ""
-    display.info(f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)")
+    display.info(build_here(display, locked=locked, no_cache=no_cache))
 
 
 @app.command()
@@ -120,21 +112,10 @@ def lock(
     ] = False,
 ) -> None:
     """Resolve the spec and write devbox.lock, without entering the box."""
-    from devbox.activation import trust
-    from devbox.activation.entry import spec_here
-    from devbox.build.stack import build_box
-    from devbox.plan import lockfile
+    from devbox.commands.building import lock_here
 
-    spec, data = spec_here()
     display = _display()
-    path = lockfile.lock_path(spec)
-    before = path.read_text() if path.exists() else None
-    mark = trust.lock_mark(spec)
-    metas = build_box(spec, Store.default(), display, update=update)
-    trust.follow_lock(spec, data, mark, lambda: metas)
-    after = path.read_text()
-    state = "unchanged" if before == after else ("written" if before is None else "updated")
-    display.info(f"{path}: {state}")
+    display.info(lock_here(display, update=update))
 
 
 @app.command(

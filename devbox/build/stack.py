@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display
@@ -251,7 +252,8 @@ class Unavailable(Exception):
 
 def _unavailable(out: Path) -> list[str]:
     try:
-        return [line.strip() for line in (out / "unavailable").read_text().splitlines() if line]
+        text = nofollow.read_beneath(out, "unavailable").decode(errors="replace")
+        return [line.strip() for line in text.splitlines() if line]
     except OSError:
         return []
 
@@ -274,7 +276,7 @@ def _apt_cache_key(spec: Spec) -> str:
 
 def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:
     try:
-        text = path.read_text()
+        text = nofollow.read_file(path).decode(errors="replace")  # the build's out/: no symlink
     except OSError as e:
         raise DevboxError("the build finished but did not report its packages", log=str(log)) from e
     packages: dict[str, str] = {}

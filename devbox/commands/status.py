@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devbox import nofollow
 from devbox.errors import DevboxError, printable
 from devbox.plan import lockfile
 from devbox.plan.resolve import partial_stack
@@ -96,9 +97,11 @@ def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
     """Does devbox.lock say what the current layers hold? (`metas`: None if not all built.)"""
     lock = lockfile.lock_path(spec)
     try:
-        data = lock.read_bytes()
+        data = nofollow.read_file(lock)
     except FileNotFoundError:
         return "none (devbox build writes devbox.lock)"
+    except (OSError, DevboxError) as e:
+        return f"unreadable ({e})"
     if metas is None:
         return "present; checked once the box is built"
     if lockfile.render(spec, metas).encode() == data:

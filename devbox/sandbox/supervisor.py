@@ -27,8 +27,11 @@ from devbox.sandbox.host import UserNs
 # writable layer is never mounted twice. Closing fd 3 once ready tells a launcher that started it
 # with a pipe there (launcher.py) that the box is up, without polling.
 # $1 store root (cwd), $2 fstab, $3 merged dir, $4 pid file, $5 sessions FIFO, $6/$7 passwd and
-# group lines to add, $8 start lock, $9 linger seconds. Its first line is a no-op naming it
-# (supervisor_script); the template's `#!` line is for shellcheck and editors, not for `sh -c`.
+# group lines to add (the box's /etc is its own: the script checks it is the merged root's real
+# etc, pinned as its cwd, and dd opens the files with O_NOFOLLOW and O_NONBLOCK, so a planted
+# symlink or FIFO is neither followed nor waited on), $8 start lock, $9 linger seconds. Its first
+# line is a no-op naming it (supervisor_script); the template's `#!` line is for shellcheck and
+# editors, not for `sh -c`.
 TEMPLATE = template.load(__file__, "supervisor.sh.in").removeprefix("#!/bin/sh\n")
 SUPERVISOR_SCRIPT = TEMPLATE.split("\n", 1)[1]  # the script after that first line
 SUPERVISOR_MARK = "devbox-box-2"  # in its cmdline: a supervisor that speaks this protocol

@@ -518,8 +518,8 @@ def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready(
     script = SUPERVISOR_SCRIPT
     mounted = script.index("mount -a -T")
     ready = script.index("\nready\n")
-    assert mounted < script.index('"$3/etc/passwd"') < ready
-    assert mounted < script.index('"$3/etc/group"') < ready
+    assert mounted < script.index('add "$6" passwd "$3"') < ready
+    assert mounted < script.index('add "$7" group "$3"') < ready
 
 
 def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
@@ -578,6 +578,36 @@ def test_supervisor_script_matches_whole_names_only(tmp_path: Path) -> None:
     assert (merged / "etc/group").read_text().splitlines() == ["root:x:0:", "ro:x:1000:"]
 
 
+@pytest.mark.parametrize("plant", ["passwd-link", "etc-link", "passwd-fifo", "etc-dotdot"])
+def test_supervisor_script_follows_no_planted_link_nor_waits_on_a_fifo(
+    tmp_path: Path, plant: str
+) -> None:
+    """The box's layers make its /etc: a symlink there (to a host file, or out of the box) is
+    not written through, a FIFO is not waited on; the box still starts."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (victim.parent / "etc-elsewhere").mkdir()
+    (victim.parent / "etc-elsewhere/passwd").write_text("precious\n")
+    etc = tmp_path / "merged/etc"
+    etc.parent.mkdir()
+    if plant == "etc-link":
+        etc.symlink_to(victim.parent / "etc-elsewhere")
+    elif plant == "etc-dotdot":
+        etc.symlink_to("../etc-elsewhere")
+    else:
+        etc.mkdir()
+        (etc / "group").write_text("root:x:0:\n")
+        if plant == "passwd-link":
+            (etc / "passwd").symlink_to(victim)
+        else:
+            os.mkfifo(etc / "passwd")
+    _run_supervisor(tmp_path, "alice:x:1000:1000::/home/alice:/bin/sh", "alice:x:1000:")
+    assert victim.read_text() == "precious\n"
+    assert (victim.parent / "etc-elsewhere/passwd").read_text() == "precious\n"
+    if plant in ("passwd-link", "passwd-fifo"):
+        assert (etc / "group").read_text() == "root:x:0:\nalice:x:1000:\n"  # the file still is
+
+
 def test_build_argv() -> None:
     bwrap_cmd = ["bwrap", "--bind", "/s/m", "/", "--", "/bin/sh", "-c", "apt-get install -y git"]
     argv = build_argv(
@@ -626,8 +656,13 @@ def test_build_script_runs_the_command_then_removes_the_dirs_and_keeps_its_statu
         "rc=0",
         '"$@" || rc=$?',
         'if [ -n "$cleanup" ]; then',
-        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do """
-        """rmdir "$merged/$d" 2>/dev/null || :; done""",
+        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do""",
+        "    (",
+        '      cd -P "$merged" && m=$PWD || exit 1',
+        '      case $d in */*) cd -P "${d%/*}" && [ "$PWD" = "$m/${d%/*}" ] || exit 1 ;; esac',
+        '      rmdir "${d##*/}"',
+        "    ) 2>/dev/null || :",
+        "  done",
         "fi",
         'exit "$rc"',
     ]
@@ -652,6 +687,18 @@ def test_build_script_removes_empty_mount_points_deepest_first(tmp_path: Path) -
     assert not (merged / "home/u").exists()
     assert (merged / "home/other").is_dir()  # not listed
     assert (merged / "opt/tools/made-by-the-step").exists()  # not empty: kept
+
+
+def test_build_script_removes_no_dir_through_a_symlink_the_step_made(tmp_path: Path) -> None:
+    """The step replaced a mount point's parent by a link to a host directory: the host's
+    empty directory of the same name stays."""
+    merged = tmp_path / "merged"
+    (merged / "home/u/proj").mkdir(parents=True)
+    host = tmp_path / "host"
+    (host / "u/proj").mkdir(parents=True)
+    step = f"rm -rf {merged}/home && ln -s {host} {merged}/home"
+    assert _run_build_script(tmp_path, ["home/u/proj", "home/u"], "/bin/sh", "-c", step) == 0
+    assert (host / "u/proj").is_dir()
 
 
 def test_build_script_exits_with_the_command_status_after_cleaning_up(tmp_path: Path) -> None:

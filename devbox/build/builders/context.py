@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devbox import nofollow
 from devbox.build import steps
 from devbox.build.progress import Display, run_logged
 from devbox.sandbox import argv as sandbox
@@ -54,7 +55,8 @@ class BuildContext:
         """name -> version of every package installed once the layer's script ran."""
         out: dict[str, str] = {}
         try:
-            text = (self.out / "packages.tsv").read_text()
+            # out/ is the build step's to write: a symlink there is refused, not followed
+            text = nofollow.read_beneath(self.out, "packages.tsv").decode(errors="replace")
         except OSError:
             return out
         for line in text.splitlines():
