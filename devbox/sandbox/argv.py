@@ -29,6 +29,9 @@ ROOT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_K
 ALL_CAPS = ("ALL",)  # in a user namespace (tiers 2 and 3): every capability, over it only
 
 
+DROP_TO_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH")
+
+
 def root_caps(tier: int) -> tuple[str, ...]:
     """What root in the box keeps (--root, build steps): in a user namespace every capability
     (over that namespace only); as the host's root (tier 1) ROOT_CAPS."""
@@ -149,12 +152,13 @@ def bwrap_argv(bwrap: str, s: Session) -> list[str]:
 
 def _caps(s: Session) -> list[str]:
     """Every capability dropped but `caps`; setpriv (drop_to) gets what it needs to become the
-    user, which then leaves it none."""
+    user, which then leaves it none: SETUID and SETGID, and DAC_OVERRIDE and DAC_READ_SEARCH,
+    because bwrap enters the working directory before that (the user's own, which may be 0700)."""
     if s.caps == ALL_CAPS:
         return ["--cap-add", "ALL"]
     keep = list(s.caps)
     if s.drop_to is not None:
-        keep += [c for c in ("CAP_SETUID", "CAP_SETGID") if c not in keep]
+        keep += [c for c in DROP_TO_CAPS if c not in keep]
     argv = ["--cap-drop", "ALL"]
     for cap in keep:
         argv += ["--cap-add", cap]

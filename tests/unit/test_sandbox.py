@@ -265,6 +265,7 @@ def test_bwrap_argv_tier_2_session_drops_to_the_user_with_setpriv() -> None:
         "--hostname", "devbox",
         "--die-with-parent",
         "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+        "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_DAC_READ_SEARCH",
         "--",
         "setpriv", "--reuid=1000", "--regid=1001", "--clear-groups", "--",
         "bash", "-i",
