@@ -44,6 +44,11 @@ def supervisor_command(box: Box) -> list[str]:
     if tier.level > 1:  # the user must exist in the box under their own name
         _, home, login = box_.user()
         shell = shellrc.box_has(box.roots(), os.path.basename(login)) or "/bin/sh"
+        if any(c in f"{home}{shell}" for c in ":\n"):
+            raise DevboxError(
+                f"HOME cannot be the box user's home: {home!r} holds a ':' or a newline",
+                hint="set HOME to a plain path",
+            )
         passwd = f"{tier.user}:x:{tier.uid}:{tier.gid}::{home}:{shell}"
         try:
             gname = grp.getgrgid(tier.gid).gr_name
@@ -62,7 +67,14 @@ def supervisor_command(box: Box) -> list[str]:
         sessions.linger(),
         passwd,
         group,
+        mount_points(box),
     )
+
+
+def mount_points(box: Box) -> list[str]:
+    """The box path of each of box_fstab's lines after the overlay."""
+    binds = box_.box_binds(box)
+    return supervisor.box_mount_points(binds, box_.store_masks(box, binds))
 
 
 def box_fstab(box: Box) -> str:

@@ -14,7 +14,8 @@ from devbox.sandbox.argv import Bind, unshare_argv
 from devbox.sandbox.host import UserNs
 
 # The box supervisor (supervisor.sh.in, run by `sh -c`): mounts the project's overlay once, in a
-# mount namespace of its own, with the binds every session shares (one `mount -a` of box_fstab),
+# mount namespace of its own, with the binds every session shares (box_fstab, a line at a time,
+# each mount point checked first: box_mount_points),
 # and says it is ready by writing its pid. Sessions are counted by the kernel: each holds the
 # sessions FIFO open for writing for its whole life (fd 8, inherited by everything in the box;
 # opening it is a shell builtin, so joining costs no process) and writes one byte on arrival. The
@@ -61,16 +62,24 @@ def supervisor_argv(
     linger: str,
     passwd_line: str = "",
     group_line: str = "",
+    mount_points: Sequence[str] = (),
 ) -> list[str]:
-    """`fstab`: what to mount, in order (box_fstab). `linger`: seconds the box stays up after
-    its last session (digits; anything else is 0). `passwd_line`/`group_line`: the invoking
-    user's entries, added to the box if missing."""
+    """`fstab`: what to mount, in order (box_fstab), and `mount_points` the box path of each of
+    its lines after the overlay (box_mount_points). `linger`: seconds the box stays up after its
+    last session (digits; anything else is 0). `passwd_line`/`group_line`: the invoking user's
+    entries, added to the box if missing."""
     return [
         *unshare_argv(unshare, userns),
         "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
         store_root, fstab, merged, pid_file, sessions_fifo, passwd_line, group_line,
-        start_lock, linger,
+        start_lock, linger, *mount_points,
     ]  # fmt: skip
+
+
+def box_mount_points(binds: Sequence[Bind], masks: Sequence[str] = ()) -> list[str]:
+    """The box path of each line of box_fstab after the overlay, in its order: the supervisor
+    checks each is made of real directories (no symlink the box planted) before mounting it."""
+    return ["/tmp", "/run", *(b.dest for b in binds), *masks]
 
 
 def fstab_path(path: str) -> str:

@@ -500,13 +500,16 @@ def test_fstab_paths_escape_what_separates_fields() -> None:
 def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
     lines = SUPERVISOR_SCRIPT.splitlines()
     assert lines[0] == "set -eu"
-    assert "pidfile=$4 fifo=$5 startlock=$8" in lines
+    assert "merged=$3 pidfile=$4 fifo=$5 pwline=$6 grline=$7 startlock=$8" in lines
     assert 'cd "$1"' in lines
-    assert 'printf \'%s\\n\' "$2" > "${fifo%/*}/fstab"' in lines
-    assert 'mount -a -T "${fifo%/*}/fstab"' in lines
+    assert 'printf \'%s\\n\' "$2" > "$run/fstab"' in lines
+    mount = '  mount -a -T "$run/fstab.line"'
+    assert mount in lines
     # the pid file appears after the mounts (under the start lock), and goes before the unmount
-    assert lines.index("ready") > lines.index('mount -a -T "${fifo%/*}/fstab"')
-    assert lines.index('rm -f "$pidfile"', lines.index("done")) < lines.index('umount -R "$3"')
+    assert lines.index("ready") > lines.index(mount)
+    assert lines.index('rm -f "$pidfile"', lines.index("ready")) < lines.index(
+        'umount -R "$merged"'
+    )
     # going by itself: the start lock first, then the pid file, and only then the last look
     assert (
         lines.index("  if flock -x -n 7; then")
@@ -519,8 +522,8 @@ def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready(
     script = SUPERVISOR_SCRIPT
     mounted = script.index("mount -a -T")
     ready = script.index("\nready\n")
-    assert mounted < script.index('add "$6" passwd "$3"') < ready
-    assert mounted < script.index('add "$7" group "$3"') < ready
+    assert mounted < script.index('add "$pwline" passwd "$merged"') < ready
+    assert mounted < script.index('add "$grline" group "$merged"') < ready
 
 
 def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:

@@ -160,3 +160,41 @@ def test_joining_a_box_whose_fifo_is_full_does_not_block(tmp_path: Path) -> None
     finally:
         for fd in [first, *got]:
             os.close(fd)
+
+
+def _mounting(box: Box, mount_points: list[str]) -> subprocess.CompletedProcess[str]:
+    """The supervisor up to its mounts: an fstab of the overlay and one line per mount point,
+    then stopped at once (linger 0, no session)."""
+    p = box.paths
+    fstab = "\n".join(["overlay-line", *(f"line {m}" for m in mount_points)])
+    argv = supervisor_argv(
+        "unshare", None, str(box.merged.parent), fstab, str(box.merged),
+        str(p.supervisor_pid), str(p.sessions), str(p.start_lock), "0",
+        mount_points=mount_points,
+    )  # fmt: skip
+    return subprocess.run(
+        argv[argv.index("/bin/sh") :], env=box.env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_mount_points_are_made_as_real_directories_one_line_at_a_time(box: Box) -> None:
+    r = _mounting(box, ["/tmp", "/home/u/my project"])
+    assert r.returncode == 0, r.stderr
+    assert (box.merged / "home/u/my project").is_dir()
+    mounts = [ln for ln in box.log.read_text().splitlines() if ln.startswith("mount ")]
+    assert len(mounts) == 3  # the overlay, then each line after its mount point is checked
+
+
+def test_a_mount_point_through_a_symlink_the_box_planted_is_refused(
+    box: Box, tmp_path: Path
+) -> None:
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    (box.merged / "home").symlink_to(host_dir)  # as a box would, in its writable layer
+    r = _mounting(box, ["/tmp", "/home/u/proj"])
+    assert r.returncode != 0
+    assert "symbolic link" in r.stderr
+    assert list(host_dir.iterdir()) == []  # nothing made on the host
+    mounts = [ln for ln in box.log.read_text().splitlines() if ln.startswith("mount ")]
+    assert len(mounts) == 2  # the overlay and /tmp, not the bind

@@ -57,14 +57,43 @@ set -eu
 trap '"'"''"'"' INT HUP QUIT TSTP
 stop=
 trap '"'"'stop=1'"'"' USR1
-pidfile=$4 fifo=$5 startlock=$8
+merged=$3 pidfile=$4 fifo=$5 pwline=$6 grline=$7 startlock=$8
 case ${9-} in '"'"''"'"'|*[!0-9]*) linger=0 ;; *) linger=$9 ;; esac
 cd "$1"
 exec 6<>"$fifo"
 exec 9<"$fifo"
 exec 6>&-
-printf '"'"'%s\n'"'"' "$2" > "${fifo%/*}/fstab"
-mount -a -T "${fifo%/*}/fstab"
+run=${fifo%/*}
+printf '"'"'%s\n'"'"' "$2" > "$run/fstab"
+# A box path made of real directories only, made where missing: a symlink the box planted is
+# never followed out of it to make or mount anything on the host (the box is not running now).
+real_dir() (
+  cd -P "$merged" || exit 1
+  rest=${1#/}
+  while [ -n "$rest" ]; do
+    c=${rest%%/*}
+    if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
+    case $c in '"'"''"'"' | .) continue ;; ..) exit 1 ;; esac
+    if [ -L "$c" ]; then
+      echo "devbox: the box'"'"'s $1 goes through a symbolic link made in the box; devbox does not mount through one (devbox reset discards the box'"'"'s changes)" >&2
+      exit 1
+    fi
+    [ -d "$c" ] || mkdir -m 755 "$c" || exit 1
+    cd -P "$c" || exit 1
+  done
+)
+shift 9  # the rest: the box path of each fstab line after the first (the overlay)
+first=1
+while IFS= read -r line; do
+  printf '"'"'%s\n'"'"' "$line" > "$run/fstab.line"
+  if [ -z "$first" ]; then
+    [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
+    real_dir "$1"
+    shift
+  fi
+  first=
+  mount -a -T "$run/fstab.line"
+done < "$run/fstab"
 add() {
   [ -n "$1" ] || return 0
   (
@@ -73,8 +102,8 @@ add() {
     printf '"'"'%s\n'"'"' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
   ) || :
 }
-add "$6" passwd "$3"
-add "$7" group "$3"
+add "$pwline" passwd "$merged"
+add "$grline" group "$merged"
 umask 022
 ready() { echo $$ > "$pidfile"; }
 ready
@@ -108,13 +137,13 @@ while :; do
   exec 7>&-
 done
 rm -f "$pidfile"
-umount -R "$3"
+umount -R "$merged"
 ' devbox-box '/nonexistent/golden store' 'devbox /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged overlay lowerdir=layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/rootfs:layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/rootfs,upperdir=projects/dbd52ecc1adb8a5f/upper,workdir=projects/dbd52ecc1adb8a5f/work,redirect_dir=nofollow,metacopy=off,index=off,xino=off 0 0
 devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmpfs mode=1777,nosuid,nodev 0 0
 devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
 /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
 /nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
-/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' '' '' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' '' '' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
     pid=; [ ! -f "$F" ] || read -r pid < "$F"
     alive || handover "$@"
   fi

@@ -3,14 +3,43 @@ set -eu
 trap '' INT HUP QUIT TSTP
 stop=
 trap 'stop=1' USR1
-pidfile=$4 fifo=$5 startlock=$8
+merged=$3 pidfile=$4 fifo=$5 pwline=$6 grline=$7 startlock=$8
 case ${9-} in ''|*[!0-9]*) linger=0 ;; *) linger=$9 ;; esac
 cd "$1"
 exec 6<>"$fifo"
 exec 9<"$fifo"
 exec 6>&-
-printf '%s\n' "$2" > "${fifo%/*}/fstab"
-mount -a -T "${fifo%/*}/fstab"
+run=${fifo%/*}
+printf '%s\n' "$2" > "$run/fstab"
+# A box path made of real directories only, made where missing: a symlink the box planted is
+# never followed out of it to make or mount anything on the host (the box is not running now).
+real_dir() (
+  cd -P "$merged" || exit 1
+  rest=${1#/}
+  while [ -n "$rest" ]; do
+    c=${rest%%/*}
+    if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
+    case $c in '' | .) continue ;; ..) exit 1 ;; esac
+    if [ -L "$c" ]; then
+      echo "devbox: the box's $1 goes through a symbolic link made in the box; devbox does not mount through one (devbox reset discards the box's changes)" >&2
+      exit 1
+    fi
+    [ -d "$c" ] || mkdir -m 755 "$c" || exit 1
+    cd -P "$c" || exit 1
+  done
+)
+shift 9  # the rest: the box path of each fstab line after the first (the overlay)
+first=1
+while IFS= read -r line; do
+  printf '%s\n' "$line" > "$run/fstab.line"
+  if [ -z "$first" ]; then
+    [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
+    real_dir "$1"
+    shift
+  fi
+  first=
+  mount -a -T "$run/fstab.line"
+done < "$run/fstab"
 add() {
   [ -n "$1" ] || return 0
   (
@@ -19,8 +48,8 @@ add() {
     printf '%s\n' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
   ) || :
 }
-add "$6" passwd "$3"
-add "$7" group "$3"
+add "$pwline" passwd "$merged"
+add "$grline" group "$merged"
 umask 022
 ready() { echo $$ > "$pidfile"; }
 ready
@@ -54,4 +83,4 @@ while :; do
   exec 7>&-
 done
 rm -f "$pidfile"
-umount -R "$3"
+umount -R "$merged"
