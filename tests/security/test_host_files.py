@@ -187,18 +187,18 @@ def test_setup_inputs_are_not_hashed_through_symlinks(
 def test_a_mount_point_is_not_made_through_a_planted_symlink(
     actors: dict[int, Actor], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The supervisor makes each bind's mount point in the box: a [setup] step that makes the
-    home's mount point a symlink to a missing host path must not get that path made on the host
-    (mount's X-mount.mkdir followed it, as root in tier 1)."""
+    """The supervisor makes each bind's mount point in the box: a [setup] step that makes a
+    parent of the home's mount point a symlink to a host directory must not get the home made
+    there on the host (mount's X-mount.mkdir followed it, as root in tier 1)."""
     actor = actors[1]
     host_dir = tmp_path_factory.mktemp("host-dir")
-    home = Path("/var/tmp") / f"devbox-sec-home-{os.getpid()}"  # outside the box's /tmp tmpfs
-    target = host_dir / "made-by-the-box"
-    p = _setup_project(actor, "mount-point-link", f"ln -s {target} {home}")
+    parent = Path("/var/tmp") / f"devbox-sec-parent-{os.getpid()}"  # not under the box's /tmp
+    home = parent / "made-by-the-box"
+    p = _setup_project(actor, "mount-point-link", f"ln -s {host_dir} {parent}")
     r = actor.devbox("build", cwd=p)
     assert r.returncode == 0, r.stdout + r.stderr
     r = actor.devbox("run", "--", "true", cwd=p, env={"HOME": str(home)})
     assert r.returncode == 1, r.stdout + r.stderr
     assert "symbolic link" in r.stderr and "Traceback" not in r.stderr
-    assert not target.exists()
-    assert not home.exists()
+    assert list(host_dir.iterdir()) == []
+    assert not parent.exists()
