@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import host
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
+from devbox.store import private
 from devbox.store.paths import ProjectPaths, Store
 
 
@@ -135,14 +137,8 @@ def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
 
 def write_new(path: Path, data: bytes) -> None:
     """Replace `path` with a new file (mode 0644) holding `data`, following no symlink."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with os.fdopen(os.open(tmp, flags, 0o644), "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    private.mkdirs(path.parent)
+    nofollow.write_replace(path.parent, path.name, data)
 
 
 def _nofollow(path: str, flags: int) -> int:

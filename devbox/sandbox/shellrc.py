@@ -8,6 +8,8 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from devbox import nofollow
+from devbox.errors import DevboxError
 from devbox.sandbox.argv import RC_DIR
 from devbox.store import private
 
@@ -80,11 +82,25 @@ def rc_files(name: str) -> dict[str, str]:
 
 
 def write_rc(rc_dir: Path, name: str) -> None:
+    """Write the rc files into the store's rc dir, which sessions see read-only; but root in a
+    tier 2 or 3 box (`--root`) can remount it writable, so nothing there is followed: a
+    symlinked subdirectory is replaced, files are replaced, never written through."""
     for rel, text in rc_files(name).items():
-        path = rc_dir / rel
-        private.mkdirs(path.parent)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+        head, _, base = rel.rpartition("/")
+        sub = rc_dir / head if head else rc_dir
+        if sub.is_symlink():
+            sub.unlink()
+        private.mkdirs(sub)
+        fd = nofollow.open_dir(rc_dir, head)
+        try:
+            try:
+                same = nofollow.read_beneath(fd, base) == text.encode()
+            except (OSError, DevboxError):
+                same = False
+            if not same:
+                nofollow.write_replace(fd, base, text.encode())
+        finally:
+            os.close(fd)
 
 
 def shell_argv(program: str, name: str) -> tuple[list[str], dict[str, str]]:

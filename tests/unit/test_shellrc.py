@@ -190,3 +190,19 @@ def test_write_rc(tmp_path: Path) -> None:
     write_rc(rc, "other")  # a renamed box gets new files
     assert "(devbox:other) " in (rc / "bashrc").read_text()
     assert "(devbox:other) " in (rc / "zsh/.zshrc").read_text()
+
+
+def test_write_rc_replaces_planted_symlinks_and_writes_through_none(tmp_path: Path) -> None:
+    """Root in a tier 2 or 3 box can remount the rc dir writable and plant links there."""
+    rc, victim_dir = tmp_path / "rc", tmp_path / "victim-dir"
+    rc.mkdir()
+    victim_dir.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (rc / "bashrc").symlink_to(victim)
+    (rc / "zsh").symlink_to(victim_dir)
+    write_rc(rc, "demo")
+    assert victim.read_text() == "precious\n"
+    assert list(victim_dir.iterdir()) == []
+    assert not (rc / "bashrc").is_symlink() and "(devbox:demo)" in (rc / "bashrc").read_text()
+    assert (rc / "zsh").is_dir() and not (rc / "zsh").is_symlink()
