@@ -18,6 +18,7 @@ from devbox.activation import hook as activation
 from devbox.activation.hook import activation_vars, hook_env, hook_text, quote
 from devbox.activation.shims import FastPath, shim_names, shim_text, write_shims
 from devbox.errors import DevboxError
+from devbox.plan.recipe import hash_inputs
 from devbox.spec.load import parse_spec
 
 NASTY = [
@@ -123,7 +124,7 @@ def test_trust_covers_the_lock_and_the_setup_inputs(tmp_path: Path) -> None:
     )
 
 
-def test_symlinks_in_what_trust_covers_are_refused(tmp_path: Path) -> None:
+def test_symlinks_in_what_trust_covers_are_refused_or_hashed_as_links(tmp_path: Path) -> None:
     text = BASE + '[setup]\nrun = ["true"]\ninputs = ["a.sh", "d/b.sh"]\n'
     path = spec_of(tmp_path, text)
     project = path.parent
@@ -131,9 +132,15 @@ def test_symlinks_in_what_trust_covers_are_refused(tmp_path: Path) -> None:
     (project / "a.sh").symlink_to("real.sh")
     (project / "d").symlink_to(".")
     spec = parse_spec(text, path)
-    for inputs in (("a.sh",), ("d/b.sh",)):
-        with pytest.raises(DevboxError, match="is a symbolic link: devbox does not follow"):
-            covered.input_hashes(project, inputs)
+    # a symlinked input hashes as its target string, as the build hashes it: retargeting it
+    # changes what trust covers, and nothing is read through it
+    before = covered.input_hashes(project, ("a.sh",))
+    assert before == hash_inputs(project, ("a.sh",))
+    (project / "a.sh").unlink()
+    (project / "a.sh").symlink_to("/etc/shadow")
+    assert covered.input_hashes(project, ("a.sh",)) != before
+    with pytest.raises(DevboxError, match=r"symbolic link|symlink"):  # a linked dir on the way
+        covered.input_hashes(project, ("d/b.sh",))
     (project / "devbox.lock").symlink_to("real.sh")
     with pytest.raises(DevboxError, match=r"devbox\.lock is a symbolic link"):
         trust.current(spec, b"")
