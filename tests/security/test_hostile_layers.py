@@ -1,0 +1,222 @@
+"""A property of every verb over hostile writable layers: whatever a box plants at the paths
+devbox touches on the host (symlinks to host files and directories, dangling symlinks, fifos,
+directories for files and files for directories, names with newlines and escapes), planted by a
+[setup] step, by root in the box or by the user in the box home and the project directory,
+`build`, `run`, `shell`, `status`, `lock`, `reset`, `gc` and entering again
+
+- leave the host's sentinel files byte for byte as they were,
+- make nothing new outside the store (the user's home, the projects' directory, /tmp),
+- copy no host secret where the box can read it,
+- and end with status 0 or 1, a clear message, no traceback and no hang.
+
+The plants are drawn by hypothesis, derandomized (the same examples on every run) and not
+shrunk (an example takes seconds): a failure prints the example, and each example plants at
+every target at once so that a few examples cover them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.security import hostile
+from tests.security.actors import Actor, changed, plant_sentinels
+from tests.security.hostile import EMPTY_HOME, RARE, ROOT, SETUP, TARGETS, USER, Host, Plant
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = 4  # per tier; each takes 15-30 s
+LONG, SHORT = 150.0, 60.0  # timeouts: a call that may build, any other call
+ENV = {"DEVBOX_LINGER": "0"}  # the supervisor goes with the last session: each run starts it
+SECRETS = (b"devbox-secret-etc", b"devbox-secret-profile")  # in sentinels, found even if escaped
+
+SPEC = """\
+[box]
+name = "{name}"
+base = "debian:bookworm"
+
+[setup]
+run = [{run}]
+inputs = ["input.txt"]
+"""
+
+
+def _plant(name: str, rare: bool = False) -> st.SearchStrategy[Plant]:
+    t = (RARE if rare else TARGETS)[name]
+    return st.builds(
+        Plant,
+        st.just(name),
+        st.sampled_from(t.kinds),
+        st.sampled_from(t.by),
+        st.integers(0, 5),
+    )
+
+
+def _plants() -> st.SearchStrategy[list[Plant]]:
+    every = st.tuples(*(_plant(name) for name in TARGETS)).map(list)
+    rare = st.sampled_from([False] * 7 + [True]).flatmap(
+        lambda r: _plant("etc", rare=True).map(lambda p: [p]) if r else st.just([])
+    )
+    empty = st.booleans().map(lambda e: [Plant(EMPTY_HOME, "", USER, 0)] if e else [])
+    # the home is emptied first: the plants in it stay
+    return st.tuples(every, rare, empty).map(lambda t: [*t[2], *t[0], *t[1]])
+
+
+@pytest.fixture(scope="module")
+def etc_sentinel() -> Iterator[Path]:
+    """A root-owned host file in /etc that no box may reach; its content parses as a line of
+    packages.tsv, so that a build output read through a symlink would carry it into the store."""
+    path = Path(f"/etc/devbox-sentinel-{os.getpid()}")
+    path.write_bytes(b"devbox-secret-etc\t1.0\tall\n")
+    path.chmod(0o644)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def _sentinels(actor: Actor, etc: Path) -> dict[Path, bytes]:
+    files = plant_sentinels(actor.home, actor.uid, actor.gid)
+    profile = actor.home / ".profile"
+    profile.write_bytes(b"# the user's own profile: devbox-secret-profile\n")
+    os.lchown(profile, actor.uid, actor.gid)
+    return {**files, profile: profile.read_bytes(), etc: etc.read_bytes()}
+
+
+def _outside(actor: Actor, host: Host) -> dict[str, set[str]]:
+    """What exists outside the store where a followed path would make something new."""
+    store = actor.store()
+    state = Path(actor.env().get("XDG_STATE_HOME") or actor.home / ".local/state") / "devbox"
+    tmp = {
+        n
+        for n in hostile.names(Path("/tmp"))
+        if host.token in n or (actor.uid != 0 and _owner(Path("/tmp") / n) == actor.uid)
+    }
+    return {
+        "home": hostile.tree(actor.home, skip=[store, state]),
+        "projects' directory": {n for n in hostile.names(actor.work)},
+        "/tmp": tmp,
+        "new paths": {str(p) for p in host.new_paths if os.path.lexists(p)},
+    }
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.lstat().st_uid
+    except OSError:
+        return None
+
+
+def _state_dir(actor: Actor, project: Path) -> Path:
+    from devbox.store.paths import project_id
+
+    return actor.store() / "projects" / project_id(project)
+
+
+def _verbs(actor: Actor, project: Path, host: Host, plants: list[Plant]) -> list[hostile.Call]:
+    """Plant, then every verb; each call's result, in order."""
+    calls: list[hostile.Call] = []
+
+    def dbx(*args: str, timeout: float = SHORT, input: str = "") -> None:
+        if any(c.rc is None for c in calls):
+            return  # one hang is enough: the rest would wait as long
+        c = hostile.call(actor, *args, cwd=project, env=ENV, timeout=timeout, input=input)
+        calls.append(c)
+
+    dbx("build", timeout=LONG)
+    dbx("run", "--", "true", timeout=LONG)  # the first start: home seeded, passwd appended
+    root_plants = [p for p in plants if p.by == ROOT]
+    if root_plants:
+        dbx("run", "--root", "--", "sh", "-c", hostile.plant_script(root_plants, host))
+    user_plants = [p for p in plants if p.by == USER]
+    dbx("run", "--", "sh", "-c", hostile.plant_script(user_plants, host))
+    state = _state_dir(actor, project)
+    top = [*_layers(actor, state), state / "no-layer"][-1] / "rootfs"  # the [setup] layer
+    roots = {"home": state / "home", ROOT: state / "upper", SETUP: top}
+    for p in plants:
+        if hostile.landed(p, host, roots, project) is False:
+            host.missed.append(p)
+    dbx("run", "--", "true", timeout=LONG)  # the launcher; the supervisor starts again
+    dbx("shell", input="echo in-the-shell\nexit\n", timeout=LONG)
+    dbx("status")
+    dbx("lock", timeout=LONG)
+    dbx("build", timeout=LONG)
+    dbx("reset")
+    dbx("run", "--", "true", timeout=LONG)  # entering again after the reset
+    return calls
+
+
+@pytest.mark.timeout(1800)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
+@given(plants=_plants())
+def test_hostile_writable_layers_reach_nothing_on_the_host(
+    actor: Actor, etc_sentinel: Path, plants: list[Plant]
+) -> None:
+    token = secrets.token_hex(4)
+    host = Host(actor, token, etc_sentinel)
+    host.sentinels = _sentinels(actor, etc_sentinel)
+    setup = hostile.plant_script([p for p in plants if p.by == SETUP], host)
+    project = actor.project(
+        "hostile",
+        spec=SPEC.format(name="hostile", run=_toml_string(setup)),
+        files={"input.txt": "an input\n"},
+    )
+    state = _state_dir(actor, project)
+    before = _outside(actor, host)
+    try:
+        calls = _verbs(actor, project, host, plants)
+        leaked = hostile.leaks(
+            [*(d.strip() for d in host.sentinels.values()), *SECRETS],
+            [
+                project,
+                state / "home",
+                state / "upper",
+                *(d / "meta.json" for d in _layers(actor, state)),
+            ],
+        )
+        actor.sh("rm -f devbox.toml", cwd=project)  # a dead project: gc deletes its state
+        calls.append(hostile.call(actor, "gc", cwd=actor.work, env=ENV, timeout=SHORT))
+    finally:
+        hostile.kill_leftovers(str(state))
+    after = _outside(actor, host)
+    problems = [p for c in calls for p in c.problems(own_output=c.args[0] not in ("run", "shell"))]
+    problems += [f"changed on the host: {f}" for f in changed(host.sentinels)]
+    for where, was in before.items():
+        problems += [f"new in {where}: {n!r}" for n in sorted(after[where] - was)]
+    problems += [f"a host secret where the box reads it: {x}" for x in leaked]
+    plan = "\n  ".join(str(p) for p in plants)
+    took = ", ".join(f"{c.args[0]} {c.rc} {c.seconds:.0f}s" for c in calls)
+    missed = "\n  ".join(str(p) for p in host.missed) or "none"
+    report = (
+        f"tier {actor.tier}, plants:\n  {plan}\nnot in place after planting (the box could not, "
+        f"or devbox removed them):\n  {missed}\ncalls (status, time): {took}\nproblems:\n"
+        + "\n".join(problems)
+    )
+    assert problems == [], report
+
+
+def _toml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # a TOML basic string: JSON's escapes are TOML's
+
+
+def _layers(actor: Actor, state: Path) -> list[Path]:
+    """The directories of the layers the box is made of, bottom first."""
+    try:
+        stack = (state / "upper.stack").read_text().split()
+    except OSError:
+        return []
+    return [actor.store() / "layers" / d for d in stack]
