@@ -4,6 +4,7 @@ and the host-side checks (devbox's calls, sentinels, new files, leaked secrets).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -20,11 +21,11 @@ from tests.security.actors import Actor
 # What a plant is: a symlink to a host file, to a host directory, to a host path that does not
 # exist yet (a new file would appear there), a fifo (a read or an open hangs), a directory where
 # a file is expected, a file where a directory is expected, a sibling with a newline and a
-# terminal escape in its name; "none" leaves the path alone.
+# terminal escape in its name.
 LINK_FILE, LINK_DIR, DANGLING = "link-file", "link-dir", "dangling"
-FIFO, DIR, FILE, ODD_NAME, NONE = "fifo", "dir", "file", "odd-name", "none"
-FILE_KINDS = (LINK_FILE, LINK_DIR, DANGLING, FIFO, DIR, ODD_NAME, NONE)
-DIR_KINDS = (LINK_FILE, LINK_DIR, DANGLING, FILE, ODD_NAME, NONE)
+FIFO, DIR, FILE, ODD_NAME = "fifo", "dir", "file", "odd-name"
+FILE_KINDS = (LINK_FILE, LINK_DIR, DANGLING, FIFO, DIR, ODD_NAME)
+DIR_KINDS = (LINK_FILE, LINK_DIR, DANGLING, FILE, ODD_NAME)
 
 # Who plants it: a [setup] step (root, in the layer being built), `devbox run --root` (the
 # writable layer), `devbox run` (the box home and the project directory).
@@ -153,7 +154,7 @@ def landed(plant: Plant, host: Host, roots: dict[str, Path], project: Path) -> b
     """Whether `plant` is in place, seen from the host: in the layer it was built into, the
     writable layer, the box home or the project directory (`roots`: by who planted it, and
     "home"). None: cannot be told (a build output, gone with the build; an emptied home)."""
-    if plant.kind == NONE or plant.target == EMPTY_HOME or plant.target == "packages":
+    if plant.target in (EMPTY_HOME, "packages"):
         return None
     path = (TARGETS | RARE)[plant.target].path
     if path.startswith("~/"):
@@ -180,11 +181,9 @@ def landed(plant: Plant, host: Host, roots: dict[str, Path], project: Path) -> b
 
 
 def _odd() -> str:
-    return (
-        "\"$(printf '"
-        + ODD.replace("\n", "\\n").replace("\x1b", "\\033").replace("\x07", "\\007")
-        + "')\""
-    )
+    """ODD as sh writes it: printf's escapes, no control character in the script itself."""
+    escaped = ODD.replace("\n", "\\n").replace("\x1b", "\\033").replace("\x07", "\\007")
+    return f"\"$(printf '{escaped}')\""
 
 
 @dataclass(frozen=True)
@@ -237,14 +236,9 @@ def call(
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        out.seek(0)
-        err.seek(0)
         took = time.monotonic() - start
-        return Call(args, rc, _text(out.read()), _text(err.read()), took)
-
-
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace")
+        text = [(f.seek(0), f.read().decode(errors="replace"))[1] for f in (out, err)]
+        return Call(args, rc, text[0], text[1], took)
 
 
 def kill_leftovers(marker: str) -> list[int]:
@@ -260,11 +254,9 @@ def kill_leftovers(marker: str) -> list[int]:
         except OSError:
             continue
         if marker.encode() in cmdline:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(int(entry), signal.SIGKILL)
                 killed.append(int(entry))
-            except OSError:
-                pass
     return killed
 
 
