@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import traceback
 
-    from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError, os_error
+    from devbox.errors import EXIT_ERROR, EXIT_INTERRUPTED, DevboxError, os_error, terminal
 
     signal.signal(signal.SIGTERM, _terminate)
     verbose = _verbose(args)
@@ -90,10 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if log
             else "  rerun with --verbose for the traceback, and please report it"
         )
-        print(
-            f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}\n{where}",
-            file=sys.stderr,
-        )
+        bug = f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}"
+        print(terminal(f"{bug}\n{where}"), file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -120,9 +118,9 @@ def _crash_log(e: BaseException, args: Sequence[str]) -> str | None:
     from devbox.errors import crash_log
 
     try:
-        from devbox.store.paths import store_root
+        from devbox.store.paths import Store
 
-        logs = store_root() / "logs"
+        logs = Store.default().logs  # only into a store that is the user's own
     except Exception:
         return None
     return crash_log(e, args, logs)
@@ -143,12 +141,23 @@ def _cli_framework_exit(e: Exception) -> int | None:
     if isinstance(e, typer.Exit):
         return int(e.exit_code)
     if isinstance(e, click.UsageError):  # NoSuchOption, BadParameter, MissingParameter, ...
-        e.show()
+        _show(e)
         return EXIT_USAGE
     if isinstance(e, click.ClickException):
-        e.show()
+        _show(e)
         return int(e.exit_code)
     return None
+
+
+def _show(e: Any) -> None:
+    """The CLI framework's message for `e`, which quotes the user's arguments, made printable."""
+    import io
+
+    from devbox.errors import terminal
+
+    buf = io.StringIO()
+    e.show(file=buf)
+    print(terminal(buf.getvalue()), end="", file=sys.stderr)
 
 
 def _click_exceptions() -> Any:

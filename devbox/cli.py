@@ -10,7 +10,7 @@ import typer
 
 from devbox import __version__
 from devbox.build.progress import Display
-from devbox.errors import DevboxError
+from devbox.errors import DevboxError, printable, terminal
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
 
@@ -46,6 +46,12 @@ def _global(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
     OPTS.verbose, OPTS.quiet = verbose, quiet
+
+
+def _echo(line: str) -> None:
+    """Print a line of a verb's report (status, ls, gc, doctor, watch): it names paths and spec
+    values, so it is made printable first."""
+    typer.echo(terminal(line))
 
 
 def _display() -> Display:
@@ -148,7 +154,7 @@ def status() -> None:
     from devbox.commands.status import status_lines
 
     for line in status_lines(_spec(), Store.default()):
-        typer.echo(line)
+        _echo(line)
 
 
 @app.command()
@@ -185,12 +191,12 @@ def gc(
     freed = collect(st, current_tier(), dry_run=dry_run, older_than=age)
     verb = "would free" if dry_run else "freed"
     for what, size in freed.items:
-        typer.echo(f"  {size / 2**20:8.1f} MiB  {what}")
+        _echo(f"  {size / 2**20:8.1f} MiB  {what}")
     if freed.kept:
-        typer.echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
+        _echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
         for what in freed.kept:
-            typer.echo(f"  {what}")
-    typer.echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
+            _echo(f"  {what}")
+    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
 
 
 @app.command()
@@ -200,7 +206,7 @@ def doctor() -> None:
 
     checks, tier, works = run_checks()
     for line in report(checks, tier, works):
-        typer.echo(line)
+        _echo(line)
     if not works:
         raise typer.Exit(1)
 
@@ -211,7 +217,7 @@ def ls() -> None:
     from devbox.commands.listing import listing
 
     for line in listing(Store.default()):
-        typer.echo(line)
+        _echo(line)
 
 
 @app.command()
@@ -225,7 +231,7 @@ def watch() -> None:
 
     def say(msg: str) -> None:
         if not quiet:
-            typer.echo(f"devbox watch: {msg}")
+            _echo(f"devbox watch: {msg}")
 
     do_watch(spec_path, Store.default(), _display(), say=say)
 
@@ -272,7 +278,8 @@ def allow() -> None:
 
     path, data = spec_bytes_here()
     trust.allow(path, data)
-    _display().info(f"devbox: allowed {path}: the shell hook activates it, its shims run it")
+    where = printable(str(path))
+    _display().info(f"devbox: allowed {where}: the shell hook activates it, its shims run it")
 
 
 @app.command()
@@ -283,4 +290,4 @@ def deny() -> None:
 
     found = spec_path_here()
     was = trust.deny(found)
-    _display().info(f"devbox: {'denied' if was else 'was not allowed'}: {found}")
+    _display().info(f"devbox: {'denied' if was else 'was not allowed'}: {printable(str(found))}")

@@ -36,19 +36,29 @@ class DevboxError(Exception):
             lines.append(f"  hint: {self.hint}")
         if self.log:
             lines.append(f"  full log: {self.log}")
-        return "\n".join(lines)
+        return terminal("\n".join(lines))
 
 
-def printable(text: str) -> str:
-    """Text from a spec, safe to print on one line: control characters (newlines, terminal
-    escapes) are shown escaped instead of acting on the terminal."""
+def printable(text: str, keep: str = "") -> str:
+    """Text from outside devbox (a path, a spec value, a file name, a box's output), safe to
+    print: every character that is not printable (C0 and C1 controls such as newline and ESC,
+    DEL, format characters, undecodable bytes) is shown escaped, as `\\x1b`, instead of acting
+    on the terminal. `keep`: control characters let through (a message's own line breaks)."""
+    if text.isprintable():
+        return text
     out = []
     for ch in text:
-        if ch.isprintable() or ch == " ":
+        if ch.isprintable() or ch == " " or ch in keep:
             out.append(ch)
         else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
+            out.append(ch.encode("unicode_escape", "backslashreplace").decode("ascii"))
     return "".join(out)
+
+
+def terminal(text: str) -> str:
+    """A whole message for the terminal: as `printable`, but its lines and tabs kept. Every
+    line devbox prints goes through here (or `printable`), whoever wrote the values in it."""
+    return printable(text, keep="\n\t")
 
 
 class SpecError(DevboxError):
@@ -77,7 +87,7 @@ class SpecError(DevboxError):
         lines = [f"devbox: error in {self.message}"]
         if self.allowed:
             lines.append(f"  allowed: {self.allowed}")
-        return "\n".join(lines)
+        return terminal("\n".join(lines))
 
 
 class HostError(DevboxError):
@@ -113,7 +123,10 @@ OS_HINTS = {
 
 
 def os_error(e: OSError) -> str:
-    where = f": {e.filename}" if e.filename else ""
-    text = f"devbox: error: {e.strerror or e}{where}"
+    """How an OSError is told: what and where (the file names escaped, as printable)."""
+    names = [os.fsdecode(n) if isinstance(n, bytes) else str(n) for n in (e.filename, e.filename2)
+             if n is not None and n != ""]  # fmt: skip
+    where = "".join(f": {printable(n)}" for n in names)
+    text = f"devbox: error: {printable(e.strerror or str(e))}{where}"
     hint = OS_HINTS.get(e.errno or 0)
     return f"{text}\n  hint: {hint}" if hint else text

@@ -112,6 +112,16 @@ def exec_launcher(args: Sequence[str]) -> None:
         if project is None:
             return
         path = launcher_path(root, project)
+        pdir = os.path.dirname(path)
+        if not all(map(_ours, (root, os.path.dirname(pdir), pdir, path))):
+            return  # another user's store or launcher: the Python path refuses it, saying why
         os.execv(path, [path, *command])
     except OSError:
         return  # no launcher yet (or the cwd is gone): the Python path says what is wrong
+
+
+def _ours(path: str) -> bool:
+    """Whether `path` is this user's and no one else can write it (store.private made it so):
+    what another user could have planted is never run."""
+    st = os.stat(path)
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022

@@ -32,7 +32,18 @@ _devbox_cli() {
 }
 
 _devbox_launcher() {
-  # Set _devbox_l to the project's launcher, or fail (then Python decides).
+  # Set _devbox_l to the project's launcher, or fail (then Python decides, and refuses a store
+  # that is not the user's own, saying why).
+  #
+  # Nothing another user made is run: the store, the index entry's directory and the launcher
+  # (the entry is a symlink: -O tests its target) must be the user's own. -O is a builtin test;
+  # modes need a fork (stat) here, so they are left to the Python CLI, which refuses a store
+  # others can write and makes everything in it 0700/0600 (devbox/store/private.py). Owners
+  # suffice then: only an owner (or root) can change a mode, or make a file or directory owned
+  # by the user; a directory of the user's that is 0700 (or, from an older devbox, 0755) holds
+  # only what the user put there, so a path of the user's own directories ending in a file of
+  # the user's own was made by the user. Another user's store, or a planted entry or launcher in
+  # it (made by its owner or by anyone it lets in), fails one of the three tests.
   # The store, as fastpath.simple_store_root computes it (Linux: devbox runs nowhere else).
   # DEVBOX_HOME only when it is absolute and normal: Python normalises `..` lexically
   # (fastpath.devbox_home, for the store and the state dir alike), the kernel would resolve it
@@ -57,6 +68,8 @@ _devbox_launcher() {
         ;;
     esac
   fi
+  # Only a store of the user's own (see above).
+  [ -O "$_devbox_s" ] || return 1
   # The physical working directory (os.getcwd()); PWD is given back as it was.
   _devbox_o=${PWD-}
   cd -P . 2>/dev/null || return 1
@@ -70,7 +83,8 @@ _devbox_launcher() {
   while :; do
     if [ -f "$_devbox_p/devbox.toml" ]; then
       _devbox_l=$_devbox_s/by-path$_devbox_p/.launcher
-      [ -f "$_devbox_l" ] && [ -x "$_devbox_l" ]
+      [ -f "$_devbox_l" ] && [ -x "$_devbox_l" ] && [ -O "$_devbox_l" ] &&
+        [ -O "$_devbox_s/by-path$_devbox_p" ]
       return
     fi
     [ -n "$_devbox_p" ] || return 1

@@ -78,16 +78,19 @@ function _devbox_deactivate
     return 0
 end
 
-# The nearest devbox.toml at or above $PWD, into _devbox_found.
+# The nearest devbox.toml at or above $PWD, into _devbox_found. A directory name may hold a
+# newline: a command substitution would split it, so each parent comes NUL-terminated.
 function _devbox_find
-    set -l d (string replace -r '/$' '' -- $PWD)
+    set -l d $PWD
     while true
-        if test -f "$d/devbox.toml"
-            set -g _devbox_found "$d/devbox.toml"
+        set -l f "$d/devbox.toml"
+        test "$d" = /; and set f /devbox.toml
+        if test -f "$f"
+            set -g _devbox_found $f
             return
         end
-        test -n "$d"; or break
-        set d (string replace -r '/[^/]*$' '' -- $d)
+        test "$d" = /; and break
+        set d (path dirname -Z -- $d | string split0)
     end
     set -g _devbox_found ''
 end

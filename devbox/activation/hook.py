@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import sys
@@ -20,11 +21,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devbox.activation import trust
-from devbox.errors import DevboxError
+from devbox.errors import DevboxError, terminal
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
 from devbox.spec.load import parse_bytes
 from devbox.spec.model import Spec
+from devbox.store import private
 from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")
@@ -45,10 +47,25 @@ def check_shell(shell: str) -> str:
 
 
 def quote(shell: str, value: str) -> str:
-    """`value` as one word of `shell`: POSIX single quotes, or fish's (where \\ escapes)."""
+    """`value` as one word of `shell`: POSIX single quotes, or fish's (where \\ escapes). A
+    character that is not printable (a newline, ESC, a byte that is not UTF-8) is written as
+    escaped bytes instead ($'\\x1b' in bash and zsh, \\x1b outside quotes in fish), so the
+    code never carries a raw control character, and stands for exactly the same bytes."""
+    if not value.isprintable():
+        return "".join(
+            quote(shell, "".join(run)) if printable else _escaped_bytes(shell, "".join(run))
+            for printable, run in itertools.groupby(value, str.isprintable)
+        )
     if shell == "fish":
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _escaped_bytes(shell: str, run: str) -> str:
+    data = run.encode("utf-8", "surrogateescape")
+    if shell == "fish":
+        return "".join(f"\\{'x' if b < 0x80 else 'X'}{b:02x}" for b in data)
+    return "$'" + "".join(f"\\x{b:02x}" for b in data) + "'"
 
 
 def hooks_dir() -> Path:
@@ -134,7 +151,7 @@ def _stamp(path: Path, tag: str, now_ns: int) -> Path:
     prefix = f"{tag}-{key[:16]}-"
     stamp = hooks / f"{prefix}{mtime}{'-racy' if racy else ''}"
     if not stamp.exists():
-        hooks.mkdir(parents=True, exist_ok=True)
+        private.mkdirs(hooks)
         stamp.touch()
         when = mtime - 10**9 if racy else mtime
         os.utime(stamp, ns=(when, when))
@@ -190,7 +207,7 @@ def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
 
         news = os_error(e)
     if news and news != said:
-        print(news, file=sys.stderr)
+        print(terminal(news), file=sys.stderr)
     return watch_code(shell, values, news) + code
 
 

@@ -37,7 +37,7 @@ from devbox.sandbox import box as boxmod
 from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
-from devbox.store import fs, projects
+from devbox.store import fs, private, projects
 from devbox.store.paths import ProjectPaths
 from devbox.template import Code
 
@@ -257,10 +257,10 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         return None
     p = box.paths
     data = p.launcher_data
-    data.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(data)
     with fs.flocked(data / ".lock"):
         gen = data / f"{time.time_ns():x}-{os.getpid()}"
-        gen.mkdir()
+        gen.mkdir(mode=private.DIR_MODE)
         code = set(made_of(*SHAPED_BY))
         for i, (path, mtime) in enumerate(snap.items()):
             if mtime is not None and path not in code:
@@ -272,7 +272,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)
-        tmp.chmod(0o755)
+        tmp.chmod(0o700)  # the user's alone, as everything in the store
         os.replace(tmp, p.launcher)
         for old in data.iterdir():
             if old != gen and old.name != ".lock":

@@ -21,6 +21,7 @@ from pathlib import Path
 from devbox import template
 from devbox.errors import DevboxError
 from devbox.spec.model import Interpreter, Spec
+from devbox.store import private
 from devbox.store.paths import ShimPaths, state_root
 
 # as __main__.SHIM_ENV, exported by shim.sh.in: a launcher's hand-over checks this spec's trust
@@ -86,11 +87,14 @@ def shim_text(
     spec and its trust are as devbox last checked them (builtins only: `[ -nt ]`/`[ -ot ]` on
     stamps), else `runner COMMAND "$@"`, which checks trust and rewrites the stamps."""
     q = sh_quote
+    launcher = Path(fast.launcher)  # STORE/projects/ID/launcher (paths.launcher_path)
+    owned = [launcher, *(launcher.parents[i] for i in range(3))]
     setenv = [f"unset {k}" if v is None else f"export {k}={q(v)}" for k, v in env.items()]
     values = {
         "ENV": template.Code("\n".join(setenv)),
         "SPEC": fast.spec,
         "LAUNCHER": fast.launcher,
+        "OWNED": template.Code(" && ".join(f"[ -O {q(str(p))} ]" for p in reversed(owned))),
         "RECORD": fast.record,
         "VERIFIED_SPEC": fast.verified_spec,
         "VERIFIED_TRUST": fast.verified_trust,
@@ -117,7 +121,7 @@ def fast_path(spec: Spec, directory: Path) -> FastPath:
 def stamp_verified(directory: Path, spec_mtime: int, record_mtime: int) -> None:
     """Record that the spec with this mtime, under the trust record with this one, is trusted."""
     shims = ShimPaths(directory)
-    shims.verified.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(shims.verified)
     for stamp, mtime in ((shims.verified_spec, spec_mtime), (shims.verified_trust, record_mtime)):
         stamp.touch()
         os.utime(stamp, ns=(mtime, mtime))
@@ -133,7 +137,7 @@ def write_shims(spec: Spec) -> Path:
     """Write (or refresh) this spec's shims; return their directory."""
     runner, env = self_runner()
     directory = shim_dir(spec.path, runner, env)
-    directory.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(directory)
     prefix = [*runner, "_shim", str(spec.path)]
     fast = fast_path(spec, directory)
     wanted = {name: shim_text(name, prefix, env, fast) for name in shim_names(spec)}
@@ -155,7 +159,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o700)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -19,6 +19,7 @@ from typing import Any
 from devbox import __version__
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
+from devbox.store import private
 
 TIMEOUT = 60
 HEADERS = {"User-Agent": f"devbox/{__version__}"}
@@ -80,7 +81,7 @@ def download(
             return
     _fetch(url, dest, integrity, display, label)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+        private.mkdirs(cache)
         tmp = kept.with_suffix(".part")
         shutil.copyfile(dest, tmp)
         os.replace(tmp, kept)

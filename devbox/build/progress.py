@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from devbox.errors import DevboxError
+from devbox.errors import DevboxError, printable, terminal
 from devbox.sandbox.host import end_session, tool
+from devbox.store import private
 
 
 class Display:
@@ -27,16 +28,17 @@ class Display:
         self._status = ""
 
     def info(self, msg: str) -> None:
+        """A message, made printable (it may name paths, or quote a box's output)."""
         if not self.quiet:
             self._clear()
-            print(msg, file=self.out, flush=True)
+            print(terminal(msg), file=self.out, flush=True)
 
     def status(self, msg: str) -> None:
         """A transient line on a terminal; nothing elsewhere."""
         if not self.live:
             return
         width = max(20, _columns() - 1)
-        line = msg[:width]
+        line = printable(msg)[:width]
         self.out.write("\r\x1b[K" + line)
         self.out.flush()
         self._status = line
@@ -81,7 +83,7 @@ def run_logged(
         raise DevboxError(f"cannot run {argv[0]}: no such program")
     died_with_us = [tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     start = time.monotonic()
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(log.parent)
     with open(log, "ab") as logf:
         offset = logf.tell()
         logf.write(f"\n$ {' '.join(argv)}\n".encode())
@@ -158,7 +160,7 @@ def _pump(
                 break
             logf.write(chunk)
             if display.verbose:
-                display.out.write(chunk.decode(errors="replace"))
+                display.out.write(printable(chunk.decode(errors="replace"), keep="\n\t\r"))
                 display.out.flush()
             buf += chunk
             *lines, buf = buf.replace(b"\r", b"\n").split(b"\n")

@@ -18,7 +18,7 @@ from devbox.plan import lockfile, resolve
 from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
 from devbox.sandbox import host
 from devbox.spec.model import Spec
-from devbox.store import fs, projects
+from devbox.store import fs, private, projects
 from devbox.store import layers as store
 from devbox.store.paths import Store
 
@@ -48,7 +48,7 @@ def build_box(
                 f"`--locked`: {why}", hint="`devbox lock` resolves the spec and rewrites the lock"
             )
     chain = lockfile.pins_chain(doc, layers)
-    st.root.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(st.root)
     with store.gc_lock(st, exclusive=False):
         store.clean_stale(st, host.remover(tier))
         before = projects.read_project(st, spec.project)

@@ -13,7 +13,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from devbox.errors import DevboxError
 from devbox.sandbox import host
+from devbox.store import private
 from devbox.store.paths import store_root
 
 
@@ -124,6 +126,11 @@ def _subids(tier: host.Tier) -> Check:
 
 def _store() -> Check:
     root = store_root()
+    if root.exists():
+        try:
+            private.check_root(root, "store")
+        except DevboxError as e:
+            return Check("store", False, e.message, e.hint or "")
     probe = root
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devbox.commands.gc import last_used
-from devbox.errors import DevboxError
+from devbox.errors import DevboxError, printable
 from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME
 from devbox.store import fs, projects
@@ -131,7 +131,7 @@ def listing(st: Store) -> list[str]:
         box_rows.append(
             [
                 b.name,
-                b.path + (" (gone)" if b.gone else ""),
+                printable(b.path) + (" (gone)" if b.gone else ""),
                 count,
                 human(sum(layers[d].size for d in present)),
                 f"writable {human(b.writable)}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devbox.errors import DevboxError
+from devbox.errors import DevboxError, printable
 from devbox.plan import lockfile
 from devbox.plan.resolve import partial_stack
 from devbox.sandbox.box import Box
@@ -23,8 +23,8 @@ def _mib(n: int) -> str:
 def status_lines(spec: Spec, st: Store) -> list[str]:
     lines = [
         f"box:      {spec.name}",
-        f"project:  {spec.project}",
-        f"base:     {spec.base.kind}:{spec.base.ref}",
+        f"project:  {printable(str(spec.project))}",
+        f"base:     {spec.base.kind}:{printable(spec.base.ref)}",
     ]
     tier = current_tier()
     try:
@@ -44,7 +44,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     box = Box(spec, st, tuple(m.digest for m in metas), tier)
     p = box.paths
     upper = fs.disk_usage(p.upper) if p.upper.exists() else 0
-    lines.append(f"writable: {_mib(upper)}  ({p.upper})")
+    lines.append(f"writable: {_mib(upper)}  ({printable(str(p.upper))})")
     registered = projects.read_project(st, spec.project)
     stack = [d or "" for _, d in found]
     lines.append(f"state:    {spec_state(built, stack, registered)}")

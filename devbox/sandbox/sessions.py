@@ -21,7 +21,7 @@ import stat
 import time
 
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
-from devbox.store import fs
+from devbox.store import fs, private
 from devbox.store.paths import ProjectPaths
 
 LINGER_ENV = "DEVBOX_LINGER"
@@ -79,7 +79,7 @@ def ensure_fifo(paths: ProjectPaths) -> None:
         fifo.unlink()  # not a FIFO (made by hand?): replace it
     except FileNotFoundError:
         pass
-    paths.run.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(paths.run)
     with contextlib.suppress(FileExistsError):  # another devbox made it meanwhile
         os.mkfifo(fifo, 0o600)
 

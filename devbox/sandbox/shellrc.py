@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devbox.sandbox.argv import RC_DIR
+from devbox.store import private
 
 
 def resolve(roots: Sequence[Path], path: str, _depth: int = 0) -> str | None:
@@ -81,7 +82,7 @@ def rc_files(name: str) -> dict[str, str]:
 def write_rc(rc_dir: Path, name: str) -> None:
     for rel, text in rc_files(name).items():
         path = rc_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.mkdirs(path.parent)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
 

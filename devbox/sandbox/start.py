@@ -14,7 +14,7 @@ from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
 from devbox.sandbox import host, sessions, shellrc, supervisor
 from devbox.sandbox.box import Box, Reporter
-from devbox.store import fs
+from devbox.store import fs, private
 
 
 def _check_not_mounted(box: Box) -> None:
@@ -118,7 +118,8 @@ def ensure_running(box: Box, display: Reporter) -> int:
     """Join the box as a session (an inherited fd on its FIFO) and return the pid of its
     supervisor, starting it if needed. An idle box of an older build is stopped first."""
     p = box.paths
-    p.run.mkdir(parents=True, exist_ok=True)
+    for d in (p.root, p.run, p.home):  # the user's alone (an older devbox's 0755 tightened)
+        private.mkdirs(d)
     with fs.flocked(p.start_lock):  # nothing starts or stops meanwhile
         pid = sessions.supervisor_pid(p)
         if pid is not None and box_.running_ids(p) == box_.stack_ids(box):
@@ -140,8 +141,10 @@ def ensure_running(box: Box, display: Reporter) -> int:
 def _prepare(box: Box, display: Reporter) -> None:
     """Make the project's dirs; drop a writable layer made against another stack."""
     p = box.paths
-    for d in (p.upper, p.work, p.merged, p.home, p.rc, p.run):
+    for d in (p.upper, p.work, p.merged):  # upper's root dir is the box's `/`: not ours to tighten
         d.mkdir(parents=True, exist_ok=True)
+    for d in (p.home, p.rc, p.run):
+        private.mkdirs(d)
     stack_file = p.stack_file
     want = "\n".join(box.stack)
     try:
@@ -158,6 +161,7 @@ def _prepare(box: Box, display: Reporter) -> None:
         stack_file.write_text(want)
     if not any(p.home.iterdir()):
         _seed_home(box)
+        private.tighten(p.home)  # cp -a gave it /etc/skel's mode
 
 
 def _wipe_upper(box: Box) -> None:

@@ -10,14 +10,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from devbox.errors import DevboxError
+from devbox.store import private
 
 
 @contextlib.contextmanager
 def flocked(path: Path, *, exclusive: bool = True, blocking: bool = True) -> Iterator[bool]:
-    """Hold a flock on `path` (created if missing). Yields False if non-blocking and busy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Hold a flock on `path` (created 0600 if missing, in 0700 dirs: no other user can open it
+    and hold the lock). Yields False if non-blocking and busy."""
+    private.mkdirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, private.FILE_MODE)
     try:
+        st = os.fstat(fd)
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:  # an older devbox's 0644
+            os.fchmod(fd, private.FILE_MODE)
         op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         if not blocking:
             op |= fcntl.LOCK_NB

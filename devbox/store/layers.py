@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devbox.errors import DevboxError
+from devbox.store import private
 from devbox.store.fs import Remover, flocked, remove_tree
 from devbox.store.paths import Store
 
@@ -94,7 +95,7 @@ def read_alias(store: Store, key: str) -> str | None:
 
 
 def write_alias(store: Store, key: str, target: str) -> None:
-    store.resolved.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(store.resolved)
     tmp = store.resolved / f".{key}.new"
     tmp.write_text(target + "\n")
     os.replace(tmp, store.resolved / key)
@@ -119,7 +120,7 @@ class LayerBuild:
         self.store = store
         self.digest = digest
         self.remove = remove
-        store.layers.mkdir(parents=True, exist_ok=True)
+        private.mkdirs(store.layers)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{digest}-", dir=store.layers))
         for sub in ("rootfs", "work", "merged", "out"):
             (self.tmp / sub).mkdir()

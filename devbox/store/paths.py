@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devbox import fastpath
+from devbox.store import private
 
 
 def store_root() -> Path:
@@ -19,13 +20,16 @@ def store_root() -> Path:
 
 def state_root() -> Path:
     """Per-user state that is not part of the store (trust decisions, the hook's stamps):
-    `$DEVBOX_HOME/state` when DEVBOX_HOME is set, else the platform's user state dir."""
+    `$DEVBOX_HOME/state` when DEVBOX_HOME is set, else the platform's user state dir. Opened
+    as the store is (private.check_root): the user's own, 0700, or a DevboxError."""
     home = fastpath.devbox_home()  # normalised as the store root is: one tree
     if home is not None:
-        return Path(home) / "state"
+        store = private.check_root(Path(home), "store", private.STORE_MADE)
+        return private.check_root(store / "state", "state dir", private.STATE_MADE)
     from platformdirs import user_state_dir
 
-    return Path(user_state_dir("devbox", appauthor=False))
+    state = Path(user_state_dir("devbox", appauthor=False))
+    return private.check_root(state, "state dir", private.STATE_MADE)
 
 
 def project_id(project: Path) -> str:
@@ -56,7 +60,9 @@ class Store:
 
     @classmethod
     def default(cls) -> Store:
-        return cls(store_root())
+        """The user's store, opened: made if missing, refused (DevboxError) if it is not the
+        user's own or others can write it (private.check_root)."""
+        return cls(private.check_root(store_root(), "store", private.STORE_MADE))
 
     @property
     def layers(self) -> Path:

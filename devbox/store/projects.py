@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devbox.fastpath import INDEX_ENTRY
+from devbox.fastpath import BY_PATH, INDEX_ENTRY
+from devbox.store import private
 from devbox.store.paths import Store, launcher_index
 
 
@@ -19,7 +20,8 @@ def register_project(
 ) -> None:
     """Record which layers a project uses (and its uid map and apt cache), for gc and ls."""
     pdir = store.project_dir(project)
-    pdir.mkdir(parents=True, exist_ok=True)
+    private.mkdirs(store.projects)
+    private.mkdirs(pdir)
     info = {"path": str(project), "name": name, "stack": stack, "updated": time.time(), **extra}
     tmp = pdir / "project.json.new"
     tmp.write_text(json.dumps(info, indent=1))
@@ -40,13 +42,16 @@ def write_index(project: Path, store_root: Path, launcher: Path) -> bool:
     which finds the launcher by hashing. False if the entry could not be written."""
     entry = launcher_index(project, store_root)
     target = str(launcher.absolute())  # not normalised: `..` is for the kernel to resolve
+    with contextlib.suppress(OSError):  # 0700 (an older devbox's 0755 tightened)
+        private.mkdirs(store_root / BY_PATH)
+        private.mkdirs(entry.parent)
     with contextlib.suppress(OSError):
         if os.readlink(entry) == target:
             return True
     tmp = entry.with_name(f"{INDEX_ENTRY}.{os.getpid()}.new")
     for _ in range(3):  # a gc may remove the empty directory just made: make it again
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
+            private.mkdirs(entry.parent)
             tmp.unlink(missing_ok=True)
             os.symlink(target, tmp)
             os.replace(tmp, entry)

@@ -38,6 +38,9 @@ class Actor:
             env = {k: v for k, v in os.environ.items() if not k.startswith("DEVBOX_")}
             env.update({"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / ".state")})
             env.update(self.extra_env)
+        # idle boxes go 2 s after their last session, as in the other tests (and the created
+        # users are not kept busy past the session by lingering boxes)
+        env.setdefault("DEVBOX_LINGER", "2")
         env.update(extra or {})
         return env
 

@@ -121,6 +121,35 @@ def test_shim_text_passes_arguments_and_sets_the_runner_env(tmp_path: Path) -> N
     assert out.stdout == "|x|t|", "a project's PYTHONPATH does not reach devbox"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_shim_runs_no_launcher_another_user_owns(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    launcher = store / "projects" / "0123456789abcdef" / "launcher"
+    launcher.parent.mkdir(parents=True, mode=0o700)
+    launcher.write_text('printf "launched %s|" "$@"; exit 0\n')  # sourced: a real one execs
+    launcher.chmod(0o700)
+    at = {n: str(tmp_path / n) for n in ("spec", "record", "vs", "vt")}
+    fast = FastPath(at["spec"], str(launcher), at["record"], at["vs"], at["vt"])
+    for name, stamp in (("spec", "vs"), ("record", "vt")):  # as devbox last checked them
+        (tmp_path / name).write_text("")
+        (tmp_path / stamp).write_text("")
+        mtime = (tmp_path / name).stat().st_mtime_ns
+        os.utime(tmp_path / stamp, ns=(mtime, mtime))
+    shim = tmp_path / "tool"
+    shim.write_text(shim_text("tool", ["/bin/sh", "-c", 'printf "runner|"', "x"], {}, fast))
+    shim.chmod(0o755)
+
+    def run() -> str:
+        return subprocess.run([str(shim), "a"], capture_output=True, text=True).stdout
+
+    assert run() == "launched tool|launched a|"
+    for path in (store, store / "projects", launcher.parent, launcher):
+        os.chown(path, 65534, 65534)  # nobody's
+        assert run() == "runner|", path
+        os.chown(path, 0, 0)
+    assert run() == "launched tool|launched a|"
+
+
 def test_write_shims_refreshes_the_set(tmp_path: Path) -> None:
     path = spec_of(tmp_path, BASE + '[shell]\nexpose = ["a", "b"]\n')
     spec = parse_spec(path.read_text(), path)

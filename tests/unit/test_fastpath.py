@@ -27,10 +27,12 @@ def test_the_run_rule(case: RunCase, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.delenv(fastpath.HANDOVER_ENV, raising=False)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
+    launcher = str(paths.launcher_path(project, tmp_path / "store"))
+    os.makedirs(os.path.dirname(launcher), mode=0o700)
+    Path(launcher).touch(mode=0o700)
     execs: list[tuple[str, list[str]]] = []
     monkeypatch.setattr(os, "execv", lambda path, argv: execs.append((path, list(argv))))
     fastpath.exec_launcher(list(case.args))
-    launcher = str(paths.launcher_path(project, tmp_path / "store"))
     assert execs == ([] if case.command is None else [(launcher, [launcher, *case.command])])
 
 
@@ -137,6 +139,37 @@ def test_exec_launcher_execs_the_projects_launcher(
     assert run("run", "--", "x", DEVBOX_LAUNCHER_SPEC=str(project / "devbox.toml")) == "python\n"
     launcher.unlink()
     assert run("run", "--", "x") == "python\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_exec_launcher_runs_nothing_another_user_made_or_can_write(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "devbox.toml").write_text("")
+    store = tmp_path / "store"
+    launcher = paths.launcher_path(project, store)
+    launcher.parent.mkdir(parents=True, mode=0o700)
+    launcher.write_text("#!/bin/sh\necho launched\n")
+    launcher.chmod(0o700)
+    code = "import sys, devbox.fastpath as f; f.exec_launcher(sys.argv[1:]); print('python')"
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code, "run", "--", "x"], cwd=project, capture_output=True,
+            env={**os.environ, "DEVBOX_HOME": str(store)}, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    assert run() == "launched\n"
+    for path in (store, store / "projects", launcher.parent, launcher):
+        os.chown(path, 65534, 65534)  # nobody's
+        assert run() == "python\n", path
+        os.chown(path, 0, 0)
+        mode = path.stat().st_mode
+        for loose in (0o020, 0o002):
+            path.chmod(mode | loose)
+            assert run() == "python\n", (path, oct(loose))
+        path.chmod(mode)
+    assert run() == "launched\n"
 
 
 def test_main_imports_nothing_heavy_before_the_fast_path() -> None:

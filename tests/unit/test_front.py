@@ -16,7 +16,7 @@ import pytest
 
 import devbox
 from devbox import fastpath
-from devbox.store.paths import launcher_path
+from devbox.store.paths import launcher_index, launcher_path
 from devbox.store.projects import write_index
 from tests.front_cases import AWKWARD_ARGV, RUN_CASES, RunCase
 
@@ -166,6 +166,21 @@ def test_no_usable_launcher_goes_to_python(front: Front) -> None:
     assert result(front("run", "--", "true", cwd=project)) == cli("run", "--", "true")
     plain = front.project("no launcher yet", launcher=False)
     assert result(front("run", "--", "true", cwd=plain)) == cli("run", "--", "true")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_nothing_another_user_owns_is_run(front: Front) -> None:
+    """The store, the index entry's directory and the launcher must be the user's own: a store
+    or an entry another user made (in a shared DEVBOX_HOME) goes to Python, which refuses it."""
+    project = front.project("p")
+    launcher = launcher_path(project, front.store)
+    entry = launcher_index(project, front.store)
+    assert result(front("run", "--", "true", cwd=project)) == launched(project, "true")
+    for path in (front.store, entry.parent, launcher):
+        os.chown(path, 65534, 65534)  # nobody's
+        assert result(front("run", "--", "true", cwd=project)) == cli("run", "--", "true"), path
+        os.chown(path, 0, 0)
+    assert result(front("run", "--", "true", cwd=project)) == launched(project, "true")
 
 
 @pytest.mark.parametrize(

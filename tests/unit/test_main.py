@@ -56,9 +56,10 @@ def test_no_log_when_the_store_cannot_hold_one(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    blocker = tmp_path / "a file"
-    blocker.write_text("")
-    monkeypatch.setenv("DEVBOX_HOME", str(blocker / "store"))  # cannot be made
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
+    (store / "logs").write_text("")  # the logs dir cannot be made
+    monkeypatch.setenv("DEVBOX_HOME", str(store))
     assert main(["ls"]) == 1
     err = capsys.readouterr().err
     assert "this is a bug in devbox" in err

@@ -3,17 +3,29 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from devbox.errors import DevboxError
+from devbox.store import private
 from devbox.store.fs import disk_usage, flocked, remove_tree
 from devbox.store.layers import TMP_PREFIX, LayerBuild, LayerMeta, clean_stale, has_layer, read_meta
-from devbox.store.paths import Store
+from devbox.store.paths import Store, state_root
 
 D1, D2, D3 = "1" * 64, "2" * 64, "3" * 64
 ROOT = os.geteuid() == 0
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def make_meta(digest: str = D1) -> LayerMeta:
@@ -263,3 +275,126 @@ def test_clean_stale_removes_dead_builds_only(store: Store) -> None:
     assert has_layer(store, D3)
     assert (store.layers / "unrelated").is_dir()
     assert clean_stale(store) == [alive.tmp]  # its lock is free now
+
+
+# -- private: the store is the user's alone --------------------------------------------------
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_missing_root_is_made_0700_with_its_missing_parents(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b" / "store"
+    with umask(0o022):
+        assert private.check_root(root, "store") == root
+    assert [mode_of(p) for p in (tmp_path / "a", tmp_path / "a" / "b", root)] == [0o700] * 3
+
+
+def test_a_root_others_can_only_read_is_tightened(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    root.chmod(0o755)  # an older devbox under umask 022
+    private.check_root(root, "store")
+    assert mode_of(root) == 0o700
+
+
+@pytest.mark.parametrize("loose", [0o775, 0o757, 0o777, 0o1777])
+def test_a_root_others_can_write_is_refused(tmp_path: Path, loose: int) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    root.chmod(loose)
+    with pytest.raises(DevboxError) as e:
+        private.check_root(root, "store")
+    assert f"{root} is writable by others (mode {loose:o})" in e.value.render()
+    assert f"chmod 700 {root}" in e.value.render()
+    assert mode_of(root) == loose
+
+
+@pytest.mark.skipif(not ROOT, reason="giving a directory to another user needs root")
+def test_a_root_another_user_owns_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir(mode=0o755)
+    os.chown(root, 65534, 65534)
+    with pytest.raises(DevboxError) as e:
+        private.check_root(root, "store")
+    assert f"{root} is owned by" in e.value.render() and "DEVBOX_HOME" in e.value.render()
+    assert mode_of(root) == 0o755
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "mine")
+    (tmp_path / "mine").mkdir(mode=0o700)
+    os.lchown(link, 65534, 65534)
+    with pytest.raises(DevboxError, match="a symlink owned by"):
+        private.check_root(link, "store")
+
+
+def test_a_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "store").write_text("")
+    with pytest.raises(DevboxError, match="is not a directory"):
+        private.check_root(tmp_path / "store", "store")
+
+
+def test_mkdirs_makes_0700_dirs_and_tightens_an_existing_one(tmp_path: Path) -> None:
+    d = tmp_path / "x" / "y"
+    with umask(0o022):
+        private.mkdirs(d)
+    assert [mode_of(tmp_path / "x"), mode_of(d)] == [0o700, 0o700]
+    d.chmod(0o755)
+    private.mkdirs(d)
+    assert mode_of(d) == 0o700
+
+
+def test_lock_files_are_0600_and_an_older_one_is_tightened(tmp_path: Path) -> None:
+    lock = tmp_path / "locks" / "x.lock"
+    with umask(0o022), flocked(lock):
+        pass
+    assert (mode_of(lock.parent), mode_of(lock)) == (0o700, 0o600)
+    lock.chmod(0o644)
+    with flocked(lock):
+        pass
+    assert mode_of(lock) == 0o600
+
+
+def test_the_default_store_and_state_dir_are_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("DEVBOX_HOME", str(home))
+    assert Store.default().root == home and mode_of(home) == 0o700
+    assert state_root() == home / "state" and mode_of(home / "state") == 0o700
+    private._checked.clear()
+    (home / "state").chmod(0o777)
+    with pytest.raises(DevboxError, match="writable by others"):
+        state_root()
+    private._checked.clear()
+    home.chmod(0o770)
+    with pytest.raises(DevboxError, match="writable by others"):
+        Store.default()
+
+
+def test_an_older_devbox_store_is_tightened_but_not_the_boxes_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    pdir = home / "projects" / "0123456789abcdef"
+    made = [home, home / "locks", home / "projects", pdir, pdir / "home", pdir / "run"]
+    made += [home / "by-path", home / "by-path" / "x", home / "state", home / "state" / "shims"]
+    kept = [home / "layers" / D1, home / "layers" / D1 / "rootfs", pdir / "upper"]
+    with umask(0o022):
+        for d in made + kept:
+            d.mkdir(parents=True, exist_ok=True)
+        files = [home / "gc.lock", home / "locks" / f"{D1}.lock", pdir / "run" / "start.lock",
+                 pdir / "project.json", home / "state" / "shims" / "tool"]  # fmt: skip
+        for f in [*files, pdir / "home" / ".bashrc", home / "layers" / D1 / "rootfs" / "f"]:
+            f.write_text("")
+        (pdir / "launcher").write_text("")
+        (pdir / "launcher").chmod(0o755)
+    monkeypatch.setenv("DEVBOX_HOME", str(home))
+    Store.default()
+    state_root()
+    assert {str(d): mode_of(d) for d in made} == {str(d): 0o700 for d in made}
+    assert {str(f): mode_of(f) for f in files} == {str(f): 0o600 for f in files}
+    assert mode_of(pdir / "launcher") == 0o700
+    assert [mode_of(d) for d in kept] == [0o755] * 3
+    assert mode_of(pdir / "home" / ".bashrc") == mode_of(home / "layers" / D1 / "rootfs" / "f")
+    assert mode_of(pdir / "home" / ".bashrc") == 0o644
