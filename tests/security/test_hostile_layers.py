@@ -6,7 +6,7 @@ directories for files and files for directories, names with newlines and escapes
 
 - leave the host's sentinel files byte for byte as they were,
 - make nothing new outside the store (the user's home, the projects' directory, /tmp),
-- copy no host secret where the box can read it,
+- copy no host secret into the box or the store,
 - and end with status 0 or 1, a clear message, no traceback and no hang.
 
 The plants are drawn by hypothesis, derandomized (the same examples on every run) and not
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from tests.security import hostile
@@ -72,6 +72,18 @@ def _plants() -> st.SearchStrategy[list[Plant]]:
     return st.tuples(some, rare, empty).map(lambda t: [*t[2], *t[0], *t[1]])
 
 
+# Attacks that worked on the code this test was written against, tried first in every tier: the
+# supervisor's passwd line (tiers 2, 3), skel seeding the home from a host directory, a build
+# output read through a symlink, the lock written through its temp file; a dangling rc file.
+CLASSIC = [
+    Plant("passwd", hostile.LINK_FILE, SETUP, 2),
+    Plant("skel", hostile.LINK_DIR, SETUP, 0),
+    Plant("packages", hostile.LINK_FILE, SETUP, 4),
+    Plant("bashrc", hostile.DANGLING, USER, 0),
+    Plant("lock-new", hostile.LINK_FILE, USER, 2),
+]
+
+
 @pytest.fixture(scope="module")
 def etc_sentinel() -> Iterator[Path]:
     """A root-owned host file in /etc that no box may reach; its content parses as a line of
@@ -100,8 +112,9 @@ def _outside(actor: Actor, host: Host) -> dict[str, set[str]]:
         for n in hostile.names(Path("/tmp"))
         if host.token in n or (actor.uid != 0 and _owner(Path("/tmp") / n) == actor.uid)
     }
+    own = {str(p) for p in [*store.parents, *state.parents]}  # devbox may make them
     return {
-        "home": hostile.tree(actor.home, skip=[store, state]),
+        "home": hostile.tree(actor.home, skip=[store, state]) - own,
         "projects' directory": {n for n in hostile.names(actor.work)},
         "/tmp": tmp,
         "new paths": {str(p) for p in host.new_paths if os.path.lexists(p)},
@@ -134,11 +147,14 @@ def _verbs(actor: Actor, project: Path, host: Host, plants: list[Plant]) -> list
     dbx("build", timeout=LONG)
     dbx("run", "--", "true")  # the first start: home seeded, passwd appended
     # the user's plants first: root's may leave a box that does not start
-    dbx("run", "--", "sh", "-c", hostile.plant_script([p for p in plants if p.by == USER], host))
+    user = hostile.plant_script([p for p in plants if p.by == USER], host)
+    dbx("run", "--", "sh", "-c", user)
+    state = _state_dir(actor, project)
+    if calls[-1].rc != 0:  # the box does not start: what it could have written, written as it
+        actor.sh(user, cwd=project, env={"HOME": str(state / "home")})
     root_plants = [p for p in plants if p.by == ROOT]
     if root_plants:
         dbx("run", "--root", "--", "sh", "-c", hostile.plant_script(root_plants, host))
-    state = _state_dir(actor, project)
     top = [state / "no-layer", *_layers(actor, state)][-1] / "rootfs"  # the [setup] layer
     roots = {"home": state / "home", ROOT: state / "upper", SETUP: top}
     host.missed += [p for p in plants if hostile.landed(p, host, roots, project) is False]
@@ -162,6 +178,7 @@ def _verbs(actor: Actor, project: Path, host: Host, plants: list[Plant]) -> list
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )
+@example(per_tier=(CLASSIC, CLASSIC, CLASSIC))
 @given(per_tier=st.tuples(_plants(), _plants(), _plants()))
 def test_hostile_writable_layers_reach_nothing_on_the_host(
     actor: Actor, etc_sentinel: Path, per_tier: tuple[list[Plant], ...]
@@ -198,7 +215,7 @@ def test_hostile_writable_layers_reach_nothing_on_the_host(
     problems += [f"changed on the host: {f}" for f in changed(host.sentinels)]
     for where, was in before.items():
         problems += [f"new in {where}: {n!r}" for n in sorted(after[where] - was)]
-    problems += [f"a host secret where the box reads it: {x}" for x in leaked]
+    problems += [f"a host secret copied into the box or the store: {x}" for x in leaked]
     plan = "\n  ".join(str(p) for p in plants)
     took = ", ".join(f"{c.args[0]} {c.rc} {c.seconds:.0f}s" for c in calls)
     said = "\n".join(
