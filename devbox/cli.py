@@ -10,7 +10,7 @@ import typer
 
 from devbox import __version__
 from devbox.build.progress import Display
-from devbox.errors import DevboxError, printable, terminal
+from devbox.errors import DevboxError, terminal
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
 
@@ -99,14 +99,10 @@ def build(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
 ) -> None:
     """Build (or reuse) every layer of this project's box; write devbox.lock."""
-    from devbox.build.stack import build_box
+    from devbox.commands.building import build_here
 
-    spec = _spec()
     display = _display()
-    metas = build_box(spec, Store.default(), display, no_cache=no_cache, locked=locked)
-    size = sum(m.size for m in metas) / 2**20
-    how = " exactly as devbox.lock says" if locked else ""
-    display.info(f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)")
+    display.info(build_here(display, locked=locked, no_cache=no_cache))
 
 
 @app.command()
@@ -116,17 +112,10 @@ def lock(
     ] = False,
 ) -> None:
     """Resolve the spec and write devbox.lock, without entering the box."""
-    from devbox.build.stack import build_box
-    from devbox.plan import lockfile
+    from devbox.commands.building import lock_here
 
-    spec = _spec()
     display = _display()
-    path = lockfile.lock_path(spec)
-    before = path.read_text() if path.exists() else None
-    build_box(spec, Store.default(), display, update=update)
-    after = path.read_text()
-    state = "unchanged" if before == after else ("written" if before is None else "updated")
-    display.info(f"{path}: {state}")
+    display.info(lock_here(display, update=update))
 
 
 @app.command(
@@ -249,15 +238,15 @@ def activate(
     shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
 ) -> None:
     """Print the code that activates this project's box here: eval "$(devbox activate)"."""
-    from devbox.activation.entry import spec_bytes_here
+    from devbox.activation.entry import spec_here
     from devbox.activation.hook import SHELLS, activate_text, check_shell, parent_shell
 
     shell = shell or parent_shell() or ""
     if not shell:
         raise DevboxError("cannot tell which shell this is", hint=f"name it: {', '.join(SHELLS)}")
     check_shell(shell)
-    path, _ = spec_bytes_here()
-    typer.echo(activate_text(shell, path), nl=False)
+    spec, _ = spec_here()
+    typer.echo(activate_text(shell, spec.path), nl=False)
 
 
 @app.command()
@@ -272,22 +261,16 @@ def deactivate() -> None:
 
 @app.command()
 def allow() -> None:
-    """Trust this project's devbox.toml for the hook and its shims (path and content)."""
-    from devbox.activation import trust
-    from devbox.activation.entry import spec_bytes_here
+    """Trust this project for the hook and its shims: its directory, and its devbox.toml,
+    devbox.lock and setup inputs as they are now."""
+    from devbox.commands.allow import allow_here
 
-    path, data = spec_bytes_here()
-    trust.allow(path, data)
-    where = printable(str(path))
-    _display().info(f"devbox: allowed {where}: the shell hook activates it, its shims run it")
+    _display().info(allow_here())
 
 
 @app.command()
 def deny() -> None:
-    """Stop trusting this project's devbox.toml."""
-    from devbox.activation import trust
-    from devbox.activation.entry import spec_path_here
+    """Stop trusting this project."""
+    from devbox.commands.allow import deny_here
 
-    found = spec_path_here()
-    was = trust.deny(found)
-    _display().info(f"devbox: {'denied' if was else 'was not allowed'}: {printable(str(found))}")
+    _display().info(deny_here())

@@ -6,22 +6,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from devbox.activation.covered import linked, read_spec
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.fastpath import HANDOVER_ENV
-from devbox.spec.load import find_spec, load_spec
+from devbox.spec.load import find_spec, parse_bytes
 from devbox.spec.model import SPEC_NAME, Spec
 
 
 def current_spec_path() -> Path:
     """The spec a launcher handed over (once), else the nearest one above the cwd."""
     handed = os.environ.pop(HANDOVER_ENV, None)
-    return Path(handed) if handed else spec_path_here()
+    return not_linked(Path(handed)) if handed else spec_path_here()
+
+
+def not_linked(path: Path) -> Path:
+    """`path`, unless it is a symlink: a box can plant one (`evil/devbox.toml` naming a trusted
+    project's spec), so every verb refuses it (and reads it with covered.read_spec)."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise linked(path)
+    return path
 
 
 def spec_path_here() -> Path:
@@ -32,25 +44,23 @@ def spec_path_here() -> Path:
             f"no {SPEC_NAME} in {os.getcwd()} or any parent directory",
             hint="`devbox init` writes a starter one",
         )
-    return found
+    return not_linked(found)
 
 
-def spec_bytes_here() -> tuple[Path, bytes]:
-    """This project's devbox.toml and its content, validated (one read: what is checked is what
-    is trusted)."""
-    from devbox.spec.load import parse_bytes
+def loaded(path: Path) -> tuple[Spec, bytes]:
+    """The spec at `path`, validated, and its content (one read, never through a symlink: what
+    is checked is what is trusted)."""
+    data = read_spec(path)
+    return parse_bytes(path, data), data
 
-    found = spec_path_here()
-    try:
-        data = found.read_bytes()
-    except OSError as e:
-        raise DevboxError(f"cannot read {found}: {e.strerror or e}") from e
-    parse_bytes(found, data)
-    return found, data
+
+def spec_here() -> tuple[Spec, bytes]:
+    """This project's spec and its content."""
+    return loaded(spec_path_here())
 
 
 def current_spec() -> Spec:
-    return load_spec(current_spec_path())
+    return loaded(current_spec_path())[0]
 
 
 def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> NoReturn:
@@ -60,7 +70,8 @@ def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) ->
 
     path = current_spec_path()
     snap = {str(path): launcher.mtime_ns(path)}  # before reading anything it derives from
-    enter_spec(load_spec(path), path, snap, command, root=root, display=display)
+    spec, data = loaded(path)
+    enter_spec(spec, path, snap, command, root=root, display=display, data=data)
 
 
 def enter_spec(
@@ -71,20 +82,32 @@ def enter_spec(
     *,
     root: bool,
     display: Display,
+    data: bytes,
+    restamp: Callable[[], None] | None = None,
 ) -> NoReturn:
-    """enter_box for a spec already read: `snap` holds the spec's mtime from before it was."""
-    from devbox.activation import launcher
+    """enter_box for a spec already read (its content: `data`): `snap` holds the spec's mtime
+    from before it was. `restamp`: a shim's run, whose trust was checked (called if the trust
+    record follows a lock this build wrote); a run the user typed is not checked, but when what
+    it enters is not what was allowed, the shims' fast path is reset."""
+    from devbox.activation import launcher, trust
     from devbox.build.stack import ensure_built
     from devbox.plan.lockfile import lock_path
     from devbox.sandbox.box import Box
     from devbox.sandbox.enter import enter
     from devbox.sandbox.host import current_tier
+    from devbox.store.layers import read_meta
     from devbox.store.paths import Store
 
     st = Store.default()
     tier = current_tier()
     snap.update(launcher.snapshot(launcher.watched(spec, tier)))
-    box = Box(spec, st, ensure_built(spec, st, display, tier), tier)
+    mark = trust.lock_mark(spec)
+    stack = ensure_built(spec, st, display, tier)
+    if trust.follow_lock(spec, data, mark, lambda: [read_meta(st, d) for d in stack]) and restamp:
+        restamp()  # the record moved: the shim's stamps follow
+    if restamp is None and trust.verdict(path, data).state != trust.ALLOWED:
+        trust.touch(path)
+    box = Box(spec, st, stack, tier)
     snap.update(launcher.snapshot(launcher.layer_files(box)))  # a rebuilt layer: a new meta.json
     lock = lock_path(spec)
     snap[str(lock)] = launcher.mtime_ns(lock)

@@ -20,11 +20,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from devbox.activation import trust
+from devbox.activation import covered, trust
 from devbox.errors import DevboxError, terminal
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
-from devbox.spec.load import parse_bytes
 from devbox.spec.model import Spec
 from devbox.store import private
 from devbox.store.paths import state_root
@@ -102,8 +101,7 @@ def hook_text(shell: str) -> str:
 
 def activate_text(shell: str, spec_path: Path) -> str:
     """`devbox activate`: the functions, then this project's activation, without the hook."""
-    data = trust.read_trusted(spec_path)
-    parse_bytes(spec_path, data)  # a bad spec is an error here, not a half-activation
+    trust.read_trusted(spec_path)  # a bad spec is an error here, not a half-activation
     if shell == "fish":
         state = f"set -g _devbox_spec {quote(shell, str(spec_path))}\nset -g _devbox_pwd $PWD\n"
     else:
@@ -212,17 +210,18 @@ def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
 
 
 def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
-    """(activation code, "") for a trusted valid spec, else ("", why not)."""
-    try:
-        data = spec_path.read_bytes()
-    except FileNotFoundError:
+    """(activation code, "") for an allowed project as it was allowed (spec, lock and setup
+    inputs: hashed here, as devbox is started anyway), else ("", why not). A spec that is a
+    symlink is refused (covered.linked), never followed to the project it names."""
+    data = covered.read_file(spec_path)
+    if data is None:
         return "", ""
-    current = trust.state_of(spec_path, data)
-    if current != trust.ALLOWED:
-        return "", f"devbox: {trust.refusal(spec_path, current)}"
+    verdict = trust.verdict(spec_path, data)
+    spec = verdict.spec
+    if verdict.state != trust.ALLOWED or spec is None:
+        return "", f"devbox: {trust.refusal(spec_path, verdict)}"
     from devbox.activation.shims import write_shims
 
-    spec = parse_bytes(spec_path, data)
     shims = write_shims(spec)
     return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
 

@@ -2,9 +2,8 @@
 
 `devbox run -- CMD` (through fastpath.py) and the activation shims exec it: `LAUNCHER CMD
 [ARGS...]` runs CMD in the box with the current directory kept, stdio and exit status passed
-through, for the price of `sh` + `nsenter` + `bwrap`, no Python. It is written by the
-Python path each time that path enters the box (entry.enter_box), so it always holds what that
-path would exec.
+through, for the price of `sh` + `nsenter` + `bwrap`, no Python. The Python path writes it
+each time it enters the box (entry.enter_box), so it holds what that path would exec.
 
 It checks, with shell builtins only (stat, not hashing): every file it was derived from has the
 mtime it had when the launcher was written, to the nanosecond (spec, lock, setup inputs,
@@ -29,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from shlex import quote as q
 
-from devbox import template
+from devbox import fastpath, template
 from devbox.plan.recipe import workdir_of
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
@@ -44,11 +43,9 @@ from devbox.template import Code
 MAX_WATCHED = 1000  # more inputs than this: hand over to Python every time
 SECCOMP_FD = 3
 SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
-# devbox's own files are checked against one stamp as new as the newest of them: one test each
-# instead of changed's four (an edit or an install makes a file newer; ~0.3 ms for ~30 files)
+# devbox's own files: one `-nt` each against one stamp as new as the newest (~0.3 ms for ~30)
 CODE_STAMP = "code"
-# The devbox code a launcher is computed from: its own module (argv, env, supervisor, paths,
-# templates) and the lookup of the stack it bakes in; resources.made_of adds what they import.
+# The code a launcher is computed from (resources.made_of adds what these modules import)
 SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")
 TEMPLATE = template.load(__file__, "launcher.sh.in")
 HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
@@ -80,7 +77,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths
+    return paths + host.ca_files()
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -148,7 +145,7 @@ def render(
 ) -> str:
     """The launcher's text (launcher.sh.in). `snap`: the watched files; `stamps`: the dir of
     their stamp files (named by index); `python`: the interpreter for the hand-over."""
-    handover = {"STORE": str(box.store.root), "SPEC": spec_path, "PYTHON": python}
+    handover = {"STORE": handover_home(box), "SPEC": spec_path, "PYTHON": python}
     entry_env, probed, entry = _entries(box)
     env = env_options(entry_env, probed)
     if env is None or len(snap) > MAX_WATCHED:
@@ -159,7 +156,7 @@ def render(
         host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
     )
     bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
-    seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if box.tier.seccomp else ""
+    seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if seccomp.supported() else ""
     values = {
         **handover,
         **_in_project_dir(p),
@@ -182,6 +179,12 @@ def render(
         "SECCOMP": Code(seccomp_redirect),
     }
     return template.fill(TEMPLATE, values)
+
+
+def handover_home(box: boxmod.Box) -> str:
+    """The hand-over's DEVBOX_HOME: this store if DEVBOX_HOME chose it, else empty (as unset:
+    the store is found as before, and the state dir stays the user's, not `STORE/state`)."""
+    return str(box.store.root) if fastpath.devbox_home() is not None else ""
 
 
 def _in_project_dir(p: ProjectPaths) -> dict[str, str]:
@@ -223,6 +226,8 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
+    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA"):  # which CA bundle the box trusts
+        stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
     return stale
 
 
@@ -240,7 +245,7 @@ def _cwd_cases(spec: Spec) -> list[str]:
 
 def _entries(box: boxmod.Box) -> tuple[dict[str, str], dict[str, str], enter.Entry]:
     """The box env with no host values and with probe markers, and the session to enter."""
-    fd = SECCOMP_FD if box.tier.seccomp else None
+    fd = SECCOMP_FD if seccomp.supported() else None
     plain = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env={})
     probes = {k: _probe(k) for k in boxenv.PASS_THROUGH}
     probed = enter.plan_entry(box, [_CMD], cwd=str(box.spec.project), root=False, host_env=probes)
@@ -267,8 +272,9 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
                 _stamp(gen / str(i), mtime)
         newest = max((m for path, m in snap.items() if path in code and m is not None), default=0)
         _stamp(gen / CODE_STAMP, newest)
-        if box.tier.seccomp:
-            (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes())
+        if seccomp.supported():
+            (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes(fake_ids=box.tier.seccomp))
+        boxmod.sync_host_ca(box)
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)

@@ -3,8 +3,8 @@
 The activation hook puts a project's shim directory first on PATH. Which shims there are follows
 from the spec alone: its interpreters' commands plus `[shell].expose`. A shim execs devbox's
 hidden `_shim` verb with the spec's path, so it always targets its own project, whatever the
-current directory; `_shim` re-checks trust, builds a stale box, and runs the command in the box
-with the current directory kept.
+current directory; `_shim` re-checks trust (spec, lock, setup inputs), builds a stale box, and
+runs the command in the box with the current directory kept.
 """
 
 from __future__ import annotations
@@ -127,8 +127,23 @@ def stamp_verified(directory: Path, spec_mtime: int, record_mtime: int) -> None:
         os.utime(stamp, ns=(mtime, mtime))
 
 
+def stamp_checked(spec_path: Path, spec_mtime: int | None, record_mtime: int | None = None) -> None:
+    """Stamp this spec's shims as checked with these mtimes (the record's: now, if not given)."""
+    from devbox.activation import trust
+    from devbox.activation.launcher import mtime_ns
+
+    if record_mtime is None:
+        record_mtime = mtime_ns(trust.record_path(spec_path))
+    if spec_mtime is not None and record_mtime is not None:
+        runner, env = self_runner()
+        with contextlib.suppress(OSError):
+            stamp_verified(shim_dir(spec_path, runner, env), spec_mtime, record_mtime)
+
+
 def shim_dir(spec_path: Path, runner: Sequence[str], env: Mapping[str, str | None]) -> Path:
-    key = "\0".join([os.path.realpath(spec_path), *runner, repr(sorted(env.items()))])
+    """Keyed by the spec's path as named, not its real path: a directory symlink a box plants
+    (to another project) gets shims of its own, and never rewrites that project's."""
+    key = "\0".join([os.path.abspath(spec_path), *runner, repr(sorted(env.items()))])
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
     return state_root() / "shims" / digest[:16]
 
@@ -173,19 +188,15 @@ def run_shim(args: Sequence[str]) -> int:
     from devbox.activation.entry import enter_spec
     from devbox.activation.launcher import mtime_ns
     from devbox.build.progress import Display
-    from devbox.spec.load import parse_bytes
 
     if len(args) < 2:
         raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")
     spec_path = Path(args[0])
     record = trust.record_path(spec_path)
     spec_mtime, record_mtime = mtime_ns(spec_path), mtime_ns(record)  # before reading them
-    data = trust.read_trusted(spec_path)
-    spec = parse_bytes(spec_path, data)
-    if spec_mtime is not None and record_mtime is not None:
-        runner, env = self_runner()
-        with contextlib.suppress(OSError):
-            stamp_verified(shim_dir(spec_path, runner, env), spec_mtime, record_mtime)
+    data, spec = trust.read_trusted(spec_path)  # the spec, its lock and setup inputs
+    stamp_checked(spec_path, spec_mtime, record_mtime)
     display = Display(quiet=False, verbose=False)
     enter_spec(spec, spec_path, {str(spec_path): spec_mtime}, list(args[1:]), root=False,
-               display=display)  # fmt: skip
+               display=display, data=data,
+               restamp=lambda: stamp_checked(spec_path, spec_mtime))  # fmt: skip

@@ -1,9 +1,12 @@
-"""Trust for auto-activation: `devbox allow` / `devbox deny`, keyed by the spec's path and content.
+"""Trust for auto-activation: `devbox allow` / `devbox deny`, bound to the project's real directory.
 
-The shell hook and its shims build and run only a spec the user allowed, and only as long as its
-content is what was allowed: an edit makes it "changed since allowed" until `devbox allow` again.
-Each decision is one small file in `<state dir>/trust/`, named by a hash of the spec's real path,
-so the hook can watch that one directory (its mtime) to notice an allow or deny in any shell.
+The shell hook and its shims build and run only a project the user allowed, and only as long as
+everything they may build from is what was allowed: the spec's content, devbox.lock's, and the
+setup inputs' (covered.py reads them, never through a symlink). Any change makes the project
+"changed since allowed", naming what changed, until `devbox allow` again; a lock that devbox
+itself rewrites in an allowed project (a build) is followed (`follow_lock`).
+Each decision is one small file in `<state dir>/trust/`, named by a hash of the project's real
+path, so the hook can watch that one directory (its mtime) to notice an allow or deny in any shell.
 """
 
 from __future__ import annotations
@@ -13,93 +16,147 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from devbox.activation import covered
 from devbox.errors import DevboxError, printable
+from devbox.spec.model import SPEC_NAME, Spec
 from devbox.store.paths import state_root
+
+if TYPE_CHECKING:
+    from devbox.store.layers import LayerMeta
+
+LOCK_NAME = "devbox.lock"  # as plan.lockfile's (not imported: the hook's path stays light)
 
 ALLOWED = "allowed"
 NOT_ALLOWED = "not allowed"
 CHANGED = "changed since allowed"
+VERSION = 2  # records of version 1 trusted a spec's path and content only: allow again
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    changes: tuple[str, ...] = ()  # what changed: "devbox.toml", "devbox.lock", "setup input X"
+    spec: Spec | None = None  # the spec, parsed, when its content is the allowed one
+
+
+@dataclass(frozen=True)
+class Covered:
+    """What an allow covers: content hashes of the spec, the lock (None: none) and each input."""
+
+    spec: str
+    lock: str | None
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 def trust_dir() -> Path:
     return state_root() / "trust"
 
 
-def _real(spec_path: Path | str) -> str:
-    return os.path.realpath(spec_path)
+def project_of(spec_path: Path | str) -> str:
+    """The project's real directory: the one holding devbox.toml, by its real path."""
+    return os.path.realpath(os.path.dirname(os.path.abspath(spec_path)))
 
 
-def _record(spec_path: Path | str) -> Path:
-    key = hashlib.sha256(_real(spec_path).encode("utf-8", "surrogateescape")).hexdigest()
-    return trust_dir() / f"{key[:32]}.json"
+def real_spec(spec_path: Path | str) -> Path:
+    """The spec as named from the project's real directory (shims and records use this)."""
+    return Path(project_of(spec_path)) / os.path.basename(spec_path)
 
 
 def record_path(spec_path: Path | str) -> Path:
-    """The file that holds this spec's trust (deny deletes it, allow rewrites it)."""
-    return _record(spec_path)
+    """The file that holds this project's trust (deny deletes it, allow rewrites it)."""
+    key = hashlib.sha256(project_of(spec_path).encode("utf-8", "surrogateescape")).hexdigest()
+    return trust_dir() / f"{key[:32]}.json"
 
 
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _allowed_hash(spec_path: Path | str) -> str | None:
+def _load(spec_path: Path | str) -> Covered | None:
     try:
-        doc = json.loads(_record(spec_path).read_text())
+        doc: Any = json.loads(record_path(spec_path).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or doc.get("path") != _real(spec_path):
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
         return None
-    digest = doc.get("sha256")
-    return digest if isinstance(digest, str) else None
+    if doc.get("project") != project_of(spec_path):
+        return None
+    spec, lock, inputs = doc.get("spec"), doc.get("lock"), doc.get("inputs")
+    if not isinstance(spec, str) or not isinstance(lock, (str, type(None))):
+        return None
+    if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
+        return None
+    return Covered(spec, lock, inputs)
 
 
-def state_of(spec_path: Path | str, data: bytes) -> str:
-    """The trust state of the spec at `spec_path` whose content is `data`."""
-    allowed = _allowed_hash(spec_path)
+def current(spec: Spec, data: bytes) -> Covered:
+    """What the project holds now (the lock and inputs read without following a symlink)."""
+    lock = covered.lock_hash(spec.project / LOCK_NAME)
+    inputs = covered.input_hashes(spec.project, spec.setup.inputs)
+    return Covered(covered.sha256(data), lock, inputs)
+
+
+def differences(allowed: Covered, now: Covered) -> tuple[str, ...]:
+    out = [SPEC_NAME] if allowed.spec != now.spec else []
+    if allowed.lock != now.lock:
+        out.append(LOCK_NAME)
+    for name in sorted(set(allowed.inputs) | set(now.inputs)):
+        if allowed.inputs.get(name) != now.inputs.get(name):
+            out.append(f"setup input {name}")
+    return tuple(out)
+
+
+def verdict(spec_path: Path, data: bytes) -> Verdict:
+    """The trust state of the project whose spec at `spec_path` holds `data`. The spec is parsed
+    (a SpecError if it is invalid) only when its content is the allowed one; then the lock and
+    the setup inputs are hashed and compared too."""
+    from devbox.spec.load import parse_bytes
+
+    allowed = _load(spec_path)
     if allowed is None:
-        return NOT_ALLOWED
-    return ALLOWED if allowed == content_hash(data) else CHANGED
+        return Verdict(NOT_ALLOWED)
+    if allowed.spec != covered.sha256(data):
+        return Verdict(CHANGED, (SPEC_NAME,))
+    spec = parse_bytes(spec_path, data)
+    changes = differences(allowed, current(spec, data))
+    return Verdict(CHANGED if changes else ALLOWED, changes, spec)
 
 
-def state(spec_path: Path | str) -> str:
-    """ "allowed", "not allowed" or "changed since allowed" (`devbox status` shows it)."""
-    try:
-        data = Path(spec_path).read_bytes()
-    except OSError:
-        return NOT_ALLOWED
-    return state_of(spec_path, data)
+def describe(v: Verdict) -> str:
+    """For `devbox status`: the state and what changed."""
+    if v.state != CHANGED:
+        return v.state
+    return f"{v.state}: {', '.join(printable(c) for c in v.changes)} changed"
 
 
-def is_trusted(spec_path: Path | str) -> bool:
-    return state(spec_path) == ALLOWED
-
-
-def refusal(spec_path: Path | str, current: str) -> str:
-    """The one line that says why the hook or a shim will not touch this spec."""
+def refusal(spec_path: Path | str, v: Verdict) -> str:
+    """The one line that says why the hook or a shim will not touch this project."""
     where = printable(str(spec_path))  # a path with a newline in it stays on one line
-    if current == CHANGED:
+    if v.state != CHANGED:
+        return f"{where} is not allowed to activate; `devbox allow` trusts it (read it first)"
+    if v.changes == (SPEC_NAME,):
         return f"{where} changed since it was allowed; `devbox allow` trusts it again"
-    return f"{where} is not allowed to activate; `devbox allow` trusts it (read it first)"
+    what = ", ".join(printable(c) for c in v.changes if c != SPEC_NAME)
+    return (
+        f"{what} changed since you allowed this project ({printable(project_of(spec_path))}); "
+        "`devbox allow` trusts it again (read the changes first)"
+    )
 
 
-def read_trusted(spec_path: Path) -> bytes:
-    """The spec's content, read once, if that content is allowed; else a one-line DevboxError."""
-    try:
-        data = spec_path.read_bytes()
-    except OSError as e:
-        raise DevboxError(f"cannot read {spec_path}: {e.strerror or e}") from e
-    current = state_of(spec_path, data)
-    if current != ALLOWED:
-        raise DevboxError(refusal(spec_path, current))
-    return data
+def read_trusted(spec_path: Path) -> tuple[bytes, Spec]:
+    """The spec's content, read once, and the spec, if the project is allowed as it is now;
+    else a one-line DevboxError saying what changed."""
+    data = covered.read_spec(spec_path)
+    v = verdict(spec_path, data)
+    if v.state != ALLOWED or v.spec is None:
+        raise DevboxError(refusal(spec_path, v))
+    return data, v.spec
 
 
-def allow(spec_path: Path, data: bytes) -> None:
-    """Trust `data` as the content of the spec at `spec_path`."""
-    doc = {"path": _real(spec_path), "sha256": content_hash(data)}
+def _write(spec_path: Path, what: Covered) -> None:
+    doc = {"version": VERSION, "project": project_of(spec_path), "spec": what.spec,
+           "lock": what.lock, "inputs": what.inputs}  # fmt: skip
     d = trust_dir()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
@@ -107,17 +164,61 @@ def allow(spec_path: Path, data: bytes) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f)
             f.write("\n")
-        os.replace(tmp, _record(spec_path))
+        os.replace(tmp, record_path(spec_path))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
-def deny(spec_path: Path) -> bool:
-    """Forget the trust in this spec. False if it was not allowed."""
+def allow(spec: Spec, data: bytes) -> None:
+    """Trust the project as it is now: the spec holding `data`, its lock and setup inputs."""
+    _write(spec.path, current(spec, data))
+
+
+def lock_mark(spec: Spec) -> str | None:
+    """The lock's hash before devbox may rewrite it (for follow_lock); "" if unreadable."""
     try:
-        _record(spec_path).unlink()
+        return covered.lock_hash(spec.project / LOCK_NAME)
+    except (DevboxError, OSError):
+        return ""
+
+
+def follow_lock(
+    spec: Spec, data: bytes, before: str | None, metas: Callable[[], Sequence[LayerMeta]]
+) -> bool:
+    """After a build of this spec (content `data`) by devbox: when the lock changed from
+    `before` to exactly what devbox writes for the built layers (`metas`), and the project was
+    allowed with this spec and that old lock, the trust record follows to the new lock (the
+    user is not asked again for devbox's own write). Anything else is left for the user.
+    True if the record was rewritten."""
+    from devbox.plan.lockfile import render
+
+    allowed = _load(spec.path)
+    if allowed is None or allowed.spec != covered.sha256(data) or allowed.lock != before:
+        return False
+    try:
+        now = covered.lock_hash(spec.project / LOCK_NAME)
+    except (DevboxError, OSError):
+        return False
+    if now is None or now == before or now != covered.sha256(render(spec, metas()).encode()):
+        return False
+    _write(spec.path, Covered(allowed.spec, now, allowed.inputs))
+    return True
+
+
+def touch(spec_path: Path) -> None:
+    """Bump the trust record's mtime, if there is one: every shim of the project then checks
+    trust in Python again before it runs the launcher (after an explicit `devbox run` built what
+    the record does not cover, the launcher must not run it for a shim)."""
+    with contextlib.suppress(OSError):
+        os.utime(record_path(spec_path))
+
+
+def deny(spec_path: Path) -> bool:
+    """Forget the trust in this project. False if it was not allowed."""
+    try:
+        record_path(spec_path).unlink()
     except FileNotFoundError:
         return False
     return True

@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
 from devbox.plan import lockfile, resolve
-from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan, workdir_of
+from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
 from devbox.sandbox import host
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -182,6 +183,7 @@ class Job:
             tier=self.tier,
             pins=pins,
             fresh=self.fresh,
+            lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
@@ -250,7 +252,8 @@ class Unavailable(Exception):
 
 def _unavailable(out: Path) -> list[str]:
     try:
-        return [line.strip() for line in (out / "unavailable").read_text().splitlines() if line]
+        text = nofollow.read_beneath(out, "unavailable").decode(errors="replace")
+        return [line.strip() for line in text.splitlines() if line]
     except OSError:
         return []
 
@@ -265,13 +268,15 @@ def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.
 
 
 def _apt_cache_key(spec: Spec) -> str:
+    """The suite's shared apt cache, per mirror: 64 bits of the mirror's hash, so that no spec
+    can find a mirror URL whose cache is another mirror's (32 bits take minutes to match)."""
     mirror = spec.base.mirror or ""
-    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:8]}"
+    return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:16]}"
 
 
 def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:
     try:
-        text = path.read_text()
+        text = nofollow.read_file(path).decode(errors="replace")  # the build's out/: no symlink
     except OSError as e:
         raise DevboxError("the build finished but did not report its packages", log=str(log)) from e
     packages: dict[str, str] = {}

@@ -21,6 +21,8 @@ APT_LISTS = "/var/lib/apt/lists"
 
 
 # A build step: mount the layer being built over the layers below it, run the step in bwrap.
+# The mount points bwrap made are removed after it, each from its real parent directory (the
+# step may have made a component a symlink to a host path: rmdir never goes through one).
 BUILD_SCRIPT = r"""set -eu
 cd "$1"
 mount -t overlay devbox-build -o "$2" "$3"
@@ -30,7 +32,13 @@ shift 4
 rc=0
 "$@" || rc=$?
 if [ -n "$cleanup" ]; then
-  printf '%s\n' "$cleanup" | while IFS= read -r d; do rmdir "$merged/$d" 2>/dev/null || :; done
+  printf '%s\n' "$cleanup" | while IFS= read -r d; do
+    (
+      cd -P "$merged" && m=$PWD || exit 1
+      case $d in */*) cd -P "${d%/*}" && [ "$PWD" = "$m/${d%/*}" ] || exit 1 ;; esac
+      rmdir "${d##*/}"
+    ) 2>/dev/null || :
+  done
 fi
 exit "$rc"
 """

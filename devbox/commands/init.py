@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.plan.interpreters import SUITE_PYTHON
 from devbox.resources import data_dir
@@ -34,6 +35,11 @@ def render(template: str, name: str, base: str) -> str:
 
 def init(project: Path, *, base: str, template: str, force: bool) -> Path:
     target = project / SPEC_NAME
+    if target.is_symlink():  # dangling or not: writing would go wherever it points
+        raise DevboxError(
+            f"{target} is a symlink: devbox init does not write through it",
+            hint="remove it, then run devbox init again",
+        )
     if target.exists() and not force:
         raise DevboxError(
             f"{target} already exists", hint="edit it, or pass --force to overwrite it"
@@ -43,5 +49,5 @@ def init(project: Path, *, base: str, template: str, force: bool) -> Path:
             f"unknown Debian suite in {base!r}", hint="suites: " + ", ".join(DEBIAN_SUITES)
         )
     text = render(template, default_name(project.name), base)
-    target.write_text(text)
+    nofollow.write_replace(project, SPEC_NAME, text.encode(), 0o644)
     return target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devbox import nofollow
 from devbox.errors import DevboxError, printable
 from devbox.plan import lockfile
 from devbox.plan.resolve import partial_stack
@@ -49,12 +50,20 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     stack = [d or "" for _, d in found]
     lines.append(f"state:    {spec_state(built, stack, registered)}")
     lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")
-    from devbox.activation.trust import state as trust_state
-
-    lines.append(f"trust:    {trust_state(spec.path)} (auto-activation: `devbox allow` / `deny`)")
+    lines.append(f"trust:    {trust_state(spec)} (auto-activation: `devbox allow` / `deny`)")
     lines.append(f"running:  {running_state(p)}")
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
+
+
+def trust_state(spec: Spec) -> str:
+    """Allowed, not allowed, or what changed since (spec, lock, setup inputs)."""
+    from devbox.activation import covered, trust
+
+    try:
+        return trust.describe(trust.verdict(spec.path, covered.read_spec(spec.path)))
+    except DevboxError as e:
+        return f"{trust.NOT_ALLOWED} ({e.message})"
 
 
 def running_state(p: ProjectPaths) -> str:
@@ -88,9 +97,11 @@ def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
     """Does devbox.lock say what the current layers hold? (`metas`: None if not all built.)"""
     lock = lockfile.lock_path(spec)
     try:
-        data = lock.read_bytes()
+        data = nofollow.read_file(lock)
     except FileNotFoundError:
         return "none (devbox build writes devbox.lock)"
+    except (OSError, DevboxError) as e:
+        return f"unreadable ({e})"
     if metas is None:
         return "present; checked once the box is built"
     if lockfile.render(spec, metas).encode() == data:

@@ -26,10 +26,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from devbox import nofollow
 from devbox.build.progress import Display
 from devbox.build.stack import build_box
 from devbox.errors import DevboxError
 from devbox.plan.lockfile import LOCK_NAME
+from devbox.plan.recipe import input_digests
 from devbox.spec.load import load_spec
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
@@ -90,22 +92,23 @@ def _sha(data: bytes) -> str:
 
 def _read(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
-    except OSError:
+        return nofollow.read_file(path)
+    except (OSError, DevboxError):
         return None
 
 
 def sources(targets: Targets) -> tuple[str, str]:
-    """(the spec's content hash, the setup inputs' content hash). Missing files hash as such."""
+    """(the spec's content hash, the setup inputs' content hash). Missing files hash as such;
+    nothing in the working tree is followed or waited on (recipe.input_digests)."""
     spec = _read(targets.spec)
     h = hashlib.sha256()
     for rel in targets.inputs:
-        path = targets.project / rel
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
-        for f in files:
-            data = _read(f)
-            h.update(f"{f.relative_to(targets.project)}\0".encode())
-            h.update(b"missing" if data is None else _sha(data).encode())
+        try:
+            digests = input_digests(targets.project, rel)
+        except (OSError, DevboxError) as e:
+            digests = {rel: f"unreadable {e}"}
+        for name, digest in sorted((digests if digests is not None else {rel: "missing"}).items()):
+            h.update(f"{name}\0{digest}".encode())
     return ("missing" if spec is None else _sha(spec), h.hexdigest())
 
 

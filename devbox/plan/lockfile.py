@@ -9,12 +9,13 @@ used its pins too; `build --locked` insists on it.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from devbox import nofollow
+from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe, Pins, lock_request
 from devbox.spec.model import Spec
 from devbox.store.layers import LayerMeta
@@ -94,20 +95,20 @@ def write(spec: Spec, metas: Sequence[LayerMeta]) -> Path:
     path = lock_path(spec)
     text = render(spec, metas)
     try:
-        if path.read_text() == text:
+        if nofollow.read_file(path).decode() == text:
             return path
-    except OSError:
+    except (OSError, DevboxError, UnicodeDecodeError):
         pass
-    tmp = path.with_name(f".{LOCK_NAME}.new")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    # the box can write the project dir: a new file renamed over the lock, never through a link
+    nofollow.write_replace(path.parent, path.name, text.encode(), 0o644)
     return path
 
 
 def read(path: Path) -> dict[str, Any] | None:
+    """The lock, or None if it is missing, damaged or not a regular file (a symlink)."""
     try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return tomllib.loads(nofollow.read_file(path).decode())
+    except (OSError, DevboxError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.spec.model import Spec
 
@@ -23,6 +26,11 @@ BUILDER_VERSIONS = {"debian": 1, "apt": 1, "python": 1, "node": 1, "setup": 1}
 # Layers whose resolution devbox.lock records (and `build --locked` reproduces).
 LOCKABLE = frozenset({"debian", "apt", "python", "node"})
 INTERPRETER_ORDER = ("python", "node")  # the last one changes most often: rebuilds only itself
+# Layers whose every file comes from the Debian archive (through apt, run by devbox's own
+# scripts): apt runs over them with the suite's shared caches. Any other layer (a [setup] step,
+# an interpreter downloaded from elsewhere) may hold anything, and a build over it must not
+# reach what another project's build trusts.
+FROM_ARCHIVE = frozenset({("debian", ""), ("apt", ""), ("python", "apt"), ("node", "apt")})
 
 Pins = dict[str, Any]
 
@@ -47,6 +55,12 @@ class LayerRecipe:
     @property
     def lockable(self) -> bool:
         return self.kind in LOCKABLE
+
+
+def from_archive(kind: str, recipe: dict[str, Any]) -> bool:
+    """Is a layer of this kind and recipe made only of what the Debian archive holds?"""
+    provider = str(recipe.get("provider", "")) if kind in INTERPRETER_ORDER else ""
+    return (kind, provider) in FROM_ARCHIVE
 
 
 def lock_request(layer: LayerRecipe) -> dict[str, Any]:
@@ -89,22 +103,72 @@ def _layer(
     return LayerRecipe(kind, recipe, parent, _digest(kind, parent, recipe, idmap), title)
 
 
+def _sha_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    while chunk := os.read(fd, 1 << 16):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def input_digests(project: Path, rel: str) -> dict[str, str] | None:
+    """Content hashes of one setup input (a file, or every file and symlink under a directory),
+    by project-relative path; None if it does not exist. The working tree is the box's to
+    write: no symlink in it is followed (one hashes as its target string, like git), a symlinked
+    directory on the way is refused, FIFOs and other special files under a directory are
+    skipped."""
+    *head, name = nofollow.parts(rel) or ["."]
+    try:
+        dirfd = nofollow.open_dir(project, "/".join(head))
+    except FileNotFoundError:
+        return None
+    out: dict[str, str] = {}
+    base = "/".join([*head, name]) if name != "." else "/".join(head)
+    try:
+        try:
+            st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            sub = nofollow.open_dir(dirfd, name)
+            try:
+                for r, est, fd, n in nofollow.walk(sub):
+                    out.update(_digest_one(f"{base}/{r}" if base else r, est, fd, n, False))
+            finally:
+                os.close(sub)
+        else:
+            out.update(_digest_one(base, st, dirfd, name, True))
+    finally:
+        os.close(dirfd)
+    return out
+
+
+def _digest_one(rel: str, st: os.stat_result, fd: int, name: str, named: bool) -> dict[str, str]:
+    if stat.S_ISLNK(st.st_mode):
+        target = os.fsencode(os.readlink(name, dir_fd=fd))
+        return {rel: hashlib.sha256(b"symlink:" + target).hexdigest()}
+    if stat.S_ISREG(st.st_mode):
+        ffd = nofollow.open_beneath(fd, name)
+        try:
+            return {rel: _sha_fd(ffd)}
+        finally:
+            os.close(ffd)
+    if named:  # a FIFO or device named by the spec: refused, never read
+        raise nofollow.refused(rel, "a special file", "a file or directory")
+    return {}
+
+
 def hash_inputs(project: Path, inputs: tuple[str, ...]) -> dict[str, str]:
-    """Content hashes of setup inputs (files, or every file under a directory)."""
+    """Content hashes of setup inputs (files, or every file under a directory), never
+    following a symlink (input_digests)."""
     out: dict[str, str] = {}
     for rel in inputs:
-        p = project / rel
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file())
-        elif p.is_file():
-            files = [p]
-        else:
+        got = input_digests(project, rel)
+        if got is None:
             raise DevboxError(
                 f"[setup].inputs names {rel!r}, which does not exist in {project}",
                 hint="create it, or remove it from [setup].inputs",
             )
-        for f in files:
-            out[f.relative_to(project).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+        out.update(got)
     return dict(sorted(out.items()))
 
 

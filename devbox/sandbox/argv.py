@@ -7,7 +7,6 @@ is a parameter (`UserNs`), not an assumption: tier 1 (host root) passes None.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,19 +14,39 @@ from devbox.sandbox.host import UserNs
 
 # Mount points inside a box that devbox owns.
 RC_DIR = "/run/devbox"
-HOST_CA_DIR = "/run/devbox-host-ca"  # the directory of the host's CA bundle, read-only
+# The host's CA bundle in a box: sessions see devbox's copy of it in the rc dir (box.sync_host_ca),
+# build steps a read-only bind of a copy made for the step; never the host's file or directory.
+HOST_CA = f"{RC_DIR}/host-ca.pem"
 CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS",
           "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")  # fmt: skip
+# What root keeps where it is the host's root (tier 1) and is asked to be root (--root, build
+# steps): what apt and dpkg need, Docker's default set without the ones that reach past the box
+# (NET_RAW on the host's network, MKNOD for the host's disks, no device cgroup here) and
+# nothing of SYS_ADMIN, DAC_READ_SEARCH (open_by_handle_at), SYS_MODULE, SYS_PTRACE...
+ROOT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+             "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SYS_CHROOT",
+             "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE")  # fmt: skip
+ALL_CAPS = ("ALL",)  # in a user namespace (tiers 2 and 3): every capability, over it only
 
 
-def host_ca(bundle: str | None) -> tuple[tuple[Bind, ...], dict[str, str]]:
-    """The bind and the env that make a box trust the host's CA bundle (host.ca_bundle):
-    its directory, read-only at HOST_CA_DIR (a directory, because session mount points are
-    made as directories), and the usual tools' variables pointing at the file there."""
-    if bundle is None:
-        return (), {}
-    bind = Bind(os.path.dirname(bundle), HOST_CA_DIR, "ro")
-    return (bind,), dict.fromkeys(CA_ENV, f"{HOST_CA_DIR}/{os.path.basename(bundle)}")
+DROP_TO_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH")
+
+
+def root_caps(tier: int) -> tuple[str, ...]:
+    """What root in the box keeps (--root, build steps): in a user namespace every capability
+    (over that namespace only); as the host's root (tier 1) ROOT_CAPS."""
+    return ALL_CAPS if tier > 1 else ROOT_CAPS
+
+
+def host_ca_env(bundle: str | None) -> dict[str, str]:
+    """The usual tools' variables pointing at the host's CA bundle in the box (HOST_CA)."""
+    return {} if bundle is None else dict.fromkeys(CA_ENV, HOST_CA)
+
+
+def host_ca_binds(bundle: str | None) -> tuple[Bind, ...]:
+    """A build step's bind of (a copy of) the host's CA bundle: the file alone, read-only, at
+    HOST_CA."""
+    return () if bundle is None else (Bind(bundle, HOST_CA, "ro"),)
 
 
 @dataclass(frozen=True)
@@ -96,10 +115,11 @@ class Session:
     binds: tuple[Bind, ...] = ()
     tmpfs: tuple[str, ...] = ()
     new_session: bool = True
-    cap_add_all: bool = False  # root in the box keeps its capabilities (tiers 2, 3)
+    caps: tuple[str, ...] = ()  # what the command keeps (ROOT_CAPS, ALL_CAPS): none by default
+    hostname: str = "devbox"  # in a UTS namespace of its own
     nested_uid: tuple[int, int] | None = None  # tier 3: be (uid, gid) in a nested namespace
     drop_to: tuple[int, int] | None = None  # tier 2: setpriv to (uid, gid) in the box
-    seccomp_fd: int | None = None  # tier 3: the fake-chown filter
+    seccomp_fd: int | None = None  # the seccomp filter (seccomp.py), tier 3 fake chown in it
 
 
 def bwrap_argv(bwrap: str, s: Session) -> list[str]:
@@ -116,11 +136,11 @@ def bwrap_argv(bwrap: str, s: Session) -> list[str]:
     for b in s.binds:
         argv += _parents(b.dest, made)
         argv += b.argv()
-    argv += ["--chdir", s.cwd, "--unshare-pid", "--die-with-parent"]
+    argv += ["--chdir", s.cwd, "--unshare-pid", "--unshare-uts", "--unshare-ipc"]
+    argv += ["--hostname", s.hostname, "--die-with-parent"]
     if s.new_session:
         argv.append("--new-session")
-    if s.cap_add_all:
-        argv += ["--cap-add", "ALL"]
+    argv += _caps(s)
     if s.seccomp_fd is not None:
         argv += ["--seccomp", str(s.seccomp_fd)]
     command = list(s.argv)
@@ -128,6 +148,21 @@ def bwrap_argv(bwrap: str, s: Session) -> list[str]:
         uid, gid = s.drop_to
         command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *command]
     return [*argv, "--", *command]
+
+
+def _caps(s: Session) -> list[str]:
+    """Every capability dropped but `caps`; setpriv (drop_to) gets what it needs to become the
+    user, which then leaves it none: SETUID and SETGID, and DAC_OVERRIDE and DAC_READ_SEARCH,
+    because bwrap enters the working directory before that (the user's own, which may be 0700)."""
+    if s.caps == ALL_CAPS:
+        return ["--cap-add", "ALL"]
+    keep = list(s.caps)
+    if s.drop_to is not None:
+        keep += [c for c in DROP_TO_CAPS if c not in keep]
+    argv = ["--cap-drop", "ALL"]
+    for cap in keep:
+        argv += ["--cap-add", cap]
+    return argv
 
 
 def _parents(dest: str, made: set[str]) -> list[str]:

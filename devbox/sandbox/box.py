@@ -9,6 +9,7 @@ the writable layer twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from devbox.errors import DevboxError
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import host
@@ -51,8 +53,12 @@ class Box:
 def stack_ids(box: Box) -> str:
     """A digest of what the running box was mounted from: the layer directories (digest and
     inode of each: a layer built again under the same digest is a new directory) and the shared
-    binds (a new [shell].home, workdir or CA bundle needs a new mount)."""
-    ids = [repr([(b.src, b.dest, b.mode) for b in box_binds(box)])]
+    binds (a new [shell].home or workdir needs a new mount)."""
+    binds = box_binds(box)
+    ids = [repr([(b.src, b.dest, b.mode) for b in binds])]
+    masks = store_masks(box, binds)
+    if masks:
+        ids.append(repr(masks))
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))
@@ -70,17 +76,94 @@ def running_ids(p: ProjectPaths) -> str:
 
 
 def box_binds(box: Box) -> list[sandbox.Bind]:
-    """The home, the working tree, devbox's rc files and the host's CA bundle: the same for
-    every session, so the supervisor mounts them once (box_fstab)."""
+    """The home, the working tree and devbox's rc files (with the host's CA bundle in them,
+    sync_host_ca): the same for every session, so the supervisor mounts them once (box_fstab)."""
     spec, p = box.spec, box.paths
     _, host_home, _ = user()
     home_src = str(p.home) if spec.shell.home == "isolated" else host_home
-    binds = [
+    return [
         sandbox.Bind(home_src, host_home),
         sandbox.Bind(str(spec.project), workdir_of(spec)),
         sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
     ]
-    return [*binds, *sandbox.host_ca(host.ca_bundle())[0]]
+
+
+CA_COPY = os.path.basename(sandbox.HOST_CA)
+
+
+def sync_host_ca(box: Box) -> None:
+    """Copy the host's CA bundle (host.ca_bundle) into the box's rc dir, which every session
+    sees read-only at RC_DIR: the file's content alone, not its directory. A running box sees a
+    new copy at once."""
+    copy = box.paths.rc / CA_COPY
+    data = host_ca_bytes(box.spec.project, box.store.root)
+    if data is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(copy)
+        return
+    with contextlib.suppress(OSError):
+        with open(copy, "rb", opener=_nofollow) as f:
+            if f.read() == data:
+                return
+    write_new(copy, data)
+
+
+def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
+    """The content of the host's CA bundle, None when boxes do not get one. Refused when the
+    bundle lies where a box can write (the project, the store): the host never reads a path a
+    box can replace."""
+    bundle = host.ca_bundle()
+    if bundle is None:
+        return None
+    real = os.path.realpath(bundle)
+    for inside in (str(project), str(store_root)):
+        top = os.path.realpath(inside).rstrip("/") + "/"
+        if real.startswith(top):
+            raise DevboxError(
+                f"the CA bundle {bundle} is inside {inside}, which a box can write",
+                hint="point SSL_CERT_FILE at a bundle elsewhere, or set DEVBOX_HOST_CA=0",
+            )
+    try:
+        with open(real, "rb", opener=_nofollow) as f:
+            return f.read()
+    except OSError as e:
+        raise DevboxError(
+            f"cannot read the CA bundle {bundle}: {e.strerror or e}",
+            hint="set DEVBOX_HOST_CA=0 to enter without the host's CA bundle",
+        ) from e
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Replace `path` with a new file (mode 0644) holding `data`, following no symlink."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(tmp, flags, 0o644), "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def store_masks(box: Box, binds: list[sandbox.Bind]) -> list[str]:
+    """Where the store would show in the box through a bind whose source holds it (`[shell]
+    home = "host"` with the store in the home, a working tree that holds the store): covered
+    with an empty read-only tmpfs, so no session reaches the layers, the caches other builds
+    trust, or other projects."""
+    store = Path(os.path.realpath(box.store.root))
+    out: list[str] = []
+    for b in binds:
+        src = Path(os.path.realpath(b.src))
+        if store.is_relative_to(src):
+            rel = store.relative_to(src)
+            dest = b.dest.rstrip("/") + ("" if rel == Path(".") else f"/{rel}")
+            if dest not in out:
+                out.append(dest or "/")
+    return out
 
 
 def user() -> tuple[str, str, str]:

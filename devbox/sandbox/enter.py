@@ -66,7 +66,7 @@ def plan_entry(
         shell=shell or login_shell,
         workdir=workdir,
     )
-    env.update(sandbox.host_ca(host.ca_bundle())[1])
+    env.update(sandbox.host_ca_env(host.ca_bundle()))
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -82,7 +82,8 @@ def plan_entry(
         argv=tuple(argv),
         cwd=box_cwd(spec, cwd),
         new_session=not interactive,
-        cap_add_all=tier.level > 1 and root,
+        caps=sandbox.root_caps(tier.level) if root else (),
+        hostname=spec.name,
         drop_to=drop_to,
         nested_uid=nested,
         seccomp_fd=seccomp_fd,
@@ -101,6 +102,7 @@ def enter(
     """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
     in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
     p = box.paths
+    box_.sync_host_ca(box)
     pid = start.ensure_running(box, display)
     interactive = argv is None
     extra_env: dict[str, str] = {}
@@ -118,7 +120,7 @@ def enter(
         root=root,
         interactive=interactive,
         shell=shell,
-        seccomp_fd=seccomp.memfd() if box.tier.seccomp else None,
+        seccomp_fd=seccomp.memfd(fake_ids=box.tier.seccomp) if seccomp.supported() else None,
     )
     env = {**entry.env, **extra_env}
     join = sandbox.join_argv(

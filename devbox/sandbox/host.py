@@ -257,9 +257,19 @@ CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundl
 def ca_bundle() -> str | None:
     """The host's CA bundle, which boxes trust too (so HTTPS works behind a TLS-inspecting
     proxy whose CA the host trusts). DEVBOX_HOST_CA=0 turns this off."""
+    files = ca_files()
+    return files[-1] if files and os.path.isfile(files[-1]) else None
+
+
+def ca_files() -> list[str]:
+    """The files ca_bundle looks at, in order, up to the one it takes (the launcher watches
+    them all: a bundle that appears, changes or goes changes what the box trusts)."""
     if os.environ.get("DEVBOX_HOST_CA") == "0":
-        return None
+        return []
+    out: list[str] = []
     for path in (os.environ.get("SSL_CERT_FILE", ""), *CA_BUNDLES):
-        if path and os.path.isfile(path):
-            return path
-    return None
+        if path:
+            out.append(path)
+            if os.path.isfile(path):
+                break
+    return out

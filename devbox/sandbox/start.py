@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
@@ -74,7 +75,9 @@ def box_fstab(box: Box) -> str:
 
     lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.stack)]
     opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=box.tier.level > 1)
-    return supervisor.box_fstab(opts, str(p.merged), box_.box_binds(box))
+    binds = box_.box_binds(box)
+    masks = box_.store_masks(box, binds)
+    return supervisor.box_fstab(opts, str(p.merged), binds, masks)
 
 
 SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
@@ -160,8 +163,8 @@ def _prepare(box: Box, display: Reporter) -> None:
     if have != want:
         stack_file.write_text(want)
     if not any(p.home.iterdir()):
-        _seed_home(box)
-        private.tighten(p.home)  # cp -a gave it /etc/skel's mode
+        _seed_home(box, display)
+        private.tighten(p.home)  # the copy gave it /etc/skel's mode
 
 
 def _wipe_upper(box: Box) -> None:
@@ -171,13 +174,31 @@ def _wipe_upper(box: Box) -> None:
         d.mkdir(parents=True)
 
 
-def _seed_home(box: Box) -> None:
-    """A new isolated home starts as the box's /etc/skel."""
+def _seed_home(box: Box, display: Reporter) -> None:
+    """A new isolated home starts as the box's /etc/skel: the topmost layer that has one wins.
+    The layers are the box's to write, so no symlink in them is followed: a symlinked (or
+    whited-out) /etc or /etc/skel seeds nothing, symlinks inside skel are copied as symlinks."""
     for root in box.roots():
-        skel = root / "etc/skel"
-        if skel.is_dir():
-            subprocess.run(["cp", "-a", f"{skel}/.", str(box.paths.home)], check=False)
+        try:
+            skel = nofollow.open_dir(root, "etc/skel")
+        except FileNotFoundError:
+            continue
+        except (OSError, DevboxError):
+            display.info(
+                "devbox: the box's /etc/skel is not a plain directory; its home starts empty"
+            )
             return
+        try:
+            home = nofollow.open_root(box.paths.home)
+            try:
+                nofollow.copy_tree(skel, home)
+            finally:
+                os.close(home)
+        except (OSError, DevboxError) as e:
+            display.info(f"devbox: the box's /etc/skel was not fully copied to its home: {e}")
+        finally:
+            os.close(skel)
+        return
 
 
 def reset(box: Box) -> bool:

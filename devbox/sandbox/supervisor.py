@@ -27,8 +27,11 @@ from devbox.sandbox.host import UserNs
 # writable layer is never mounted twice. Closing fd 3 once ready tells a launcher that started it
 # with a pipe there (launcher.py) that the box is up, without polling.
 # $1 store root (cwd), $2 fstab, $3 merged dir, $4 pid file, $5 sessions FIFO, $6/$7 passwd and
-# group lines to add, $8 start lock, $9 linger seconds. Its first line is a no-op naming it
-# (supervisor_script); the template's `#!` line is for shellcheck and editors, not for `sh -c`.
+# group lines to add (the box's /etc is its own: the script checks it is the merged root's real
+# etc, pinned as its cwd, and dd opens the files with O_NOFOLLOW and O_NONBLOCK, so a planted
+# symlink or FIFO is neither followed nor waited on), $8 start lock, $9 linger seconds. Its first
+# line is a no-op naming it (supervisor_script); the template's `#!` line is for shellcheck and
+# editors, not for `sh -c`.
 TEMPLATE = template.load(__file__, "supervisor.sh.in").removeprefix("#!/bin/sh\n")
 SUPERVISOR_SCRIPT = TEMPLATE.split("\n", 1)[1]  # the script after that first line
 SUPERVISOR_MARK = "devbox-box-2"  # in its cmdline: a supervisor that speaks this protocol
@@ -77,11 +80,12 @@ def fstab_path(path: str) -> str:
     return path
 
 
-def box_fstab(options: str, merged: str, binds: Sequence[Bind]) -> str:
+def box_fstab(options: str, merged: str, binds: Sequence[Bind], masks: Sequence[str] = ()) -> str:
     """The box's mounts, for one `mount -a -T FSTAB` in the supervisor (one process): the
     overlay (`options` relative to the store root, the supervisor's cwd), a private /tmp and
     /run, then the binds every session shares (made where missing, in order, so a bind can go
-    inside an earlier one)."""
+    inside an earlier one), then an empty read-only tmpfs over each of `masks` (box paths
+    a bind brought in that no session may reach: box.store_masks)."""
     m = fstab_path(merged)
     lines = [
         f"devbox {m} overlay {options} 0 0",
@@ -93,4 +97,7 @@ def box_fstab(options: str, merged: str, binds: Sequence[Bind]) -> str:
         opts = {"rw": "rbind", "ro": "bind,ro", "ro-try": "bind,ro,nofail"}[b.mode]
         dest = fstab_path(merged.rstrip("/") + b.dest)
         lines.append(f"{fstab_path(b.src)} {dest} none {opts},X-mount.mkdir 0 0")
+    for path in masks:
+        dest = fstab_path(merged.rstrip("/") + path)
+        lines.append(f"devbox-mask {dest} tmpfs ro,nosuid,nodev,noexec,mode=755 0 0")
     return "\n".join(lines)

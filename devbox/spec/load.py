@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
 from devbox.spec import tables as t
 from devbox.spec import tomlpos
@@ -38,9 +39,11 @@ def find_spec(start: Path) -> Path | None:
 def load_spec(path: Path) -> Spec:
     """Read and validate ``path``: SpecError for a bad spec, DevboxError if it can't be read."""
     try:
-        data = path.read_bytes()
+        data = nofollow.read_file(path)  # the working tree is the box's to write: no symlink
     except OSError as exc:
         raise DevboxError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except nofollow.Refused as exc:
+        raise DevboxError(f"cannot read {exc.message}", hint=exc.hint) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devbox.activation import covered, trust
 from devbox.activation import hook as activation
-from devbox.activation import trust
 from devbox.activation.hook import activation_vars, hook_env, hook_text, quote
 from devbox.activation.shims import FastPath, shim_names, shim_text, write_shims
 from devbox.errors import DevboxError
@@ -62,30 +62,97 @@ def test_quote_round_trips_through_the_real_shell(shell: str) -> None:
 # -- trust --------------------------------------------------------------------------------------
 
 
-def test_trust_is_keyed_by_real_path_and_content(tmp_path: Path) -> None:
+def allow(path: Path) -> None:
+    trust.allow(parse_spec(path.read_text(), path), path.read_bytes())
+
+
+def state(path: Path) -> trust.Verdict:
+    return trust.verdict(path, path.read_bytes())
+
+
+def test_trust_is_bound_to_the_real_project_directory_and_content(tmp_path: Path) -> None:
     path = spec_of(tmp_path, BASE)
     link = tmp_path / "link"
     link.symlink_to(path.parent)
-    assert trust.state(path) == trust.NOT_ALLOWED
-    trust.allow(path, path.read_bytes())
-    assert trust.state(path) == trust.ALLOWED
-    assert trust.is_trusted(link / "devbox.toml"), "the same file through a symlink"
+    assert state(path).state == trust.NOT_ALLOWED
+    allow(path)
+    assert state(path).state == trust.ALLOWED
+    assert state(link / "devbox.toml").state == trust.ALLOWED, "the same project, another name"
+    assert trust.record_path(link / "devbox.toml") == trust.record_path(path)
     path.write_text(BASE + "# edited\n")
-    assert trust.state(path) == trust.CHANGED
-    assert not trust.is_trusted(path)
+    assert (state(path).state, state(path).changes) == (trust.CHANGED, ("devbox.toml",))
     with pytest.raises(DevboxError) as e:
         trust.read_trusted(path)
     assert "changed since it was allowed; `devbox allow` trusts it again" in e.value.message
     assert "\n" not in e.value.render()
     assert trust.deny(path)
     assert not trust.deny(path)
-    assert trust.state(path) == trust.NOT_ALLOWED
-    assert trust.state(tmp_path / "missing" / "devbox.toml") == trust.NOT_ALLOWED
+    assert state(path).state == trust.NOT_ALLOWED
+
+
+def test_trust_covers_the_lock_and_the_setup_inputs(tmp_path: Path) -> None:
+    text = BASE + '[setup]\nrun = ["true"]\ninputs = ["a.sh", "conf", "gone"]\n'
+    path = spec_of(tmp_path, text)
+    project = path.parent
+    (project / "a.sh").write_text("one")
+    (project / "conf" / "sub").mkdir(parents=True)
+    (project / "conf" / "sub" / "x").write_text("x")
+    spec = parse_spec(text, path)
+    from devbox.plan.recipe import hash_inputs
+
+    (project / "gone").write_text("")
+    expected = hash_inputs(project, spec.setup.inputs)
+    (project / "gone").unlink()
+    got = covered.input_hashes(project, spec.setup.inputs)
+    assert got == {**expected, "gone": covered.MISSING}, "as the build hashes them"
+    allow(path)
+    (project / "devbox.lock").write_text("# new\n")
+    assert (state(path).state, state(path).changes) == (trust.CHANGED, ("devbox.lock",))
+    message = trust.refusal(path, state(path))
+    assert message.startswith("devbox.lock changed since you allowed this project (")
+    assert "`devbox allow`" in message
+    allow(path)
+    assert state(path).state == trust.ALLOWED
+    (project / "conf" / "sub" / "x").write_text("y")
+    (project / "gone").write_text("")
+    v = state(path)
+    assert v.changes == ("setup input conf/sub/x", "setup input gone")
+    assert trust.refusal(path, v).startswith("setup input conf/sub/x, setup input gone changed")
+    assert trust.describe(v) == (
+        "changed since allowed: setup input conf/sub/x, setup input gone changed"
+    )
+
+
+def test_symlinks_in_what_trust_covers_are_refused(tmp_path: Path) -> None:
+    text = BASE + '[setup]\nrun = ["true"]\ninputs = ["a.sh", "d/b.sh"]\n'
+    path = spec_of(tmp_path, text)
+    project = path.parent
+    (project / "real.sh").write_text("x")
+    (project / "a.sh").symlink_to("real.sh")
+    (project / "d").symlink_to(".")
+    spec = parse_spec(text, path)
+    for inputs in (("a.sh",), ("d/b.sh",)):
+        with pytest.raises(DevboxError, match="is a symbolic link: devbox does not follow"):
+            covered.input_hashes(project, inputs)
+    (project / "devbox.lock").symlink_to("real.sh")
+    with pytest.raises(DevboxError, match=r"devbox\.lock is a symbolic link"):
+        trust.current(spec, b"")
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "devbox.toml").symlink_to(path)
+    with pytest.raises(DevboxError, match="a box can plant one"):
+        covered.read_spec(evil / "devbox.toml")
+
+
+def test_the_lock_name_is_the_lockfiles() -> None:
+    from devbox.plan import lockfile
+
+    assert trust.LOCK_NAME == lockfile.LOCK_NAME
 
 
 def test_trust_lives_in_the_state_dir_under_devbox_home(tmp_path: Path) -> None:
     path = spec_of(tmp_path, BASE)
-    trust.allow(path, path.read_bytes())
+    allow(path)
     home = Path(os.environ["DEVBOX_HOME"])
     assert [p.parent for p in (home / "state" / "trust").iterdir()] == [trust.trust_dir()]
 
@@ -213,7 +280,7 @@ def test_hook_env_refuses_once_then_activates(
     token = said.strip()
     assert hook_env("bash", str(path), token).startswith("_devbox_watch ")
     assert capsys.readouterr().err == "", "looking again does not repeat it"
-    trust.allow(path, path.read_bytes())
+    allow(path)
     code = hook_env("bash", str(path), token)
     assert capsys.readouterr().err == ""
     out = _eval("bash", code + 'echo "$GREETING|$DEVBOX_ACTIVE|$PS1"\n', "PS1='$ '\n")
@@ -223,7 +290,7 @@ def test_hook_env_refuses_once_then_activates(
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_deactivate_restores_values_export_state_and_unset(tmp_path: Path, shell: str) -> None:
     path = spec_of(tmp_path, BASE + '[env]\nEXPORTED = "new"\nLOCAL = "new"\nFRESH = "new"\n')
-    trust.allow(path, path.read_bytes())
+    allow(path)
     code = hook_env(shell, str(path))
     if shell == "fish":
         before = "set -gx EXPORTED 'old \\'x\\''; set -g LOCAL 'kept\nline'\n"

@@ -319,3 +319,23 @@ def test_userns_failure_ubuntu_apparmor_uid_map_write() -> None:
     err = userns_failure("unshare: write failed /proc/self/uid_map: Operation not permitted\n")
     assert isinstance(err, HostError)
     assert err.hint is not None and "apparmor_restrict_unprivileged_userns=0" in err.hint
+
+
+def test_ca_files_are_what_ca_bundle_looks_at_up_to_the_one_it_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing, bundle = tmp_path / "missing.pem", tmp_path / "corp.pem"
+    bundle.write_text("CA\n")
+    monkeypatch.setattr(host, "CA_BUNDLES", (str(missing), str(bundle), "/never/looked/at"))
+    monkeypatch.delenv("DEVBOX_HOST_CA", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "gone.pem"))
+    assert host.ca_files() == [str(tmp_path / "gone.pem"), str(missing), str(bundle)]
+    assert host.ca_bundle() == str(bundle)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert host.ca_files() == [str(bundle)]
+    monkeypatch.setenv("DEVBOX_HOST_CA", "0")
+    assert host.ca_files() == [] and host.ca_bundle() is None
+    monkeypatch.delenv("DEVBOX_HOST_CA")
+    monkeypatch.setattr(host, "CA_BUNDLES", (str(missing),))
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert host.ca_files() == [str(missing)] and host.ca_bundle() is None

@@ -129,3 +129,23 @@ def test_every_module_the_launcher_imports_is_watched(tmp_path: Path) -> None:
     loaded = set(out.stdout.split())
     spec = parse_spec('[box]\nbase = "debian:bookworm"\n', tmp_path / "devbox.toml")
     assert loaded - set(launcher.watched(spec, Tier(2, 1, 1, "u", (1, 1), (1, 1)))) == set()
+
+
+def test_the_hand_over_sets_devbox_home_only_when_it_chose_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the Python path would look for trust records in STORE/state, not the user's state
+    dir (an empty DEVBOX_HOME is unset for Python and the front alike)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from devbox.store import paths
+
+    box: Any = SimpleNamespace(store=paths.Store(tmp_path / "store"))
+    monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "store"))
+    assert launcher.handover_home(box) == str(tmp_path / "store")
+    monkeypatch.delenv("DEVBOX_HOME")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert launcher.handover_home(box) == ""
+    monkeypatch.setenv("DEVBOX_HOME", "")
+    assert paths.state_root() == tmp_path / "state" / "devbox"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -364,6 +365,31 @@ def test_hash_inputs_of_files_and_directories(tmp_path: Path) -> None:
     found = hash_inputs(tmp_path, ("src", "req.txt"))
     assert found == {"req.txt": sha("r"), "src/b.py": sha("b"), "src/sub/a.py": sha("a")}
     assert list(found) == sorted(found)
+
+
+def test_hash_inputs_follows_no_symlink_and_waits_on_no_fifo(tmp_path: Path) -> None:
+    project, outside = tmp_path / "p", tmp_path / "outside"
+    (project / "src").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "key").write_text("secret")
+    (project / "src" / "key").symlink_to(outside / "key")
+    (project / "src" / "dir").symlink_to(outside)
+    (project / "top").symlink_to(outside)
+    os.mkfifo(project / "src" / "fifo")
+    found = hash_inputs(project, ("src", "top"))
+    link = hashlib.sha256(b"symlink:" + str(outside).encode()).hexdigest()
+    assert found == {
+        "src/dir": link,
+        "src/key": hashlib.sha256(b"symlink:" + str(outside / "key").encode()).hexdigest(),
+        "top": link,
+    }
+    assert sha("secret") not in found.values()
+    with pytest.raises(DevboxError, match="symlink"):
+        hash_inputs(project, ("top/key",))  # through a symlinked directory: refused
+    with pytest.raises(DevboxError, match="special file"):
+        hash_inputs(project, ("src/fifo",))
+    with pytest.raises(DevboxError, match="does not exist"):
+        hash_inputs(project, ("src/none",))
 
 
 def test_a_new_file_in_an_input_directory_changes_the_setup_digest(tmp_path: Path) -> None:

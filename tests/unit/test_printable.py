@@ -87,7 +87,7 @@ REVIEWED = {
     ("cli.py", "typer.echo(terminal(line))"),
     ("cli.py", 'typer.echo(f"devbox {__version__}")'),
     ("cli.py", "typer.echo(hook_text(shell), nl=False)"),
-    ("cli.py", "typer.echo(activate_text(shell, path), nl=False)"),
+    ("cli.py", "typer.echo(activate_text(shell, spec.path), nl=False)"),
     ("activation/hook.py", "sys.stdout.write(hook_env(*args))"),
     ("build/progress.py", 'self.out.write("\\r\\x1b[K" + line)'),
     ("build/progress.py", 'self.out.write("\\r\\x1b[K")'),

@@ -19,8 +19,10 @@ from devbox.build.steps import (
     packages_query,
     setup_script,
 )
+from devbox.errors import DevboxError
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox.argv import Bind, Session, bwrap_argv, join_argv, overlay_options, unshare_argv
+from devbox.sandbox.box import Box, sync_host_ca
 from devbox.sandbox.host import UserNs
 from devbox.sandbox.supervisor import (
     SUPERVISOR_MARK,
@@ -31,6 +33,8 @@ from devbox.sandbox.supervisor import (
     supervisor_cmdline_head,
     supervisor_script,
 )
+from devbox.spec.load import parse_spec
+from devbox.store.paths import Store
 
 USERNS = UserNs(("--user", "--map-user=1000", "--map-users=100000,0,65536"))
 DPKG_QUERY = r"dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n'"
@@ -69,9 +73,11 @@ def test_bwrap_argv_minimal_non_interactive() -> None:
         "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
         "--ro-bind-try", "/etc/hosts", "/etc/hosts",
         "--chdir", "/home/u/proj",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--new-session",
+        "--cap-drop", "ALL",
         "--",
         "make", "test",
     ]  # fmt: skip
@@ -109,8 +115,10 @@ def test_bwrap_argv_interactive_with_binds_and_tmpfs() -> None:
         "--perms", "0755", "--dir", "/opt",
         "--ro-bind-try", "/opt/tools", "/opt/tools",
         "--chdir", "/workspace/sub dir",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
+        "--cap-drop", "ALL",
         "--",
         "bash", "--rcfile", "/run/devbox/bashrc", "-i",
     ]  # fmt: skip
@@ -152,9 +160,11 @@ def test_bwrap_argv_makes_every_missing_parent_0755_once_across_binds() -> None:
         "--bind", "/w", "/top",
         "--bind", "/v", "/a/b",
         "--chdir", "/",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--new-session",
+        "--cap-drop", "ALL",
         "--",
         "true",
     ]  # fmt: skip
@@ -182,7 +192,7 @@ def test_bwrap_argv_build_step_tier_2() -> None:
             Bind("/s/cache/lists", "/var/lib/apt/lists"),
             Bind("/s/layers/.tmp-b/out", "/tmp/devbox-out"),
         ),
-        cap_add_all=True,
+        caps=sandbox.ALL_CAPS,
     )
     assert bwrap_argv("/usr/bin/bwrap", session) == [
         "/usr/bin/bwrap",
@@ -204,7 +214,8 @@ def test_bwrap_argv_build_step_tier_2() -> None:
         "--perms", "0755", "--dir", "/tmp",
         "--bind", "/s/layers/.tmp-b/out", "/tmp/devbox-out",
         "--chdir", "/",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--new-session",
         "--cap-add", "ALL",
@@ -215,7 +226,7 @@ def test_bwrap_argv_build_step_tier_2() -> None:
 
 def test_bwrap_argv_build_step_tier_3_with_seccomp() -> None:
     session = Session(
-        root="/m", argv=("/bin/sh", "-c", "x"), cwd="/", cap_add_all=True, seccomp_fd=7
+        root="/m", argv=("/bin/sh", "-c", "x"), cwd="/", caps=sandbox.ALL_CAPS, seccomp_fd=7
     )
     assert bwrap_argv("bwrap", session) == [
         "bwrap",
@@ -226,7 +237,8 @@ def test_bwrap_argv_build_step_tier_3_with_seccomp() -> None:
         "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
         "--ro-bind-try", "/etc/hosts", "/etc/hosts",
         "--chdir", "/",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--new-session",
         "--cap-add", "ALL",
@@ -249,8 +261,11 @@ def test_bwrap_argv_tier_2_session_drops_to_the_user_with_setpriv() -> None:
         "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
         "--ro-bind-try", "/etc/hosts", "/etc/hosts",
         "--chdir", "/w",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
+        "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+        "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_DAC_READ_SEARCH",
         "--",
         "setpriv", "--reuid=1000", "--regid=1001", "--clear-groups", "--",
         "bash", "-i",
@@ -269,9 +284,11 @@ def test_bwrap_argv_tier_3_session_is_the_user_in_a_nested_namespace() -> None:
         "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf",
         "--ro-bind-try", "/etc/hosts", "/etc/hosts",
         "--chdir", "/w",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--new-session",
+        "--cap-drop", "ALL",
         "--seccomp", "3",
         "--",
         "make",
@@ -286,7 +303,7 @@ def test_bwrap_argv_every_option_at_once() -> None:
         binds=(Bind("/h", "/home/u"),),
         tmpfs=("/tmp",),
         new_session=False,
-        cap_add_all=True,
+        caps=sandbox.ALL_CAPS,
         nested_uid=(5, 6),
         drop_to=(7, 8),
         seccomp_fd=9,
@@ -304,7 +321,8 @@ def test_bwrap_argv_every_option_at_once() -> None:
         "--perms", "0755", "--dir", "/home",
         "--bind", "/h", "/home/u",
         "--chdir", "/",
-        "--unshare-pid",
+        "--unshare-pid", "--unshare-uts", "--unshare-ipc",
+        "--hostname", "devbox",
         "--die-with-parent",
         "--cap-add", "ALL",
         "--seccomp", "9",
@@ -316,8 +334,35 @@ def test_bwrap_argv_every_option_at_once() -> None:
 
 def test_session_defaults_add_no_privilege_options() -> None:
     s = Session(root="/m", argv=("x",), cwd="/")
-    assert (s.cap_add_all, s.nested_uid, s.drop_to, s.seccomp_fd) == (False, None, None, None)
+    assert (s.caps, s.nested_uid, s.drop_to, s.seccomp_fd) == ((), None, None, None)
     assert (s.binds, s.tmpfs, s.new_session) == ((), (), True)
+    assert bwrap_argv("bwrap", s)[-5:] == ["--new-session", "--cap-drop", "ALL", "--", "x"]
+
+
+def test_bwrap_argv_session_in_its_own_uts_and_ipc_namespaces_named_as_asked() -> None:
+    argv = bwrap_argv("bwrap", Session(root="/m", argv=("x",), cwd="/", hostname="my-box"))
+    i = argv.index("--unshare-pid")
+    assert argv[i : i + 5] == ["--unshare-pid", "--unshare-uts", "--unshare-ipc", "--hostname",
+                               "my-box"]  # fmt: skip
+
+
+def test_bwrap_argv_tier_1_root_keeps_what_apt_needs_and_nothing_of_sys_admin() -> None:
+    s = Session(root="/m", argv=("apt-get", "install", "x"), cwd="/", caps=sandbox.ROOT_CAPS)
+    argv = bwrap_argv("bwrap", s)
+    i = argv.index("--cap-drop")
+    kept = argv[i + 2 : argv.index("--")]
+    assert argv[i : i + 2] == ["--cap-drop", "ALL"]
+    assert kept == [w for c in sandbox.ROOT_CAPS for w in ("--cap-add", c)]
+    for need in ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID"):
+        assert need in kept
+    for never in ("CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_MKNOD", "CAP_NET_RAW",
+                  "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "ALL"):  # fmt: skip
+        assert never not in kept
+
+
+def test_root_caps_per_tier() -> None:
+    assert sandbox.root_caps(1) == sandbox.ROOT_CAPS
+    assert sandbox.root_caps(2) == sandbox.root_caps(3) == sandbox.ALL_CAPS == ("ALL",)
 
 
 # -- joining, unshare, supervisor, build ---------------------------------------------------------
@@ -437,6 +482,16 @@ def test_box_fstab_mounts_the_overlay_tmp_run_then_the_shared_binds_in_order() -
     ]
 
 
+def test_box_fstab_masks_come_last_as_empty_read_only_tmpfs() -> None:
+    binds = [Bind("/home/alice", "/home/alice")]
+    lines = box_fstab("o", "/s/p/merged", binds, ["/home/alice/.local/share/dev box"])
+    assert lines.splitlines()[-2:] == [
+        "/home/alice /s/p/merged/home/alice none rbind,X-mount.mkdir 0 0",
+        "devbox-mask /s/p/merged/home/alice/.local/share/dev\\040box tmpfs "
+        "ro,nosuid,nodev,noexec,mode=755 0 0",
+    ]
+
+
 def test_fstab_paths_escape_what_separates_fields() -> None:
     raw = "/a b\tc\nd\\e ü'\""
     assert fstab_path(raw) == "/a\\040b\\011c\\012d\\134e\\040ü'\""
@@ -464,8 +519,8 @@ def test_supervisor_script_adds_the_user_after_mounting_and_before_saying_ready(
     script = SUPERVISOR_SCRIPT
     mounted = script.index("mount -a -T")
     ready = script.index("\nready\n")
-    assert mounted < script.index('"$3/etc/passwd"') < ready
-    assert mounted < script.index('"$3/etc/group"') < ready
+    assert mounted < script.index('add "$6" passwd "$3"') < ready
+    assert mounted < script.index('add "$7" group "$3"') < ready
 
 
 def _fake_tools(tmp_path: Path, *names: str) -> dict[str, str]:
@@ -524,6 +579,36 @@ def test_supervisor_script_matches_whole_names_only(tmp_path: Path) -> None:
     assert (merged / "etc/group").read_text().splitlines() == ["root:x:0:", "ro:x:1000:"]
 
 
+@pytest.mark.parametrize("plant", ["passwd-link", "etc-link", "passwd-fifo", "etc-dotdot"])
+def test_supervisor_script_follows_no_planted_link_nor_waits_on_a_fifo(
+    tmp_path: Path, plant: str
+) -> None:
+    """The box's layers make its /etc: a symlink there (to a host file, or out of the box) is
+    not written through, a FIFO is not waited on; the box still starts."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (victim.parent / "etc-elsewhere").mkdir()
+    (victim.parent / "etc-elsewhere/passwd").write_text("precious\n")
+    etc = tmp_path / "merged/etc"
+    etc.parent.mkdir()
+    if plant == "etc-link":
+        etc.symlink_to(victim.parent / "etc-elsewhere")
+    elif plant == "etc-dotdot":
+        etc.symlink_to("../etc-elsewhere")
+    else:
+        etc.mkdir()
+        (etc / "group").write_text("root:x:0:\n")
+        if plant == "passwd-link":
+            (etc / "passwd").symlink_to(victim)
+        else:
+            os.mkfifo(etc / "passwd")
+    _run_supervisor(tmp_path, "alice:x:1000:1000::/home/alice:/bin/sh", "alice:x:1000:")
+    assert victim.read_text() == "precious\n"
+    assert (victim.parent / "etc-elsewhere/passwd").read_text() == "precious\n"
+    if plant in ("passwd-link", "passwd-fifo"):
+        assert (etc / "group").read_text() == "root:x:0:\nalice:x:1000:\n"  # the file still is
+
+
 def test_build_argv() -> None:
     bwrap_cmd = ["bwrap", "--bind", "/s/m", "/", "--", "/bin/sh", "-c", "apt-get install -y git"]
     argv = build_argv(
@@ -572,8 +657,13 @@ def test_build_script_runs_the_command_then_removes_the_dirs_and_keeps_its_statu
         "rc=0",
         '"$@" || rc=$?',
         'if [ -n "$cleanup" ]; then',
-        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do """
-        """rmdir "$merged/$d" 2>/dev/null || :; done""",
+        """  printf '%s\\n' "$cleanup" | while IFS= read -r d; do""",
+        "    (",
+        '      cd -P "$merged" && m=$PWD || exit 1',
+        '      case $d in */*) cd -P "${d%/*}" && [ "$PWD" = "$m/${d%/*}" ] || exit 1 ;; esac',
+        '      rmdir "${d##*/}"',
+        "    ) 2>/dev/null || :",
+        "  done",
         "fi",
         'exit "$rc"',
     ]
@@ -598,6 +688,18 @@ def test_build_script_removes_empty_mount_points_deepest_first(tmp_path: Path) -
     assert not (merged / "home/u").exists()
     assert (merged / "home/other").is_dir()  # not listed
     assert (merged / "opt/tools/made-by-the-step").exists()  # not empty: kept
+
+
+def test_build_script_removes_no_dir_through_a_symlink_the_step_made(tmp_path: Path) -> None:
+    """The step replaced a mount point's parent by a link to a host directory: the host's
+    empty directory of the same name stays."""
+    merged = tmp_path / "merged"
+    (merged / "home/u/proj").mkdir(parents=True)
+    host = tmp_path / "host"
+    (host / "u/proj").mkdir(parents=True)
+    step = f"rm -rf {merged}/home && ln -s {host} {merged}/home"
+    assert _run_build_script(tmp_path, ["home/u/proj", "home/u"], "/bin/sh", "-c", step) == 0
+    assert (host / "u/proj").is_dir()
 
 
 def test_build_script_exits_with_the_command_status_after_cleaning_up(tmp_path: Path) -> None:
@@ -840,10 +942,76 @@ def test_supervisor_cmdline_names_its_pid_file_on_its_first_line(tmp_path: Path)
         proc.wait()
 
 
-def test_host_ca_binds_the_bundles_directory_and_points_the_tools_at_it() -> None:
-    assert sandbox.host_ca(None) == ((), {})
-    binds, env = sandbox.host_ca("/etc/ssl/certs/ca-certificates.crt")
-    assert binds == (sandbox.Bind("/etc/ssl/certs", "/run/devbox-host-ca", "ro"),)
-    assert env["SSL_CERT_FILE"] == "/run/devbox-host-ca/ca-certificates.crt"
-    assert set(env) >= {"PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"}
-    assert set(env.values()) == {"/run/devbox-host-ca/ca-certificates.crt"}
+def test_host_ca_binds_the_bundle_file_alone_and_points_the_tools_at_it() -> None:
+    assert sandbox.host_ca_env(None) == {}
+    assert sandbox.host_ca_binds(None) == ()
+    bundle = "/home/u/corp/ca.pem"
+    assert sandbox.host_ca_binds(bundle) == (sandbox.Bind(bundle, "/run/devbox/host-ca.pem", "ro"),)
+    env = sandbox.host_ca_env(bundle)
+    assert set(env) >= {"SSL_CERT_FILE", "PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"}
+    assert set(env.values()) == {"/run/devbox/host-ca.pem"} == {sandbox.HOST_CA}
+    assert os.path.dirname(sandbox.HOST_CA) == sandbox.RC_DIR
+
+
+def _ca_box(tmp_path: Path) -> Box:
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    spec = parse_spec('[box]\nbase = "debian:bookworm"\n', project / "devbox.toml")
+    return Box(spec, Store(tmp_path / "store"), ())
+
+
+def test_sync_host_ca_copies_the_bundle_alone_and_keeps_it_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = _ca_box(tmp_path)
+    corp = tmp_path / "corp"
+    corp.mkdir()
+    (corp / "ca.pem").write_text("CA-ONE\n")
+    (corp / "secret").write_text("no\n")
+    monkeypatch.delenv("DEVBOX_HOST_CA", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(corp / "ca.pem"))
+    copy = box.paths.rc / "host-ca.pem"
+    sync_host_ca(box)
+    assert copy.read_text() == "CA-ONE\n"
+    assert sorted(os.listdir(box.paths.rc)) == ["host-ca.pem"]
+    (corp / "ca.pem").write_text("CA-TWO\n")
+    sync_host_ca(box)
+    assert copy.read_text() == "CA-TWO\n"
+    monkeypatch.setenv("DEVBOX_HOST_CA", "0")
+    sync_host_ca(box)
+    assert not copy.exists()
+
+
+def test_sync_host_ca_writes_no_file_through_a_planted_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = _ca_box(tmp_path)
+    (tmp_path / "ca.pem").write_text("CA\n")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    monkeypatch.delenv("DEVBOX_HOST_CA", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    box.paths.rc.mkdir(parents=True)
+    (box.paths.rc / "host-ca.pem").symlink_to(victim)
+    (box.paths.rc / f".host-ca.pem.{os.getpid()}").symlink_to(victim)
+    sync_host_ca(box)
+    assert victim.read_text() == "precious\n"
+    assert (box.paths.rc / "host-ca.pem").read_text() == "CA\n"
+    assert not (box.paths.rc / "host-ca.pem").is_symlink()
+
+
+@pytest.mark.parametrize("where", ["project", "store"])
+def test_sync_host_ca_refuses_a_bundle_a_box_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    box = _ca_box(tmp_path)
+    inside = tmp_path / where / "certs"
+    inside.mkdir(parents=True)
+    (inside / "ca.pem").write_text("CA\n")
+    link = tmp_path / "link.pem"  # reached through a symlink: still refused
+    link.symlink_to(inside / "ca.pem")
+    monkeypatch.delenv("DEVBOX_HOST_CA", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(link))
+    with pytest.raises(DevboxError, match="which a box can write"):
+        sync_host_ca(box)
+    assert not (box.paths.rc / "host-ca.pem").exists()

@@ -52,8 +52,9 @@ def fixed_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host, "ca_bundle", lambda: "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setattr(box_, "user", lambda: ("alice", "/home/alice", "/bin/bash"))
     monkeypatch.setattr(start, "grp", SimpleNamespace(getgrgid=_no_group))
-    for key in boxenv.PASS_THROUGH:
+    for key in (*boxenv.PASS_THROUGH, "DEVBOX_HOST_CA"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setenv("HOME", "/home/alice")
     monkeypatch.setenv("DEVBOX_LINGER", "60")
     monkeypatch.setenv("DEVBOX_TIER", "3")

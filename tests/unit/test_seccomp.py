@@ -1,8 +1,11 @@
-"""Tier 3's seccomp filter: its shape, its verdicts (through a small BPF interpreter written
-here), and the real thing installed in a forked child."""
+"""The sessions' seccomp filter (no TIOCSTI/TIOCLINUX, no other syscall ABI) and tier 3's fake
+chown in it: its shape, its verdicts (through a small BPF interpreter written here), and the real
+thing installed in a forked child."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import platform
 import shlex
@@ -10,6 +13,7 @@ import stat
 import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -18,8 +22,13 @@ from devbox.sandbox import seccomp
 
 ALLOW = 0x7FFF0000
 FAKE = 0x00050000  # SECCOMP_RET_ERRNO | 0: the call "succeeds"
+DENY = 0x00050000 | errno.EPERM
+KILL = 0x80000000  # SECCOMP_RET_KILL_PROCESS
 
-LD_W_ABS, JEQ_K, JA, AND_K, RET_K = 0x20, 0x15, 0x05, 0x54, 0x06
+LD_W_ABS, JEQ_K, JSET_K, JA, AND_K, RET_K = 0x20, 0x15, 0x45, 0x05, 0x54, 0x06
+TIOCSTI, TIOCLINUX, TCGETS, FIONREAD = 0x5412, 0x541C, 0x5401, 0x541B
+IOCTL = {"x86_64": 16, "aarch64": 29}
+X32 = 0x40000000
 
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 AUDIT_ARCH_I386 = 0x40000003
@@ -73,6 +82,8 @@ def run_bpf(prog: list[Insn], data: bytes) -> int:
             pc += 1
         elif code == JEQ_K:
             pc += 1 + (jt if a == k else jf)
+        elif code == JSET_K:
+            pc += 1 + (jt if a & k else jf)
         elif code == JA:
             pc += 1 + k
         elif code == AND_K:
@@ -85,9 +96,15 @@ def run_bpf(prog: list[Insn], data: bytes) -> int:
     raise AssertionError("the program did not return")
 
 
-def verdict(machine: str, nr: int, *args: int, arch: int | None = None) -> int:
+def verdict(
+    machine: str, nr: int, *args: int, arch: int | None = None, fake_ids: bool = True
+) -> int:
     data = seccomp_data(nr, AUDIT_ARCH[machine] if arch is None else arch, *args)
-    return run_bpf(seccomp.program(machine), data)
+    return run_bpf(seccomp.program(machine, fake_ids=fake_ids), data)
+
+
+def fake(machine: str) -> list[Insn]:
+    return seccomp.program(machine, fake_ids=True)
 
 
 def target(prog: list[Insn], pc: int, taken: bool) -> int:
@@ -112,24 +129,30 @@ def test_an_unsupported_machine_has_no_program() -> None:
         seccomp.program("riscv64")
 
 
+@pytest.mark.parametrize("fake_ids", [False, True])
 @pytest.mark.parametrize("machine", MACHINES)
-def test_first_the_arch_is_checked_and_a_foreign_arch_is_allowed(machine: str) -> None:
-    prog = seccomp.program(machine)
+def test_first_the_arch_is_checked_and_a_foreign_arch_is_killed(
+    machine: str, fake_ids: bool
+) -> None:
+    prog = seccomp.program(machine, fake_ids=fake_ids)
     assert prog[0] == (LD_W_ABS, 0, 0, 4)
     code, jt, _, k = prog[1]
     assert (code, jt, k) == (JEQ_K, 0, AUDIT_ARCH[machine])
-    assert prog[target(prog, 1, taken=False)] == (RET_K, 0, 0, ALLOW)
+    assert prog[target(prog, 1, taken=False)] == (RET_K, 0, 0, KILL)
     assert prog[2] == (LD_W_ABS, 0, 0, 0)  # then the syscall number
 
 
+@pytest.mark.parametrize("fake_ids", [False, True])
 @pytest.mark.parametrize("machine", MACHINES)
-def test_every_jump_lands_inside_the_program_and_it_ends_in_a_return(machine: str) -> None:
-    prog = seccomp.program(machine)
+def test_every_jump_lands_inside_the_program_and_it_ends_in_a_return(
+    machine: str, fake_ids: bool
+) -> None:
+    prog = seccomp.program(machine, fake_ids=fake_ids)
     assert 0 < len(prog) <= 4096  # BPF_MAXINSNS
     for pc, (code, jt, jf, k) in enumerate(prog):
-        assert code in (LD_W_ABS, JEQ_K, JA, AND_K, RET_K)
+        assert code in (LD_W_ABS, JEQ_K, JSET_K, JA, AND_K, RET_K)
         assert 0 <= jt <= 255 and 0 <= jf <= 255
-        if code == JEQ_K:
+        if code in (JEQ_K, JSET_K):
             assert pc + 1 + jt < len(prog) and pc + 1 + jf < len(prog)
         elif code == JA:
             assert pc + 1 + k < len(prog)
@@ -138,12 +161,13 @@ def test_every_jump_lands_inside_the_program_and_it_ends_in_a_return(machine: st
         if code == LD_W_ABS:
             assert k in (0, 4, 16 + 8 * 1, 16 + 8 * 2)
     assert prog[-1][0] == RET_K
-    assert {ins[3] for ins in prog if ins[0] == RET_K} == {ALLOW, FAKE}
+    returns = {ins[3] for ins in prog if ins[0] == RET_K}
+    assert returns == ({ALLOW, FAKE, DENY, KILL} if fake_ids else {ALLOW, DENY, KILL})
 
 
 @pytest.mark.parametrize("machine", MACHINES)
 def test_every_faked_syscall_jumps_to_a_fake_success(machine: str) -> None:
-    prog = seccomp.program(machine)
+    prog = fake(machine)
     numbers = {ins[3]: pc for pc, ins in enumerate(prog) if ins[0] == JEQ_K and pc > 2}
     for name, nr in FAKED[machine].items():
         assert nr in numbers, name
@@ -152,7 +176,7 @@ def test_every_faked_syscall_jumps_to_a_fake_success(machine: str) -> None:
 
 @pytest.mark.parametrize("machine", MACHINES)
 def test_mknod_calls_check_the_file_type_of_their_mode_argument(machine: str) -> None:
-    prog = seccomp.program(machine)
+    prog = fake(machine)
     calls = [(MKNODAT[machine], 2)]
     mknod = MKNOD[machine]
     if mknod is not None:
@@ -176,9 +200,10 @@ def test_mknod_calls_check_the_file_type_of_their_mode_argument(machine: str) ->
 
 
 @pytest.mark.parametrize("machine", MACHINES)
-def test_filter_bytes_are_8_bytes_per_instruction(machine: str) -> None:
-    prog = seccomp.program(machine)
-    data = seccomp.filter_bytes(machine)
+@pytest.mark.parametrize("fake_ids", [False, True])
+def test_filter_bytes_are_8_bytes_per_instruction(machine: str, fake_ids: bool) -> None:
+    prog = seccomp.program(machine, fake_ids=fake_ids)
+    data = seccomp.filter_bytes(machine, fake_ids=fake_ids)
     assert len(data) == 8 * len(prog)
     assert list(struct.iter_unpack("=HBBI", data)) == prog
 
@@ -191,10 +216,10 @@ def test_filter_bytes_layout_is_struct_sock_filter() -> None:
     assert data[8:10] == b"\x15\x00" and data[12:16] == b"\x3e\x00\x00\xc0"
 
 
-def test_the_default_machine_is_this_one() -> None:
+def test_the_default_machine_is_this_one_and_the_default_filter_fakes_nothing() -> None:
     if not seccomp.supported():
         pytest.skip(f"no filter for {platform.machine()}")
-    assert seccomp.program() == seccomp.program(platform.machine())
+    assert seccomp.program() == seccomp.program(platform.machine(), fake_ids=False)
     assert seccomp.filter_bytes() == seccomp.filter_bytes(platform.machine())
 
 
@@ -217,8 +242,10 @@ def test_x86_64_verdicts() -> None:
     assert verdict(m, 259, 0xFFFFFF9C, 0x1000, stat.S_IFIFO | 0o600) == ALLOW
     assert verdict(m, 259, 0xFFFFFF9C, 0x1000, stat.S_IFREG) == ALLOW
     assert verdict(m, 0) == ALLOW  # read
-    assert verdict(m, 92, arch=AUDIT_ARCH_I386) == ALLOW  # another arch: not ours to judge
-    assert verdict(m, 92, arch=AUDIT_ARCH["aarch64"]) == ALLOW
+    assert verdict(m, 92, arch=AUDIT_ARCH_I386) == KILL  # another ABI: not at all
+    assert verdict(m, 92, arch=AUDIT_ARCH["aarch64"]) == KILL
+    assert verdict(m, 92 | X32) == KILL  # x32 calls come as x86_64 with bit 30 set
+    assert verdict(m, 0 | X32) == KILL
 
 
 @pytest.mark.parametrize("machine", MACHINES)
@@ -248,10 +275,41 @@ def test_x86_64_mknod_reads_the_mode_from_its_second_argument() -> None:
     assert verdict("x86_64", 133, stat.S_IFCHR, stat.S_IFIFO, stat.S_IFCHR) == ALLOW
 
 
+@pytest.mark.parametrize("fake_ids", [False, True])
 @pytest.mark.parametrize("machine", MACHINES)
-def test_a_foreign_arch_is_allowed_even_for_faked_numbers(machine: str) -> None:
-    for nr in [*FAKED[machine].values(), MKNODAT[machine]]:
-        assert verdict(machine, nr, 0, stat.S_IFCHR, stat.S_IFCHR, arch=AUDIT_ARCH_I386) == ALLOW
+def test_a_foreign_arch_is_killed_whatever_it_calls(machine: str, fake_ids: bool) -> None:
+    for nr in [0, 54, *FAKED[machine].values(), MKNODAT[machine], IOCTL[machine]]:
+        got = verdict(machine, nr, 0, TIOCSTI, arch=AUDIT_ARCH_I386, fake_ids=fake_ids)
+        assert got == KILL, nr
+
+
+@pytest.mark.parametrize("fake_ids", [False, True])
+@pytest.mark.parametrize("machine", MACHINES)
+def test_tiocsti_and_tioclinux_are_denied_by_their_low_32_bits(
+    machine: str, fake_ids: bool
+) -> None:
+    nr = IOCTL[machine]
+
+    def ioctl(request: int) -> int:
+        return verdict(machine, nr, 0, request, 0x7FFC0000, fake_ids=fake_ids)
+
+    assert ioctl(TIOCSTI) == DENY
+    assert ioctl(TIOCLINUX) == DENY
+    assert ioctl(TIOCSTI | 1 << 32) == DENY  # the kernel takes the request as an unsigned int
+    assert ioctl(TIOCLINUX | 0xFFFFFFFF << 32) == DENY
+    assert ioctl(TCGETS) == ALLOW
+    assert ioctl(FIONREAD) == ALLOW
+    assert ioctl(TIOCSTI + (1 << 16)) == ALLOW
+    # the request is the second argument, not the first or third
+    assert verdict(machine, nr, TIOCSTI, TCGETS, TIOCSTI, fake_ids=fake_ids) == ALLOW
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_without_fake_ids_chown_and_setuid_are_left_to_the_kernel(machine: str) -> None:
+    for name, nr in FAKED[machine].items():
+        assert verdict(machine, nr, 1, 2, 3, fake_ids=False) == ALLOW, name
+    got = verdict(machine, MKNODAT[machine], 0xFFFFFF9C, 0x1000, stat.S_IFCHR, fake_ids=False)
+    assert got == ALLOW
 
 
 def test_aarch64_verdicts() -> None:
@@ -263,7 +321,8 @@ def test_aarch64_verdicts() -> None:
     assert verdict(m, 33, 0xFFFFFF9C, 0x1000, stat.S_IFIFO) == ALLOW
     assert verdict(m, 63) == ALLOW  # read
     assert verdict(m, 92) == ALLOW  # personality here, x86_64's chown
-    assert verdict(m, 54, arch=AUDIT_ARCH["x86_64"]) == ALLOW
+    assert verdict(m, 54, arch=AUDIT_ARCH["x86_64"]) == KILL
+    assert verdict(m, 54, arch=0x40000028) == KILL  # AUDIT_ARCH_ARM: 32-bit compat calls
 
 
 # -- the real thing ------------------------------------------------------------------------------
@@ -338,6 +397,51 @@ def test_memfd_holds_the_filter_from_the_start_and_is_inheritable() -> None:
         assert os.read(fd, 1 << 16) == seccomp.filter_bytes()
     finally:
         os.close(fd)
+    fd = seccomp.memfd(fake_ids=True)
+    try:
+        assert os.read(fd, 1 << 16) == seccomp.filter_bytes(fake_ids=True)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "aarch64"), reason="no filter for this machine"
+)
+@pytest.mark.parametrize("fake_ids", [False, True])
+def test_installed_filter_refuses_tiocsti_on_a_terminal(fake_ids: bool) -> None:
+    """The real kernel: TIOCSTI on our own terminal (a pty) is refused with EPERM, also with
+    high bits in the request; other terminal ioctls still work; nothing reaches the input."""
+    master, slave = os.openpty()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 99
+        try:
+            seccomp.install(fake_ids=fake_ids)
+            code = 10
+            fcntl.ioctl(slave, termios.TCGETS, bytes(64))
+            for step, request in ((11, termios.TIOCSTI), (12, termios.TIOCSTI | 1 << 32)):
+                code = step
+                try:
+                    fcntl.ioctl(slave, request, b"x")
+                except PermissionError:
+                    continue
+                raise SystemExit
+            code = 0
+        except BaseException:
+            pass
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    os.set_blocking(master, False)
+    try:
+        pushed = os.read(master, 100)  # an injected char would be echoed back here
+    except BlockingIOError:
+        pushed = b""
+    os.close(master)
+    os.close(slave)
+    steps = {99: "install() failed", 10: "TCGETS failed", 11: "TIOCSTI", 12: "TIOCSTI | 1 << 32"}
+    assert os.WEXITSTATUS(status) == 0, steps.get(os.WEXITSTATUS(status))
+    assert pushed == b""
 
 
 @pytest.mark.skipif(

@@ -143,7 +143,7 @@ def test_trust_state_follows_allow_and_edits(st: Store, tmp_path: Path) -> None:
     from devbox.activation import trust
 
     spec = _spec(tmp_path / "p", ["jq"])
-    trust.allow(spec.path, spec.path.read_bytes())
+    trust.allow(spec, spec.path.read_bytes())
     assert _status(spec, st)["trust"].startswith("allowed")
     with open(spec.path, "a") as f:
         f.write("# edited\n")

@@ -9,5 +9,5 @@ from devbox.plan.recipe import LayerRecipe
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe["packages"]))
+    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe["packages"]), apt=True)
     return {}

@@ -13,7 +13,7 @@ from devbox.sandbox.boxenv import NPM_PREFIX
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     script = ctx.apt_install_script(layer.recipe["packages"])
-    ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}")
+    ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}", apt=True)
     installed = ctx.installed_packages().get("nodejs")
     if installed is None:
         raise DevboxError("nodejs did not install", log=str(ctx.log))

@@ -38,7 +38,7 @@ def script(layer: LayerRecipe, install: str) -> str:
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
-    ctx.run_over_lowers(script(layer, ctx.apt_install_script(layer.recipe["packages"])))
+    ctx.run_over_lowers(script(layer, ctx.apt_install_script(layer.recipe["packages"])), apt=True)
     minor = minor_of(layer.recipe["version"])
     installed = ctx.installed_packages().get(f"python{minor}")
     if installed is None:

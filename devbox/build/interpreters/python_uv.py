@@ -15,6 +15,7 @@ import shlex
 import zipfile
 from typing import Any
 
+from devbox import nofollow
 from devbox.build import steps
 from devbox.build.builders.context import BuildContext
 from devbox.errors import DevboxError
@@ -105,7 +106,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
             "python-build-standalone releases; the log has uv's own words",
             log=e.log,
         ) from None
-    exact = (ctx.out / "python-version").read_text().strip()
+    exact = nofollow.read_beneath(ctx.out, "python-version").decode(errors="replace").strip()
     if not matches(layer.recipe["version"], exact):
         raise DevboxError(f"uv installed python {exact}, not {layer.recipe['version']}")
     return {"version": exact, **wheel, "url": _download_url(ctx)}
@@ -119,7 +120,7 @@ def _download_url(ctx: BuildContext) -> str:
     import json
 
     try:
-        entries = json.loads((ctx.out / "uv-python.json").read_text())
+        entries = json.loads(nofollow.read_beneath(ctx.out, "uv-python.json"))
         return str(entries[0].get("url") or "")
     except (OSError, ValueError, IndexError, AttributeError):
         return ""

@@ -24,7 +24,9 @@ if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
   [ -e '/nonexistent/golden/my '"'"'project'"'"' $x/devbox.lock' ] ||
   changed '/nonexistent/golden/my '"'"'project'"'"' $x/conf/file 0' "$S/2" ||
   [ "${HOME-}" != /home/alice ] ||
-  [ "${DEVBOX_LINGER-}" != 60 ]
+  [ "${DEVBOX_LINGER-}" != 60 ] ||
+  [ "${SSL_CERT_FILE-}" != /etc/ssl/certs/ca-certificates.crt ] ||
+  [ "${DEVBOX_HOST_CA-}" != '' ]
 then handover "$@"; fi
 have=
 [ -f "$P/upper.stack" ] || handover "$@"
@@ -48,7 +50,7 @@ if ! alive; then
   if ! alive; then
     [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans
     full "$P/home" || handover "$@"
-    echo 01f7627cb79c967083698055ffa7d435f25f2124a8a9f975588c0b44afa3c074 > "$P/run/stack.ids"
+    echo f148ebe47d2a9205d74b395d41d98a44efc8d391be7389692778d2536dbc5357 > "$P/run/stack.ids"
     # $(...) returns once the supervisor closes fd 3: its pid file is written
     # shellcheck disable=SC2034
     ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C /usr/bin/setsid /usr/bin/unshare --mount --propagation private -- /bin/sh -c ': devbox-box-2 '"'"'/nonexistent/golden store/projects/488923af6bd420e4/run/supervisor.pid'"'"'
@@ -64,9 +66,16 @@ exec 9<"$fifo"
 exec 6>&-
 printf '"'"'%s\n'"'"' "$2" > "${fifo%/*}/fstab"
 mount -a -T "${fifo%/*}/fstab"
-add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '"'"'%s\n'"'"' "$1" >> "$2"; }
-add "$6" "$3/etc/passwd"
-add "$7" "$3/etc/group"
+add() {
+  [ -n "$1" ] || return 0
+  (
+    cd -P "$3" && m=$PWD && cd -P etc && [ "$PWD" = "$m/etc" ] || exit 0
+    if dd if="$2" iflag=nofollow,nonblock 2>/dev/null | grep -q "^${1%%:*}:"; then exit 0; fi
+    printf '"'"'%s\n'"'"' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
+  ) || :
+}
+add "$6" passwd "$3"
+add "$7" group "$3"
 umask 022
 ready() { echo $$ > "$pidfile"; }
 ready
@@ -106,12 +115,11 @@ devbox-tmp /nonexistent/golden\040store/projects/488923af6bd420e4/merged/tmp tmp
 devbox-run /nonexistent/golden\040store/projects/488923af6bd420e4/merged/run tmpfs mode=755,nosuid,nodev 0 0
 /nonexistent/golden\040store/projects/488923af6bd420e4/home /nonexistent/golden\040store/projects/488923af6bd420e4/merged/home/alice none rbind,X-mount.mkdir 0 0
 /nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/488923af6bd420e4/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
-/nonexistent/golden\040store/projects/488923af6bd420e4/rc /nonexistent/golden\040store/projects/488923af6bd420e4/merged/run/devbox none bind,ro,X-mount.mkdir 0 0
-/etc/ssl/certs /nonexistent/golden\040store/projects/488923af6bd420e4/merged/run/devbox-host-ca none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/488923af6bd420e4/merged' '/nonexistent/golden store/projects/488923af6bd420e4/run/supervisor.pid' '/nonexistent/golden store/projects/488923af6bd420e4/run/sessions.fifo' '' '' '/nonexistent/golden store/projects/488923af6bd420e4/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+/nonexistent/golden\040store/projects/488923af6bd420e4/rc /nonexistent/golden\040store/projects/488923af6bd420e4/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/488923af6bd420e4/merged' '/nonexistent/golden store/projects/488923af6bd420e4/run/supervisor.pid' '/nonexistent/golden store/projects/488923af6bd420e4/run/sessions.fifo' '' '' '/nonexistent/golden store/projects/488923af6bd420e4/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
     pid=; [ ! -f "$F" ] || read -r pid < "$F"
     alive || handover "$@"
   fi
   exec 7>&-
 fi
 [ -n "${TERM-}" ] || TERM=dumb
-exec /usr/bin/nsenter --target="$pid" --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox-host-ca/ca-certificates.crt --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox-host-ca/ca-certificates.crt --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox-host-ca/ca-certificates.crt --setenv REQUESTS_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox-host-ca/ca-certificates.crt --setenv USER alice --bind '/nonexistent/golden store/projects/488923af6bd420e4/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --die-with-parent --new-session -- "$@"
+exec /usr/bin/nsenter --target="$pid" --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox/host-ca.pem --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox/host-ca.pem --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox/host-ca.pem --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox/host-ca.pem --setenv REQUESTS_CA_BUNDLE /run/devbox/host-ca.pem --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox/host-ca.pem --setenv USER alice --bind '/nonexistent/golden store/projects/488923af6bd420e4/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --unshare-uts --unshare-ipc --hostname my--project---x --die-with-parent --new-session --cap-drop ALL --seccomp 3 -- "$@" 3<"$S/seccomp.bpf"

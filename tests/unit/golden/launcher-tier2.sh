@@ -25,7 +25,9 @@ if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
   changed '/nonexistent/golden/my '"'"'project'"'"' $x/conf/file 0' "$S/2" ||
   [ "${HOME-}" != /home/alice ] ||
   [ "${DEVBOX_LINGER-}" != 60 ] ||
-  [ "${DEVBOX_TIER-}" != 3 ]
+  [ "${DEVBOX_TIER-}" != 3 ] ||
+  [ "${SSL_CERT_FILE-}" != /etc/ssl/certs/ca-certificates.crt ] ||
+  [ "${DEVBOX_HOST_CA-}" != '' ]
 then handover "$@"; fi
 have=
 [ -f "$P/upper.stack" ] || handover "$@"
@@ -48,7 +50,7 @@ if ! alive; then
   if ! alive; then
     [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans
     full "$P/home" || handover "$@"
-    echo 96f8e65046affd800e164abec8582064c48b1092647b378c3a9e0768985504e6 > "$P/run/stack.ids"
+    echo 3df75ca1fe3460708da05ce335b5b0c2904d3df07cebf64475ac8821a120a7b2 > "$P/run/stack.ids"
     # $(...) returns once the supervisor closes fd 3: its pid file is written
     # shellcheck disable=SC2034
     ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C /usr/bin/setsid /usr/bin/unshare --user --map-user=1000 --map-group=1000 --map-users=100000,0,65536 --map-groups=100000,0,65536 --setuid 0 --setgid 0 --mount --propagation private -- /bin/sh -c ': devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"'
@@ -64,9 +66,16 @@ exec 9<"$fifo"
 exec 6>&-
 printf '"'"'%s\n'"'"' "$2" > "${fifo%/*}/fstab"
 mount -a -T "${fifo%/*}/fstab"
-add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '"'"'%s\n'"'"' "$1" >> "$2"; }
-add "$6" "$3/etc/passwd"
-add "$7" "$3/etc/group"
+add() {
+  [ -n "$1" ] || return 0
+  (
+    cd -P "$3" && m=$PWD && cd -P etc && [ "$PWD" = "$m/etc" ] || exit 0
+    if dd if="$2" iflag=nofollow,nonblock 2>/dev/null | grep -q "^${1%%:*}:"; then exit 0; fi
+    printf '"'"'%s\n'"'"' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
+  ) || :
+}
+add "$6" passwd "$3"
+add "$7" group "$3"
 umask 022
 ready() { echo $$ > "$pidfile"; }
 ready
@@ -106,12 +115,11 @@ devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmp
 devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
 /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
 /nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/work\040space none rbind,X-mount.mkdir 0 0
-/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0
-/etc/ssl/certs /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox-host-ca none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
     pid=; [ ! -f "$F" ] || read -r pid < "$F"
     alive || handover "$@"
   fi
   exec 7>&-
 fi
 [ -n "${TERM-}" ] || TERM=dumb
-exec /usr/bin/nsenter --target="$pid" --user --preserve-credentials --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/work space' --setenv GIT_SSL_CAINFO /run/devbox-host-ca/ca-certificates.crt --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox-host-ca/ca-certificates.crt --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox-host-ca/ca-certificates.crt --setenv REQUESTS_CA_BUNDLE /run/devbox-host-ca/ca-certificates.crt --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox-host-ca/ca-certificates.crt --setenv USER alice --unshare-user --uid 1000 --gid 1000 --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --die-with-parent --new-session -- "$@"
+exec /usr/bin/nsenter --target="$pid" --user --preserve-credentials --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox/host-ca.pem --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/work space' --setenv GIT_SSL_CAINFO /run/devbox/host-ca.pem --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox/host-ca.pem --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox/host-ca.pem --setenv REQUESTS_CA_BUNDLE /run/devbox/host-ca.pem --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox/host-ca.pem --setenv USER alice --unshare-user --uid 1000 --gid 1000 --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --unshare-uts --unshare-ipc --hostname my--project---x --die-with-parent --new-session --cap-drop ALL --seccomp 3 -- "$@" 3<"$S/seccomp.bpf"

@@ -11,9 +11,16 @@ exec 9<"$fifo"
 exec 6>&-
 printf '%s\n' "$2" > "${fifo%/*}/fstab"
 mount -a -T "${fifo%/*}/fstab"
-add() { [ -z "$1" ] || grep -q "^${1%%:*}:" "$2" || printf '%s\n' "$1" >> "$2"; }
-add "$6" "$3/etc/passwd"
-add "$7" "$3/etc/group"
+add() {
+  [ -n "$1" ] || return 0
+  (
+    cd -P "$3" && m=$PWD && cd -P etc && [ "$PWD" = "$m/etc" ] || exit 0
+    if dd if="$2" iflag=nofollow,nonblock 2>/dev/null | grep -q "^${1%%:*}:"; then exit 0; fi
+    printf '%s\n' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
+  ) || :
+}
+add "$6" passwd "$3"
+add "$7" group "$3"
 umask 022
 ready() { echo $$ > "$pidfile"; }
 ready
