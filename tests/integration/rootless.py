@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,3 +176,22 @@ def scratch() -> Path:
     base = Path(tempfile.mkdtemp(prefix="devbox-rootless-", dir="/tmp"))
     base.chmod(0o755)
     return base
+
+
+def users_scratch(names: list[str], why: str) -> Iterator[Path]:
+    """The body of a fixture for tests with created users: skip unless root (`why` says why root
+    is needed), fail when a tool is missing, clear the users of dead runs, and yield a scratch
+    dir; afterwards remove `names` and the scratch dir."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip(why)
+    for tool in ("useradd", "newuidmap", "bwrap", "mmdebstrap", "unshare", "nsenter"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is missing: ./scripts/test installs it")
+    remove_stale_users()
+    path = scratch()
+    yield path
+    for name in names:
+        remove_user(name)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)

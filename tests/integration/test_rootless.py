@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,10 +19,8 @@ from tests.integration.rootless import (
     TEST_USER_PREFIX,
     User,
     make_user,
-    remove_stale_users,
-    remove_user,
     runtime,
-    scratch,
+    users_scratch,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,17 +47,9 @@ NAMES = {2: f"{TEST_USER_PREFIX}sub-{os.getpid()}", 3: f"{TEST_USER_PREFIX}nosub
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("creating test users needs root (CI runs as root)")
-    for tool in ("useradd", "newuidmap", "bwrap", "mmdebstrap"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is missing: ./scripts/test installs it")
-    remove_stale_users()
-    path = scratch()
-    yield path
-    for name in NAMES.values():
-        remove_user(name)
-    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
+    yield from users_scratch(
+        list(NAMES.values()), "creating test users needs root (CI runs as root)"
+    )
 
 
 @pytest.fixture(scope="module")

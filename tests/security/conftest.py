@@ -8,8 +8,6 @@ Tier 1 is this (root) process with a home of its own under tmp; tiers 2 and 3 ar
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +16,8 @@ import pytest
 from tests.integration.rootless import (
     TEST_USER_PREFIX,
     make_user,
-    remove_stale_users,
-    remove_user,
     runtime,
-    scratch,
+    users_scratch,
 )
 from tests.security.actors import Actor, plant_sentinels
 
@@ -33,17 +29,10 @@ NAMES = {
 
 @pytest.fixture(scope="session")
 def security_base() -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("the security tests create users and run tier 1: they need root (CI is root)")
-    for tool in ("useradd", "newuidmap", "bwrap", "mmdebstrap", "unshare", "nsenter"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is missing: ./scripts/test installs it")
-    remove_stale_users()
-    path = scratch()
-    yield path
-    for name in NAMES.values():
-        remove_user(name)
-    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
+    yield from users_scratch(
+        list(NAMES.values()),
+        "the security tests create users and run tier 1: they need root (CI is root)",
+    )
 
 
 @pytest.fixture(scope="session")
