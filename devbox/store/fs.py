@@ -78,7 +78,16 @@ Remover = Callable[[Path], None]
 
 
 def _open_up(directory: Path) -> None:
-    """Give the owner rwx on a directory (not following symlinks) so it can be emptied."""
+    """Give the owner rwx on a directory so it can be emptied: opened with O_NOFOLLOW and
+    changed through that fd, so a symlink swapped in (by a box still running) is not followed."""
     with contextlib.suppress(OSError):
-        if not directory.is_symlink():
-            directory.chmod(0o700)
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except PermissionError:  # mode 0 and not root: a mode change by path (lstat first)
+            if not directory.is_symlink():
+                directory.chmod(0o700)
+            return
+        try:
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
