@@ -3,8 +3,8 @@
 # `devbox-cli`, or `python -m devbox`).
 #
 # `devbox run [--] CMD [ARG...]` (no options, DEVBOX_LAUNCHER_SPEC unset: fastpath.run_command's
-# rule) execs the project's launcher straight away, with shell builtins only: no Python, no
-# other process. The project is the nearest directory at or above the physical working
+# rule) runs the project's launcher straight away (sourced: it ends in exec), with shell builtins
+# only: no Python, no other process, not even a second sh. The project is the nearest directory at or above the physical working
 # directory with a devbox.toml file (as fastpath.find_project on os.getcwd()); its launcher is
 # found through the store's by-path index, STORE/by-path<PROJECT'S REAL PATH>/.launcher, a
 # symlink that devbox writes with the launcher (fastpath.index_entry), so no hashing is needed.
@@ -97,14 +97,16 @@ if [ $# -ge 2 ] && [ "$1" = run ] && [ -z "${DEVBOX_LAUNCHER_SPEC-}" ]; then
     --)
       if [ $# -ge 3 ] && _devbox_launcher; then
         shift 2
-        exec "$_devbox_l" "$@"
+        # shellcheck disable=SC1090  # sourced, as a shim does: one sh start-up less
+        . "$_devbox_l"
       fi
       ;;
     -*) ;;
     *)
       if _devbox_launcher; then
         shift
-        exec "$_devbox_l" "$@"
+        # shellcheck disable=SC1090
+        . "$_devbox_l"
       fi
       ;;
   esac
