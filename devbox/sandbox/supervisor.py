@@ -14,8 +14,8 @@ from devbox.sandbox.argv import Bind, unshare_argv
 from devbox.sandbox.host import UserNs
 
 # The box supervisor (supervisor.sh.in, run by `sh -c`): mounts the project's overlay once, in a
-# mount namespace of its own, with the binds every session shares (box_fstab, a line at a time,
-# each mount point checked first: box_mount_points),
+# mount namespace of its own, with the binds every session shares (box_fstab, in batches, each
+# mount point checked first: box_mount_points),
 # and says it is ready by writing its pid. Sessions are counted by the kernel: each holds the
 # sessions FIFO open for writing for its whole life (fd 8, inherited by everything in the box;
 # opening it is a shell builtin, so joining costs no process) and writes one byte on arrival. The
@@ -78,8 +78,18 @@ def supervisor_argv(
 
 def box_mount_points(binds: Sequence[Bind], masks: Sequence[str] = ()) -> list[str]:
     """The box path of each line of box_fstab after the overlay, in its order: the supervisor
-    checks each is made of real directories (no symlink the box planted) before mounting it."""
-    return ["/tmp", "/run", *(b.dest for b in binds), *masks]
+    checks each is made of real directories (no symlink the box planted) before mounting it. It
+    mounts them in batches (one `mount -a` each); an empty string before a path that lies in one
+    of the batch before it says to mount that batch first."""
+    out: list[str] = []
+    batch: list[str] = []
+    for dest in ["/tmp", "/run", *(b.dest for b in binds), *masks]:
+        if any(dest == b or dest.startswith(b.rstrip("/") + "/") for b in batch):
+            out.append("")
+            batch = []
+        out.append(dest)
+        batch.append(dest)
+    return out
 
 
 def fstab_path(path: str) -> str:

@@ -503,7 +503,7 @@ def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
     assert "merged=$3 pidfile=$4 fifo=$5 pwline=$6 grline=$7 startlock=$8" in lines
     assert 'cd "$1"' in lines
     assert 'printf \'%s\\n\' "$2" > "$run/fstab"' in lines
-    mount = '  mount -a -T "$run/fstab.line"'
+    mount = 'mount -a -T "$batch"'
     assert mount in lines
     # the pid file appears after the mounts (under the start lock), and goes before the unmount
     assert lines.index("ready") > lines.index(mount)

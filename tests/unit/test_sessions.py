@@ -183,7 +183,7 @@ def test_mount_points_are_made_as_real_directories_one_line_at_a_time(box: Box) 
     assert r.returncode == 0, r.stderr
     assert (box.merged / "home/u/my project").is_dir()
     mounts = [ln for ln in box.log.read_text().splitlines() if ln.startswith("mount ")]
-    assert len(mounts) == 3  # the overlay, then each line after its mount point is checked
+    assert len(mounts) == 2  # the overlay, then the rest in one batch, each mount point checked
 
 
 def test_a_mount_point_through_a_symlink_the_box_planted_is_refused(
@@ -197,4 +197,14 @@ def test_a_mount_point_through_a_symlink_the_box_planted_is_refused(
     assert "symbolic link" in r.stderr
     assert list(host_dir.iterdir()) == []  # nothing made on the host
     mounts = [ln for ln in box.log.read_text().splitlines() if ln.startswith("mount ")]
-    assert len(mounts) == 2  # the overlay and /tmp, not the bind
+    assert len(mounts) == 1  # the overlay only: the batch with the bind is refused
+
+
+def test_mount_points_come_in_batches_split_where_one_lies_in_another() -> None:
+    from devbox.sandbox.argv import Bind
+    from devbox.sandbox.supervisor import box_mount_points
+
+    binds = [Bind("/h", "/home/u"), Bind("/p", "/home/u/proj"), Bind("/rc", "/run/devbox", "ro")]
+    assert box_mount_points(binds, ["/home/u/proj/store"]) == [
+        "/tmp", "/run", "/home/u", "", "/home/u/proj", "/run/devbox", "", "/home/u/proj/store",
+    ]  # fmt: skip

@@ -68,8 +68,8 @@ run=${fifo%/*}
 printf '"'"'%s\n'"'"' "$2" > "$run/fstab"
 # A box path made of real directories only, made where missing: a symlink the box planted is
 # never followed out of it to make or mount anything on the host (the box is not running now).
-real_dir() (
-  cd -P "$merged" || exit 1
+real_dir() {
+  cd -P "$merged"
   rest=${1#/}
   while [ -n "$rest" ]; do
     c=${rest%%/*}
@@ -79,22 +79,35 @@ real_dir() (
       echo "devbox: the box'"'"'s $1 goes through a symbolic link made in the box; devbox does not mount through one (devbox reset discards the box'"'"'s changes)" >&2
       exit 1
     fi
-    [ -d "$c" ] || mkdir -m 755 "$c" || exit 1
-    cd -P "$c" || exit 1
+    [ -d "$c" ] || mkdir -m 755 "$c"
+    cd -P "$c"
   done
-)
-shift 9  # the rest: the box path of each fstab line after the first (the overlay)
+}
+# The rest of the arguments: the box path of each fstab line after the first (the overlay), an
+# empty one before a line that must wait for the lines before it to be mounted (it lies in one).
+shift 9
+batch=$run/fstab.batch
+: > "$batch"
 first=1
 while IFS= read -r line; do
-  printf '"'"'%s\n'"'"' "$line" > "$run/fstab.line"
-  if [ -z "$first" ]; then
-    [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
-    real_dir "$1"
+  if [ -n "$first" ]; then
+    printf '"'"'%s\n'"'"' "$line" > "$batch"
+    mount -a -T "$batch"
+    : > "$batch"
+    first=
+    continue
+  fi
+  [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
+  if [ -z "$1" ]; then
+    mount -a -T "$batch"
+    : > "$batch"
     shift
   fi
-  first=
-  mount -a -T "$run/fstab.line"
+  real_dir "$1"
+  shift
+  printf '"'"'%s\n'"'"' "$line" >> "$batch"
 done < "$run/fstab"
+mount -a -T "$batch"
 add() {
   [ -n "$1" ] || return 0
   (
@@ -144,7 +157,7 @@ devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmp
 devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
 /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
 /nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
-/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' '' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
     pid=; [ ! -f "$F" ] || read -r pid < "$F"
     alive || handover "$@"
   fi

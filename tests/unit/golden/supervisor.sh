@@ -13,8 +13,8 @@ run=${fifo%/*}
 printf '%s\n' "$2" > "$run/fstab"
 # A box path made of real directories only, made where missing: a symlink the box planted is
 # never followed out of it to make or mount anything on the host (the box is not running now).
-real_dir() (
-  cd -P "$merged" || exit 1
+real_dir() {
+  cd -P "$merged"
   rest=${1#/}
   while [ -n "$rest" ]; do
     c=${rest%%/*}
@@ -24,22 +24,35 @@ real_dir() (
       echo "devbox: the box's $1 goes through a symbolic link made in the box; devbox does not mount through one (devbox reset discards the box's changes)" >&2
       exit 1
     fi
-    [ -d "$c" ] || mkdir -m 755 "$c" || exit 1
-    cd -P "$c" || exit 1
+    [ -d "$c" ] || mkdir -m 755 "$c"
+    cd -P "$c"
   done
-)
-shift 9  # the rest: the box path of each fstab line after the first (the overlay)
+}
+# The rest of the arguments: the box path of each fstab line after the first (the overlay), an
+# empty one before a line that must wait for the lines before it to be mounted (it lies in one).
+shift 9
+batch=$run/fstab.batch
+: > "$batch"
 first=1
 while IFS= read -r line; do
-  printf '%s\n' "$line" > "$run/fstab.line"
-  if [ -z "$first" ]; then
-    [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
-    real_dir "$1"
+  if [ -n "$first" ]; then
+    printf '%s\n' "$line" > "$batch"
+    mount -a -T "$batch"
+    : > "$batch"
+    first=
+    continue
+  fi
+  [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
+  if [ -z "$1" ]; then
+    mount -a -T "$batch"
+    : > "$batch"
     shift
   fi
-  first=
-  mount -a -T "$run/fstab.line"
+  real_dir "$1"
+  shift
+  printf '%s\n' "$line" >> "$batch"
 done < "$run/fstab"
+mount -a -T "$batch"
 add() {
   [ -n "$1" ] || return 0
   (
