@@ -103,10 +103,9 @@ def sync_host_ca(box: Box) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(copy)
         return
-    with contextlib.suppress(OSError):
-        with open(copy, "rb", opener=_nofollow) as f:
-            if f.read() == data:
-                return
+    with contextlib.suppress(OSError, DevboxError):
+        if nofollow.read_file(copy) == data:
+            return
     write_new(copy, data)
 
 
@@ -126,8 +125,7 @@ def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
                 hint="point SSL_CERT_FILE at a bundle elsewhere, or set DEVBOX_HOST_CA=0",
             )
     try:
-        with open(real, "rb", opener=_nofollow) as f:
-            return f.read()
+        return nofollow.read_file(real)
     except OSError as e:
         raise DevboxError(
             f"cannot read the CA bundle {bundle}: {e.strerror or e}",
@@ -139,10 +137,6 @@ def write_new(path: Path, data: bytes) -> None:
     """Replace `path` with a new file (mode 0644) holding `data`, following no symlink."""
     private.mkdirs(path.parent)
     nofollow.write_replace(path.parent, path.name, data)
-
-
-def _nofollow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 def store_masks(box: Box, binds: list[sandbox.Bind]) -> list[str]:

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.store import private
 
@@ -82,7 +83,7 @@ def _open_up(directory: Path) -> None:
     changed through that fd, so a symlink swapped in (by a box still running) is not followed."""
     with contextlib.suppress(OSError):
         try:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(directory, nofollow.DIR_FLAGS)
         except PermissionError:  # mode 0 and not root: a mode change by path (lstat first)
             if not directory.is_symlink():
                 directory.chmod(0o700)
