@@ -53,8 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_shim([shim_spec, *fast[1]])
         if fast is not None:  # run and shell skip the CLI framework's ~0.2 s of imports
-            _, command, root, display = fast
-            enter_box(command, root=root, display=display)
+            _, command, root, display, named = fast
+            enter_box(command, root=root, display=display, named=named)
             return 0  # not reached: enter_box execs
         from devbox.cli import app
 

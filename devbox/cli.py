@@ -122,10 +122,19 @@ def lock(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="A [scripts] name, or (after --) a command, and its arguments."),
+    ] = None,
     root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
-    """Run one command in the box; its exit status is devbox's."""
+    """Run a script or one command in the box; its exit status is devbox's. Alone: list the
+    scripts."""
+    if not command:
+        from devbox.activation.scripts import listing
+
+        _echo(listing(_spec()))
+        return
     _enter(command, root)
 
 

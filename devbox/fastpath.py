@@ -27,6 +27,8 @@ BY_PATH = "by-path"
 INDEX_ENTRY = ".launcher"
 # Set by a launcher that hands over to Python: go the slow way, for this spec.
 HANDOVER_ENV = "DEVBOX_LAUNCHER_SPEC"
+# "1": `devbox run NAME` without `--`, where NAME may be one of the spec's [scripts]
+SCRIPT_ENV = "DEVBOX_RUN_SCRIPT"
 
 
 def devbox_home() -> str | None:
@@ -115,7 +117,11 @@ def exec_launcher(args: Sequence[str]) -> None:
         pdir = os.path.dirname(path)
         if not all(map(_ours, (root, os.path.dirname(pdir), pdir, path))):
             return  # another user's store or launcher: the Python path refuses it, saying why
-        os.execv(path, [path, *command])
+        env = dict(os.environ)
+        env.pop(SCRIPT_ENV, None)
+        if args[1] != "--":
+            env[SCRIPT_ENV] = "1"  # the launcher runs a [scripts] entry of that name, if any
+        os.execve(path, [path, *command], env)
     except OSError:
         return  # no launcher yet (or the cwd is gone): the Python path says what is wrong
 

@@ -16,6 +16,9 @@ from devbox.errors import DevboxError, printable
 from devbox.plan.recipe import input_digests
 
 MISSING = "missing"  # an input that does not exist (the build says so; trust only compares)
+# [env] files are covered beside the setup inputs, under this prefix (no input path has it):
+# their values reach the hook-activated shell on the host, so a box must not choose them
+ENV_FILE = "env:"
 
 
 def linked(path: Path | str) -> DevboxError:
@@ -72,3 +75,22 @@ def input_hashes(project: Path, inputs: tuple[str, ...]) -> dict[str, str]:
         else:
             out.update(got)
     return dict(sorted(out.items()))
+
+
+def env_file_hashes(project: Path, files: tuple[str, ...]) -> dict[str, str]:
+    """{ENV_FILE + path: sha256 or MISSING} for the [env] files; a symlinked one is refused."""
+    out: dict[str, str] = {}
+    for rel in files:
+        name = "/".join(nofollow.parts(rel))
+        try:
+            data = nofollow.read_beneath(project, name)
+        except FileNotFoundError:
+            out[ENV_FILE + name] = MISSING
+            continue
+        except nofollow.Refused as e:
+            raise DevboxError(f"cannot read the env file {e.message}", hint=e.hint) from None
+        except OSError as e:
+            path = printable(str(project / name))
+            raise DevboxError(f"cannot read the env file {path}: {e.strerror or e}") from e
+        out[ENV_FILE + name] = sha256(data)
+    return out

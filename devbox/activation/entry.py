@@ -63,14 +63,20 @@ def current_spec() -> Spec:
     return loaded(current_spec_path())[0]
 
 
-def enter_box(command: Sequence[str] | None, *, root: bool, display: Display) -> NoReturn:
+def enter_box(
+    command: Sequence[str] | None, *, root: bool, display: Display, named: bool = False
+) -> NoReturn:
     """Build the box if needed, write its launcher, then become `command` (or an interactive
-    shell) in it."""
+    shell) in it. `named`: `devbox run NAME` without `--`, NAME perhaps one of [scripts]."""
     from devbox.activation import launcher
 
     path = current_spec_path()
     snap = {str(path): launcher.mtime_ns(path)}  # before reading anything it derives from
     spec, data = loaded(path)
+    if named and command:
+        from devbox.activation.scripts import resolve
+
+        command = resolve(spec, command)
     enter_spec(spec, path, snap, command, root=root, display=display, data=data)
 
 
@@ -118,9 +124,10 @@ def enter_spec(
     enter(box, command, display, root=root)
 
 
-def parse_fast(args: Sequence[str]) -> tuple[str, list[str] | None, bool, Display] | None:
-    """(verb, command, root, display) for `[-v|-q] run [--root] [--] CMD...` and
-    `[-v|-q] shell [--root]`; None for anything else (typer handles it, with its messages)."""
+def parse_fast(args: Sequence[str]) -> tuple[str, list[str] | None, bool, Display, bool] | None:
+    """(verb, command, root, display, named) for `[-v|-q] run [--root] [--] CMD...` and
+    `[-v|-q] shell [--root]`; None for anything else (typer handles it, with its messages).
+    `named`: no `--`, so CMD may name one of the spec's [scripts]."""
     verbose = quiet = False
     i = 0
     while i < len(args) and args[i] in ("-v", "--verbose", "-q", "--quiet"):
@@ -135,9 +142,10 @@ def parse_fast(args: Sequence[str]) -> tuple[str, list[str] | None, bool, Displa
         rest = rest[1:]
     display = Display(quiet=quiet, verbose=verbose)
     if verb == "shell":
-        return (verb, None, root, display) if not rest else None
-    if rest and rest[0] == "--":
+        return (verb, None, root, display, False) if not rest else None
+    named = not rest or rest[0] != "--"
+    if not named:
         rest = rest[1:]
     elif not rest or rest[0].startswith("-"):
         return None  # --help, unknown options, or no command: typer explains
-    return (verb, rest, root, display) if rest else None
+    return (verb, rest, root, display, named) if rest else None

@@ -24,6 +24,7 @@ from devbox.activation import covered, trust
 from devbox.errors import DevboxError, terminal
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
+from devbox.spec import dotenv
 from devbox.spec.model import Spec
 from devbox.store import private
 from devbox.store.paths import state_root
@@ -113,12 +114,14 @@ def activate_text(shell: str, spec_path: Path) -> str:
 
 
 def activation_vars(spec: Spec, host_env: Mapping[str, str], shims: Path) -> list[tuple[str, str]]:
-    """The variables activation exports, each once: [env] (${VAR} from the host's environment),
+    """The variables activation exports, each once: [env] files' variables, [env] (${VAR} from
+    the host's environment),
     DEVBOX_ACTIVE, DEVBOX_PROJECT, and PATH with the shims first."""
     project = str(spec.project)
     env = dict(host_env)
     env.update(DEVBOX_ACTIVE=spec.name, DEVBOX_PROJECT=project)
-    out: dict[str, str] = {}
+    out = dotenv.load(spec)  # [env] files first: [env] wins, and may use their values
+    env.update(out)
     for key, value in spec.env:
         env[key] = out[key] = expand(value, env)
     out["DEVBOX_ACTIVE"] = spec.name

@@ -29,6 +29,7 @@ from pathlib import Path
 from shlex import quote as q
 
 from devbox import fastpath, template
+from devbox.activation.scripts import script_cases
 from devbox.plan.recipe import workdir_of
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
@@ -66,8 +67,9 @@ def mtime_ns(path: str | Path) -> int | None:
 
 
 def watched(spec: Spec, tier: host.Tier) -> list[str]:
-    """Every file the launcher's argv is derived from, spec and lock excepted."""
-    paths: list[str] = []
+    """Every file the launcher's argv is derived from, spec and lock excepted ([env] files
+    included: a changed .env hands over to Python, which writes their new values down)."""
+    paths = [str(spec.project / rel) for rel in spec.env_files]  # read at each entry
     for rel in spec.setup.inputs:
         p = spec.project / rel
         paths.append(str(p))
@@ -177,6 +179,7 @@ def render(
         "ENV": Code(" ".join(env)),
         "BWRAP_ARGS": Code(_words(bw[1:])),
         "SECCOMP": Code(seccomp_redirect),
+        "SCRIPTS": Code(script_cases(box.spec)),
     }
     return template.fill(TEMPLATE, values)
 

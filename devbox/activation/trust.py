@@ -94,6 +94,7 @@ def current(spec: Spec, data: bytes) -> Covered:
     """What the project holds now (the lock and inputs read without following a symlink)."""
     lock = covered.lock_hash(spec.project / LOCK_NAME)
     inputs = covered.input_hashes(spec.project, spec.setup.inputs)
+    inputs.update(covered.env_file_hashes(spec.project, spec.env_files))
     return Covered(covered.sha256(data), lock, inputs)
 
 
@@ -103,7 +104,8 @@ def differences(allowed: Covered, now: Covered) -> tuple[str, ...]:
         out.append(LOCK_NAME)
     for name in sorted(set(allowed.inputs) | set(now.inputs)):
         if allowed.inputs.get(name) != now.inputs.get(name):
-            out.append(f"setup input {name}")
+            env_file = name.removeprefix(covered.ENV_FILE)
+            out.append(f"env file {env_file}" if env_file != name else f"setup input {name}")
     return tuple(out)
 
 

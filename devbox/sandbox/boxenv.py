@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from devbox.spec import dotenv
 from devbox.spec.model import Spec
 
 BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -56,6 +57,7 @@ def box_env(
     env.update({k: host_env[k] for k in PASS_THROUGH if k in host_env})
     if not env.get("TERM"):
         env["TERM"] = "dumb"
+    env.update(dotenv.load(spec))  # [env] files first: [env] wins, and may use their values
     for key, value in spec.env:
         env[key] = expand(value, env)
     return env

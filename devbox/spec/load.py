@@ -9,6 +9,7 @@ from pathlib import Path
 
 from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
+from devbox.spec import scripts as scripts_
 from devbox.spec import tables as t
 from devbox.spec import tomlpos
 from devbox.spec import validate as v
@@ -76,6 +77,8 @@ def parse_spec(text: str, path: Path) -> Spec:
         env=t.env_vars(ctx, tables["env"]),
         setup=Setup(t.setup_run(ctx, tables["setup"]), t.setup_inputs(ctx, tables["setup"])),
         shell=t.shell_table(ctx, tables["shell"]),
+        scripts=scripts_.scripts_table(ctx, tables["scripts"]),
+        env_files=t.env_files(ctx, tables["env"]),
     )
 
 

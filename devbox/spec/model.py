@@ -48,6 +48,9 @@ class Spec:
     env: tuple[tuple[str, str], ...] = ()  # in file order
     setup: Setup = field(default_factory=Setup)
     shell: Shell = field(default_factory=Shell)
+    # [scripts]: name -> a command line (str) or argv (tuple), in file order
+    scripts: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    env_files: tuple[str, ...] = ()  # [env] files: project-relative .env files
 
     @property
     def project(self) -> Path:

@@ -20,6 +20,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "env": (),
     "setup": ("run", "inputs"),
     "shell": ("program", "workdir", "expose", "home"),
+    "scripts": (),
 }
 
 
@@ -63,7 +64,7 @@ def check_tables(ctx: Ctx, doc: Table) -> None:
             allowed = ", ".join(f"[{t}]" for t in TABLES)
             raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed)
         table = v.get_table(ctx, doc, (key,))
-        if table is not None and key != "env":
+        if table is not None and key not in ("env", "scripts"):
             what = "interpreter" if key == "interpreters" else "key"
             v.check_keys(ctx, table, (key,), TABLES[key], what)
 
@@ -197,6 +198,8 @@ def env_vars(ctx: Ctx, table: Table) -> tuple[tuple[str, str], ...]:
     """[env]: NAME = "value" pairs, in file order."""
     env: list[tuple[str, str]] = []
     for name, value in table.items():
+        if name == ENV_FILES and isinstance(value, list):
+            continue  # env_files
         if not ENV_NAME_RE.fullmatch(name):
             allowed = "letters, digits and '_', not starting with a digit"
             message = f'"{name}" is not a valid environment variable name'
@@ -205,6 +208,23 @@ def env_vars(ctx: Ctx, table: Table) -> tuple[tuple[str, str], ...]:
             raise wrong_type(ctx, ("env", name), "a string", value, quote_hint=True)
         env.append((name, value))
     return tuple(env)
+
+
+ENV_FILES = "files"  # [env] files = [".env"]: an array, where a variable's value is a string
+
+
+def env_files(ctx: Ctx, table: Table) -> tuple[str, ...]:
+    """[env] files: project-relative .env files, read at entry (spec/dotenv.py)."""
+    value = table.get(ENV_FILES)
+    if not isinstance(value, list):
+        return ()
+    files = get_str_list(ctx, table, ("env", ENV_FILES))
+    for item in files:
+        problem = relative_path_problem(item)
+        if problem:
+            allowed = 'paths relative to the project, e.g. ".env"'
+            raise ctx.fail(("env", ENV_FILES), f'"{item}" {problem}', allowed=allowed)
+    return files
 
 
 def setup_run(ctx: Ctx, table: Table) -> tuple[str, ...]:

@@ -292,3 +292,24 @@ def test_switching_projects_nesting_and_deactivate(
     sh.cd("/")
     sh.cd(other)
     assert sh.line(active) == 'other|it\'s "quoted" ü'
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_env_files_reach_the_activated_shell_once_allowed(
+    start: StartShell, devbox: Devbox, make_project: MakeProject, tmp_path: Path, shell: str
+) -> None:
+    """`[env] files`: the .env's values are exported with [env]'s (which win); code in the box
+    can write .env, so a changed one is taken only when the user allows it again."""
+    spec = '[box]\nname = "envbox"\nbase = "debian:bookworm"\n\n[env]\nfiles = [".env"]\n'
+    spec += 'B = "spec ${A}"\n'
+    project: Path = make_project("env files", spec, {".env": "A='one $x'\nB=dotenv\n"})
+    devbox("allow", cwd=project, check=True)
+    sh: Shell = start(shell, tmp_path)
+    sh.cd(project)
+    assert sh.line('echo "$DEVBOX_ACTIVE|$A|$B"') == "envbox|one $x|spec one $x"
+    (project / ".env").write_text("A=two\n")
+    sh.run("true")
+    assert sh.line('echo "$A"') == "one $x", "not taken before it is allowed"
+    devbox("allow", cwd=project, check=True)
+    sh.run("true")  # the next prompt sees the new trust
+    assert sh.line('echo "$A|$B"') == "two|spec two"

@@ -202,3 +202,37 @@ def test_a_mount_point_is_not_made_through_a_planted_symlink(
     assert "symbolic link" in r.stderr and "Traceback" not in r.stderr
     assert list(host_dir.iterdir()) == []
     assert not parent.exists()
+
+
+def test_an_env_file_is_not_read_through_a_planted_symlink(
+    actor: Actor, sentinels: dict[Path, bytes]
+) -> None:
+    """`[env] files = [".env"]`: code in the box links .env to a host file it cannot read; the
+    host must not follow the link and hand that file's values to the box (or echo its lines)."""
+    spec = SPEC_ENV_FILES.format(name="env-link")
+    p = actor.project("env-link", spec, {".env": "WHO=plain\n"})
+    r = actor.devbox("run", "--", "sh", "-c", 'echo "who=$WHO"', cwd=p)
+    assert (r.returncode, r.stdout) == (0, "who=plain\n"), r.stderr
+    host_file = actor.home / "host.env"
+    actor.sh(f"printf 'TOKEN=host-secret\\n' > {shlex.quote(str(host_file))}", cwd=p)
+    for target in (host_file, actor.home / ".ssh/id_ed25519"):
+        r = actor.devbox("run", "--", "ln", "-sf", str(target), ".env", cwd=p)
+        assert r.returncode == 0, r.stderr
+        for verb in (["run", "--", "printenv"], ["allow"], ["shell"]):
+            r = actor.devbox(*verb, cwd=p)
+            out = r.stdout + r.stderr
+            assert "Traceback" not in out
+            assert r.returncode == 1, out
+            assert "env file" in r.stderr and "symlink" in r.stderr, r.stderr
+            assert "host-secret" not in out and "not really" not in out
+    assert changed(sentinels) == []
+
+
+SPEC_ENV_FILES = """\
+[box]
+name = "{name}"
+base = "debian:bookworm"
+
+[env]
+files = [".env"]
+"""

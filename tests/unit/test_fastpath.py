@@ -31,9 +31,18 @@ def test_the_run_rule(case: RunCase, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     os.makedirs(os.path.dirname(launcher), mode=0o700)
     Path(launcher).touch(mode=0o700)
     execs: list[tuple[str, list[str]]] = []
-    monkeypatch.setattr(os, "execv", lambda path, argv: execs.append((path, list(argv))))
+    named: list[str | None] = []
+
+    def execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        execs.append((path, list(argv)))
+        named.append(env.get(fastpath.SCRIPT_ENV))
+
+    monkeypatch.setattr(os, "execve", execve)
     fastpath.exec_launcher(list(case.args))
     assert execs == ([] if case.command is None else [(launcher, [launcher, *case.command])])
+    # without `--`, the first word may name a [scripts] entry: the launcher is told so
+    if execs:
+        assert named == (["1"] if case.args[1] != "--" else [None])
 
 
 def test_find_project_walks_up(tmp_path: Path) -> None:

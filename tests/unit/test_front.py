@@ -269,3 +269,18 @@ def test_the_installed_front_is_this_one() -> None:
     assert installed.read_bytes() == FRONT.read_bytes()
     assert os.access(installed, os.X_OK)
     assert os.access(installed.with_name("devbox-cli"), os.X_OK)
+
+
+@pytest.mark.parametrize("outer", [None, "1"])
+def test_the_launcher_is_told_whether_the_first_word_may_name_a_script(
+    front: Front, outer: str | None
+) -> None:
+    """`devbox run NAME` (no `--`): DEVBOX_RUN_SCRIPT=1 for the launcher, which then runs NAME's
+    [scripts] entry if there is one; `devbox run -- CMD`: empty, whatever the caller's was."""
+    project = front.project("p")
+    script(
+        launcher_path(project, front.store), '#!/bin/sh\necho "[${DEVBOX_RUN_SCRIPT-}]"; exit 0\n'
+    )
+    env = front.env(DEVBOX_RUN_SCRIPT=outer)
+    assert result(front("run", "test", "-x", cwd=project, env=env)) == (0, "[1]\n")
+    assert result(front("run", "--", "test", cwd=project, env=env)) == (0, "[]\n")

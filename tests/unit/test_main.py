@@ -73,7 +73,7 @@ def test_no_log_when_the_store_cannot_hold_one(
 def buggy_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """`devbox run` (the fast path, no CLI framework) meeting a bug; no launcher to exec."""
 
-    def boom(command: object, *, root: bool, display: object) -> None:
+    def boom(command: object, *, root: bool, display: object, named: bool = False) -> None:
         raise RuntimeError("boom in run")
 
     monkeypatch.setattr(devbox.activation.entry, "enter_box", boom)

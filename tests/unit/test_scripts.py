@@ -86,6 +86,14 @@ def _launcher(tier: Tier, extra: str = "", watched: int = 3, real: str | None = 
     return launcher.render(box, snap, stamps, PYTHON, str(PROJECT / "devbox.toml"))
 
 
+SCRIPTS_SPEC = """\
+[env]
+files = [".env"]
+[scripts]
+test = "pytest -x"
+"db:up" = "echo \\"$1\\" '$x'"
+fmt = ["black", "a b"]
+"""
 SUB = Tier(2, 1000, 1000, "alice", (100000, 65536), (100000, 65536))
 LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-tier1.sh": lambda: _launcher(Tier(1, 0, 0, "root")),
@@ -94,6 +102,7 @@ LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-host-env.sh": lambda: _launcher(Tier(1, 0, 0, "root"), '[env]\nX = "${TERM}"\n'),
     "launcher-too-many.sh": lambda: _launcher(Tier(1, 0, 0, "root"), watched=1002),
     "launcher-symlinked.sh": lambda: _launcher(Tier(1, 0, 0, "root"), real="/nonexistent/r e"),
+    "launcher-scripts.sh": lambda: _launcher(Tier(1, 0, 0, "root"), SCRIPTS_SPEC),
 }
 RUNNER = [PYTHON, "-P", "-m", "devbox", "_shim", str(PROJECT / "devbox.toml")]
 FAST = FastPath(

@@ -3,7 +3,9 @@
 # Written by devbox (launcher.py, from launcher.sh.in) each time it enters the box; do not edit.
 # Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
 # status pass through). Anything stale or unusual hands over to `devbox run`.
-handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run -- "$@"; }
+# n: "" when the first word may name a [scripts] entry (`devbox run NAME`), else "--"
+n=--; [ "${DEVBOX_RUN_SCRIPT-}" != 1 ] || n=
+handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run ${n:+"$n"} "$@"; }
 full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }
 S='/nonexistent/golden store/projects/dbd52ecc1adb8a5f/launcher.d/18f-42'
 P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
