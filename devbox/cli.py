@@ -75,8 +75,11 @@ def _enter(command: list[str] | None, root: bool) -> None:
 def init(
     base: Annotated[str, typer.Option("--base", help="debian:<suite>")] = "debian:bookworm",
     template: Annotated[
-        str, typer.Option("--template", "-t", help="python, node, c or minimal")
-    ] = "minimal",
+        str | None,
+        typer.Option(
+            "--template", "-t", help="python, node, c or minimal (default: what the project holds)"
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing devbox.toml.")
     ] = False,
@@ -84,8 +87,13 @@ def init(
     """Write a starter devbox.toml here."""
     from devbox.commands.init import init as do_init
 
-    path = do_init(Path(os.getcwd()), base=base, template=template, force=force)
-    _display().info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
+    path, found = do_init(Path(os.getcwd()), base=base, template=template, force=force)
+    display = _display()
+    for note in found:
+        display.info(f"found {note}")
+    if template is None and not found:
+        display.info("found no pyproject.toml, requirements*.txt, package.json or version file")
+    display.info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
 
 
 @app.command()
