@@ -88,7 +88,7 @@ def env_file_hashes(project: Path, files: tuple[str, ...]) -> dict[str, str]:
             out[ENV_FILE + name] = MISSING
             continue
         except nofollow.Refused as e:
-            raise DevboxError(f"cannot read the env file {e.message}", hint=e.hint) from None
+            raise DevboxError(f"[env] files: {e.message}", hint=e.hint) from None
         except OSError as e:
             path = printable(str(project / name))
             raise DevboxError(f"cannot read the env file {path}: {e.strerror or e}") from e

@@ -67,9 +67,8 @@ def mtime_ns(path: str | Path) -> int | None:
 
 
 def watched(spec: Spec, tier: host.Tier) -> list[str]:
-    """Every file the launcher's argv is derived from, spec and lock excepted ([env] files
-    included: a changed .env hands over to Python, which writes their new values down)."""
-    paths = [str(spec.project / rel) for rel in spec.env_files]  # read at each entry
+    """Every file the launcher's argv is derived from ([env] files too), spec and lock excepted."""
+    paths = [str(spec.project / rel) for rel in spec.env_files]
     for rel in spec.setup.inputs:
         p = spec.project / rel
         paths.append(str(p))
@@ -138,13 +137,7 @@ def _probe(key: str) -> str:
     return f"\x01devbox-probe-{key}\x01"
 
 
-def render(
-    box: boxmod.Box,
-    snap: Snapshot,
-    stamps: str,
-    python: str,
-    spec_path: str,
-) -> str:
+def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path: str) -> str:
     """The launcher's text (launcher.sh.in). `snap`: the watched files; `stamps`: the dir of
     their stamp files (named by index); `python`: the interpreter for the hand-over."""
     handover = {"STORE": handover_home(box), "SPEC": spec_path, "PYTHON": python}

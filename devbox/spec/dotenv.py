@@ -88,8 +88,9 @@ def load(spec: Spec) -> dict[str, str]:
             continue
         except nofollow.Refused as e:
             raise DevboxError(
-                f"cannot read the env file {where}: {e.message}",
-                hint="an env file must be a regular file in the project, not a symlink",
+                f"[env] files: {e.message}",
+                hint=f"an env file must be a regular file in the project: remove {where}, or "
+                "replace it with the file itself",
             ) from None
         except OSError as e:
             raise DevboxError(f"cannot read the env file {where}: {e.strerror or e}") from e

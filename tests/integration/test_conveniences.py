@@ -148,4 +148,5 @@ def test_a_symlinked_env_file_is_refused(devbox: Devbox, project: Path, tmp_path
     r = devbox("run", "--", "printenv", "WHO", cwd=project)
     assert r.returncode == 1 and "host-secret" not in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
-    assert "cannot read the env file" in r.stderr and "symlink" in r.stderr, r.stderr
+    assert "[env] files: " in r.stderr and ".env is a symlink" in r.stderr, r.stderr
+    assert "replace it with the file itself" in r.stderr
