@@ -132,7 +132,7 @@ def lock(
 def run(
     command: Annotated[
         list[str] | None,
-        typer.Argument(help="A [scripts] name, or (after --) a command, and its arguments."),
+        typer.Argument(help="A script's name, or (after --) a command, and its arguments."),
     ] = None,
     root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
