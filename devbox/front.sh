@@ -3,9 +3,9 @@
 # `devbox-cli`, or `python -m devbox`).
 #
 # `devbox run [--] CMD [ARG...]` (no options, DEVBOX_LAUNCHER_SPEC unset: fastpath.run_command's
-# rule; without `--`, CMD may name one of the spec's [scripts], which the launcher resolves when
-# DEVBOX_RUN_SCRIPT is 1) runs the project's launcher straight away (sourced: it ends in exec), with shell builtins
-# only: no Python, no other process, not even a second sh. The project is the nearest directory at or above the physical working
+# rule) runs the project's launcher straight away (sourced: it ends in exec), with shell builtins
+# only (without `--`, CMD may name one of the spec's [scripts]: DEVBOX_RUN_SCRIPT=1 tells the
+# launcher to look): no Python, no other process, not even a second sh. The project is the nearest directory at or above the physical working
 # directory with a devbox.toml file (as fastpath.find_project on os.getcwd()); its launcher is
 # found through the store's by-path index, STORE/by-path<PROJECT'S REAL PATH>/.launcher, a
 # symlink that devbox writes with the launcher (fastpath.index_entry), so no hashing is needed.
@@ -98,7 +98,8 @@ if [ $# -ge 2 ] && [ "$1" = run ] && [ -z "${DEVBOX_LAUNCHER_SPEC-}" ]; then
     --)
       if [ $# -ge 3 ] && _devbox_launcher; then
         shift 2
-        DEVBOX_RUN_SCRIPT=  # `--`: a command, never a [scripts] name
+        # shellcheck disable=SC2034  # read by the launcher: `--`, a command, never a script
+        DEVBOX_RUN_SCRIPT=
         # shellcheck disable=SC1090  # sourced, as a shim does: one sh start-up less
         . "$_devbox_l"
       fi
@@ -107,7 +108,8 @@ if [ $# -ge 2 ] && [ "$1" = run ] && [ -z "${DEVBOX_LAUNCHER_SPEC-}" ]; then
     *)
       if _devbox_launcher; then
         shift
-        DEVBOX_RUN_SCRIPT=1  # the launcher runs a [scripts] entry of this name, if any
+        # shellcheck disable=SC2034  # read by the launcher: it runs a [scripts] entry so named
+        DEVBOX_RUN_SCRIPT=1
         # shellcheck disable=SC1090
         . "$_devbox_l"
       fi

@@ -115,8 +115,7 @@ def activate_text(shell: str, spec_path: Path) -> str:
 
 def activation_vars(spec: Spec, host_env: Mapping[str, str], shims: Path) -> list[tuple[str, str]]:
     """The variables activation exports, each once: [env] files' variables, [env] (${VAR} from
-    the host's environment),
-    DEVBOX_ACTIVE, DEVBOX_PROJECT, and PATH with the shims first."""
+    the host's environment), DEVBOX_ACTIVE, DEVBOX_PROJECT, and PATH with the shims first."""
     project = str(spec.project)
     env = dict(host_env)
     env.update(DEVBOX_ACTIVE=spec.name, DEVBOX_PROJECT=project)
