@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from devbox import __version__
 from devbox.build.progress import Display
+from devbox.clihelp import Command
 from devbox.errors import DevboxError, terminal
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
@@ -18,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Per-project reproducible Linux userlands: declarative, locked, rootless, fast to enter.",
 )
@@ -29,6 +32,12 @@ class Options:
 
 
 OPTS = Options()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(**settings: Any) -> Callable[[F], F]:
+    """`app.command`, with help that names arguments and options for people (clihelp)."""
+    return app.command(cls=Command, **settings)
 
 
 def _version(value: bool) -> None:
@@ -43,7 +52,10 @@ def _global(
         bool, typer.Option("--verbose", "-v", help="Show tools' full output.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     OPTS.verbose, OPTS.quiet = verbose, quiet
 
@@ -71,11 +83,13 @@ def _enter(command: list[str] | None, root: bool) -> None:
     enter_box(command, root=root, display=_display())
 
 
-@app.command()
+@command()
 def init(
-    base: Annotated[str, typer.Option("--base", help="debian:<suite>")] = "debian:bookworm",
+    base: Annotated[
+        str, typer.Option("--base", metavar="BASE", help="debian:<suite>")
+    ] = "debian:bookworm",
     template: Annotated[
-        str, typer.Option("--template", "-t", help="python, node, c or minimal")
+        str, typer.Option("--template", "-t", metavar="NAME", help="python, node, c or minimal")
     ] = "minimal",
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing devbox.toml.")
@@ -88,7 +102,7 @@ def init(
     _display().info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
 
 
-@app.command()
+@command()
 def build(
     locked: Annotated[
         bool,
@@ -105,7 +119,7 @@ def build(
     display.info(build_here(display, locked=locked, no_cache=no_cache))
 
 
-@app.command()
+@command()
 def lock(
     update: Annotated[
         bool, typer.Option("--update", help="Resolve every layer afresh, ignoring the lock.")
@@ -118,18 +132,20 @@ def lock(
     display.info(lock_here(display, update=update))
 
 
-@app.command(
+@command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    command: Annotated[
+        list[str], typer.Argument(metavar="COMMAND...", help="The command and its arguments.")
+    ],
     root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
     """Run one command in the box; its exit status is devbox's."""
     _enter(command, root)
 
 
-@app.command()
+@command()
 def shell(
     root: Annotated[bool, typer.Option("--root", help="Be root in the box.")] = False,
 ) -> None:
@@ -137,7 +153,7 @@ def shell(
     _enter(None, root)
 
 
-@app.command()
+@command()
 def status() -> None:
     """This project's box: base, layers, lock state."""
     from devbox.commands.status import status_lines
@@ -146,7 +162,7 @@ def status() -> None:
         _echo(line)
 
 
-@app.command()
+@command()
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
     from devbox.commands.reset import reset as do_reset
@@ -156,7 +172,7 @@ def reset() -> None:
     _display().info(f"{spec.name}: writable layer reset")
 
 
-@app.command()
+@command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
     older_than: Annotated[
@@ -188,7 +204,7 @@ def gc(
     _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
 
 
-@app.command()
+@command()
 def doctor() -> None:
     """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
     from devbox.commands.doctor import report, run_checks
@@ -200,7 +216,7 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def ls() -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
     from devbox.commands.listing import listing
@@ -209,7 +225,7 @@ def ls() -> None:
         _echo(line)
 
 
-@app.command()
+@command()
 def watch() -> None:
     """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
     from devbox.activation.entry import spec_path_here
@@ -225,17 +241,19 @@ def watch() -> None:
     do_watch(spec_path, Store.default(), _display(), say=say)
 
 
-@app.command()
-def hook(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
+@command()
+def hook(shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh or fish")]) -> None:
     """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
     from devbox.activation.hook import hook_text
 
     typer.echo(hook_text(shell), nl=False)
 
 
-@app.command()
+@command()
 def activate(
-    shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
+    shell: Annotated[
+        str, typer.Argument(metavar="SHELL", help="bash, zsh or fish (default: this shell)")
+    ] = "",
 ) -> None:
     """Print the code that activates this project's box here: eval "$(devbox activate)"."""
     from devbox.activation.entry import spec_here
@@ -249,7 +267,7 @@ def activate(
     typer.echo(activate_text(shell, spec.path), nl=False)
 
 
-@app.command()
+@command()
 def deactivate() -> None:
     """Leave the active box (a shell function, defined by the hook or `devbox activate`)."""
     raise DevboxError(
@@ -259,7 +277,7 @@ def deactivate() -> None:
     )
 
 
-@app.command()
+@command()
 def allow() -> None:
     """Trust this project for the hook and its shims: its directory, and its devbox.toml,
     devbox.lock and setup inputs as they are now."""
@@ -268,7 +286,7 @@ def allow() -> None:
     _display().info(allow_here())
 
 
-@app.command()
+@command()
 def deny() -> None:
     """Stop trusting this project."""
     from devbox.commands.allow import deny_here
