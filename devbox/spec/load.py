@@ -60,7 +60,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         lines = tomlpos.key_lines(text)
     except RecursionError:  # the locator only adds line numbers; the parser has the last word
         lines = {}
-    ctx = Ctx(str(path), lines)
+    ctx = Ctx(str(path), lines, tuple(text.splitlines()))
     t.check_tables(ctx, doc)
     absolute = path.absolute()
     tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in t.TABLES}
@@ -71,7 +71,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         base=base,
         apt=t.apt_packages(ctx, tables["packages"]),
         interpreters=tuple(
-            t.interpreter_entry(ctx, k, val) for k, val in tables["interpreters"].items()
+            t.interpreter_entry(ctx, k, val, base) for k, val in tables["interpreters"].items()
         ),
         env=t.env_vars(ctx, tables["env"]),
         setup=Setup(t.setup_run(ctx, tables["setup"]), t.setup_inputs(ctx, tables["setup"])),

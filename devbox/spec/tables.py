@@ -7,6 +7,7 @@ import difflib
 import re
 from pathlib import PurePosixPath
 
+from devbox.spec import suites
 from devbox.spec import validate as v
 from devbox.spec.model import DEBIAN_SUITES, DEFAULT_MIRROR, Base, Interpreter, Shell
 from devbox.spec.tomlpos import KeyPath
@@ -32,10 +33,10 @@ TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
 MIRROR_SCHEMES = ("http://", "https://", "file:/")
 
 
-BASE_FORMS = (
-    f"debian:<suite> ({', '.join(DEBIAN_SUITES)}), oci:<image reference>, "
-    f"rootfs:<path to a {', '.join(TARBALL_SUFFIXES)} tarball>"
-)
+PLANNED = "oci: and rootfs: bases are planned, not supported yet"
+
+
+BASE_FORMS = f"debian:<suite> ({', '.join(DEBIAN_SUITES)}); {PLANNED}"
 
 
 PROVIDERS = {"python": ("apt", "uv"), "node": ("apt", "npm")}
@@ -64,8 +65,23 @@ def check_tables(ctx: Ctx, doc: Table) -> None:
             raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed)
         table = v.get_table(ctx, doc, (key,))
         if table is not None and key != "env":
+            _misplaced(ctx, table, key)
             what = "interpreter" if key == "interpreters" else "key"
             v.check_keys(ctx, table, (key,), TABLES[key], what)
+
+
+def _misplaced(ctx: Ctx, table: Table, name: str) -> None:
+    """A key of another table written in [name] (`apt` under [box]): say where it belongs."""
+    for key, value in table.items():
+        homes = [t for t, keys in TABLES.items() if key in keys and t != name]
+        if key in TABLES[name] or not homes:
+            continue
+        written = ctx.literal((name, key), value)
+        raise ctx.fail(
+            (name, key),
+            f"{key} belongs in [{homes[0]}], not in [{name}]",
+            fix=f"move it under a [{homes[0]}] table: [{homes[0]}] {key} = {written}",
+        )
 
 
 def box_table(ctx: Ctx, box: Table | None, directory: str) -> tuple[str, Base]:
@@ -99,11 +115,13 @@ def _base(ctx: Ctx, box: Table) -> Base:
         return Base("debian", ref, DEFAULT_MIRROR)
     if kind == "oci":
         if not ref or any(c.isspace() for c in ref) or ref.startswith("/"):
-            example = "oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm"
+            example = (
+                f"oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm ({PLANNED})"
+            )
             raise ctx.fail(key, f'"{ref}" is not an image reference', allowed=example)
         return Base("oci", ref)
     if not ref.endswith(TARBALL_SUFFIXES) or ref in TARBALL_SUFFIXES:
-        allowed = f"rootfs:<path ending in {', '.join(TARBALL_SUFFIXES)}>"
+        allowed = f"rootfs:<path ending in {', '.join(TARBALL_SUFFIXES)}> ({PLANNED})"
         raise ctx.fail(key, f'"{ref}" is not a rootfs tarball', allowed=allowed)
     return Base("rootfs", ref)
 
@@ -119,11 +137,14 @@ def _mirror(ctx: Ctx, base: Base, mirror: str) -> str:
     return mirror
 
 
-def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
+def interpreter_entry(ctx: Ctx, name: str, value: object, base: Base) -> Interpreter:
     key: KeyPath = ("interpreters", name)
     provider = None
     if isinstance(value, dict):
         v.check_keys(ctx, value, key, ("version", "provider"))
+        raw = value.get("version")
+        if raw is not None and not isinstance(raw, str):
+            raise wrong_type(ctx, (*key, "version"), "a string", raw, quote_hint=True)
         version = v.get_str(ctx, value, (*key, "version"))
         if version is None:
             raise ctx.fail(key, "missing version", allowed=f"version = {VERSION_FORMS[name]}")
@@ -131,6 +152,8 @@ def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
         version_key: KeyPath = (*key, "version")
     elif isinstance(value, str):
         version, version_key = value, key
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise wrong_type(ctx, key, "a string", value, quote_hint=True)
     else:
         expected = 'a version string or a table {version = "...", provider = "..."}'
         raise v.wrong_type(ctx, key, expected, value)
@@ -139,6 +162,7 @@ def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
         raise ctx.fail(version_key, message, allowed=VERSION_FORMS[name])
     if provider is not None:
         v.one_of(ctx, (*key, "provider"), provider, PROVIDERS[name])
+    suites.refuse_missing(ctx, version_key, Interpreter(name, version, provider), base)
     return Interpreter(name, version, provider)
 
 

@@ -7,6 +7,7 @@ raises the ``SpecError`` that names the file, the dotted key path and the line.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -21,15 +22,36 @@ Table = Mapping[str, object]
 class Ctx:
     file: str  # the file as the user named it
     lines: Mapping[KeyPath, int]
+    source: tuple[str, ...] = ()  # the file's lines, to quote a value as the user wrote it
 
-    def fail(self, key: KeyPath, message: str, allowed: str | None = None) -> SpecError:
+    def fail(
+        self, key: KeyPath, message: str, allowed: str | None = None, fix: str | None = None
+    ) -> SpecError:
         return SpecError(
             self.file,
             message,
             key=dotted(key) if key else None,
             line=line_of(self.lines, key),
             allowed=allowed,
+            fix=fix,
         )
+
+    def literal(self, key: KeyPath, value: object) -> str:
+        """`value` (of `key`) as written in the file (`3.10`, not `3.1`), else as TOML writes it."""
+        line = line_of(self.lines, key)
+        if key and line is not None and 0 < line <= len(self.source):
+            name = re.escape(key[-1])
+            at = re.search(rf"""(?:^|[\s{{,.])["']?{name}["']?\s*=\s*""", self.source[line - 1])
+            if at is not None:
+                rest = self.source[line - 1][at.end() :]
+                token = _SCALAR.match(rest) if not isinstance(value, (list, dict)) else None
+                text = token.group(0) if token else rest.split("#", 1)[0].strip()
+                if text:
+                    return text
+        return toml_literal(value)
+
+
+_SCALAR = re.compile(r"[^\s,#}\]]+")
 
 
 def type_name(value: object) -> str:
@@ -66,7 +88,7 @@ def wrong_type(
     """Expected one type, found another; ``quote_hint`` suggests quoting a scalar."""
     found = type_name(value)
     if quote_hint and isinstance(value, (bool, int, float, date, time)):
-        literal = toml_literal(value)
+        literal = ctx.literal(key, value)
         return ctx.fail(
             key,
             f'expected a string, found {found} ({literal}); quote it: "{literal}"',
