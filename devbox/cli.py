@@ -9,10 +9,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__
+from devbox import __version__, cli_shell
 from devbox.build.progress import Display
 from devbox.clihelp import Command
-from devbox.errors import DevboxError, terminal
+from devbox.errors import terminal
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
 
@@ -153,9 +153,24 @@ def shell(
     _enter(None, root)
 
 
+JSON_HELP = "Print one JSON object (keys: docs/spec.md) instead of the report."
+JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def _echo_json(data: object) -> None:
+    """JSON for scripts: ASCII only (json escapes every control character), indented."""
+    import json
+
+    typer.echo(terminal(json.dumps(data, indent=2)))
+
+
 @command()
-def status() -> None:
+def status(as_json: JsonFlag = False) -> None:
     """This project's box: base, layers, lock state."""
+    if as_json:
+        from devbox.commands.status_json import status_json
+
+        return _echo_json(status_json(_spec(), Store.default()))
     from devbox.commands.status import status_lines
 
     for line in status_lines(_spec(), Store.default()):
@@ -205,22 +220,27 @@ def gc(
 
 
 @command()
-def doctor() -> None:
+def doctor(as_json: JsonFlag = False) -> None:
     """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
-    from devbox.commands.doctor import report, run_checks
+    from devbox.commands.doctor import report, report_json, run_checks
 
     checks, tier, works = run_checks()
-    for line in report(checks, tier, works):
-        _echo(line)
+    if as_json:
+        _echo_json(report_json(checks, tier, works))
+    else:
+        for line in report(checks, tier, works):
+            _echo(line)
     if not works:
         raise typer.Exit(1)
 
 
 @command()
-def ls() -> None:
+def ls(as_json: JsonFlag = False) -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
-    from devbox.commands.listing import listing
+    from devbox.commands.listing import listing, listing_json
 
+    if as_json:
+        return _echo_json(listing_json(Store.default()))
     for line in listing(Store.default()):
         _echo(line)
 
@@ -241,40 +261,10 @@ def watch() -> None:
     do_watch(spec_path, Store.default(), _display(), say=say)
 
 
-@command()
-def hook(shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh or fish")]) -> None:
-    """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
-    from devbox.activation.hook import hook_text
-
-    typer.echo(hook_text(shell), nl=False)
-
-
-@command()
-def activate(
-    shell: Annotated[
-        str, typer.Argument(metavar="SHELL", help="bash, zsh or fish (default: this shell)")
-    ] = "",
-) -> None:
-    """Print the code that activates this project's box here: eval "$(devbox activate)"."""
-    from devbox.activation.entry import spec_here
-    from devbox.activation.hook import SHELLS, activate_text, check_shell, parent_shell
-
-    shell = shell or parent_shell() or ""
-    if not shell:
-        raise DevboxError("cannot tell which shell this is", hint=f"name it: {', '.join(SHELLS)}")
-    check_shell(shell)
-    spec, _ = spec_here()
-    typer.echo(activate_text(shell, spec.path), nl=False)
-
-
-@command()
-def deactivate() -> None:
-    """Leave the active box (a shell function, defined by the hook or `devbox activate`)."""
-    raise DevboxError(
-        "no box is active in this shell (`devbox deactivate` is a shell function that the hook "
-        "and `devbox activate` define)",
-        hint='eval "$(devbox hook bash)" (or zsh, fish) activates boxes as you cd',
-    )
+command(name="hook")(cli_shell.hook)
+command(name="activate")(cli_shell.activate)
+command(name="deactivate")(cli_shell.deactivate)
+command(name="completion")(cli_shell.completion)
 
 
 @command()

@@ -24,7 +24,7 @@ def devbox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_command_is_walked() -> None:
-    assert {"build", "run", "status", "ls", "doctor", "hook", "gc"} <= set(COMMANDS)
+    assert {"build", "run", "status", "ls", "doctor", "hook", "gc", "completion"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
