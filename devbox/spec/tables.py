@@ -62,7 +62,8 @@ def check_tables(ctx: Ctx, doc: Table) -> None:
             hint = f"; {key} belongs in [{homes[0]}]" if homes else v.did_you_mean(key, TABLES)
             what = "table" if isinstance(value, dict) else "top-level key"
             allowed = ", ".join(f"[{t}]" for t in TABLES)
-            raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed)
+            fix = _move(ctx, (key,), value, homes[0]) if homes else None
+            raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed, fix=fix)
         table = v.get_table(ctx, doc, (key,))
         if table is not None and key != "env":
             _misplaced(ctx, table, key)
@@ -76,12 +77,12 @@ def _misplaced(ctx: Ctx, table: Table, name: str) -> None:
         homes = [t for t, keys in TABLES.items() if key in keys and t != name]
         if key in TABLES[name] or not homes:
             continue
-        written = ctx.literal((name, key), value)
-        raise ctx.fail(
-            (name, key),
-            f"{key} belongs in [{homes[0]}], not in [{name}]",
-            fix=f"move it under a [{homes[0]}] table: [{homes[0]}] {key} = {written}",
-        )
+        message = f"{key} belongs in [{homes[0]}], not in [{name}]"
+        raise ctx.fail((name, key), message, fix=_move(ctx, (name, key), value, homes[0]))
+
+
+def _move(ctx: Ctx, key: KeyPath, value: object, home: str) -> str:
+    return f"move it into the [{home}] table: [{home}] {key[-1]} = {ctx.literal(key, value)}"
 
 
 def box_table(ctx: Ctx, box: Table | None, directory: str) -> tuple[str, Base]:

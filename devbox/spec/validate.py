@@ -7,6 +7,7 @@ raises the ``SpecError`` that names the file, the dotted key path and the line.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,17 +38,16 @@ class Ctx:
         )
 
     def literal(self, key: KeyPath, value: object) -> str:
-        """`value` (of `key`) as written in the file (`3.10`, not `3.1`), else as TOML writes it."""
+        """`value` (of `key`) as TOML writes it; a number as written in the file (`3.10`, which
+        TOML reads as 3.1)."""
         line = line_of(self.lines, key)
-        if key and line is not None and 0 < line <= len(self.source):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and key and line is not None and 0 < line <= len(self.source):
             name = re.escape(key[-1])
             at = re.search(rf"""(?:^|[\s{{,.])["']?{name}["']?\s*=\s*""", self.source[line - 1])
-            if at is not None:
-                rest = self.source[line - 1][at.end() :]
-                token = _SCALAR.match(rest) if not isinstance(value, (list, dict)) else None
-                text = token.group(0) if token else rest.split("#", 1)[0].strip()
-                if text:
-                    return text
+            token = _SCALAR.match(self.source[line - 1][at.end() :]) if at else None
+            if token:
+                return token.group(0)
         return toml_literal(value)
 
 
@@ -74,11 +74,17 @@ def type_name(value: object) -> str:
 
 
 def toml_literal(value: object) -> str:
-    """A scalar as TOML writes it (``true``, ``3``), for "quote it" hints."""
+    """A value as TOML writes it (``true``, ``3``, ``["git"]``), for hints."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_literal(v)}" for k, v in value.items()) + " }"
     return str(value)
 
 

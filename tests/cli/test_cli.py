@@ -114,8 +114,14 @@ def test_watch_without_a_spec_says_how_to_make_one(tmp_path: Path) -> None:
 SPEC_HINTS = {
     "apt under [box]": (
         '[box]\nbase = "debian:bookworm"\napt = ["libpq-dev", "gcc"]\n',
-        "/devbox.toml:3: box.apt: apt belongs in [packages], not in [box]\n  hint: move it under a "
-        '[packages] table: [packages] apt = ["libpq-dev", "gcc"]\n',
+        "/devbox.toml:3: box.apt: apt belongs in [packages], not in [box]\n  hint: move it into "
+        'the [packages] table: [packages] apt = ["libpq-dev", "gcc"]\n',
+    ),
+    "apt at the top": (
+        'apt = ["git"]  # before any table\n[box]\nbase = "debian:bookworm"\n',
+        "/devbox.toml:1: apt: unknown top-level key; apt belongs in [packages]\n  allowed: [box], "
+        "[packages], [interpreters], [env], [setup], [shell]\n  hint: move it into the [packages] "
+        'table: [packages] apt = ["git"]\n',
     ),
     "python as a number": (
         '[box]\nbase = "debian:bookworm"\n\n[interpreters]\npython = 3.10\n',
