@@ -71,7 +71,9 @@ def fish(group: Any) -> str:
             words = _fish_quote(" ".join(verb.values[""]))
             lines.append(f"complete -c devbox -n {_fish_quote(seen)} -a {words}")
         if verb.name == "run":
-            lines.append(f"complete -c devbox -n {_fish_quote(seen)} -F")
+            # the command `run` runs, completed as if typed on its own
+            run = _fish_quote("(__fish_complete_subcommand --fcs-skip=2)")
+            lines.append(f"complete -c devbox -n {_fish_quote(seen)} -x -a {run}")
     code = template.Code("\n".join(lines))
     return template.fill(template.load(__file__, "completion.fish.in"), {"COMPLETIONS": code})
 

@@ -43,7 +43,9 @@ t devbox init --template ''
 t devbox hook z
 t devbox --vers
 t devbox run --r
-t devbox run l
+t devbox run whoam
+t devbox run --root -- whoam
+t devbox run ls -
 """
     r = subprocess.run(
         ["bash", "--norc", "-c", probe, "bash", str(script)],
@@ -61,7 +63,9 @@ t devbox run l
         "zsh",
         "--version",
         "--root",
-        "",  # the command `run` runs: bash's own completion
+        "whoami",  # the command `run` runs: a command name,
+        "whoami",
+        "",  # then bash's own completion (-o default)
     ]
 
 
@@ -90,6 +94,7 @@ def test_zsh_completes_at_a_tab(tmp_path: Path) -> None:
         _tab(child, "devbox build --lo", "devbox build --locked ")
         _tab(child, "devbox hook fi", "devbox hook fish ")
         _tab(child, "devbox init --base debian:tri", "debian:trixie ")
+        _tab(child, "devbox run -- whoam", "devbox run -- whoami ")  # as if typed on its own
     finally:
         child.close(force=True)
 
@@ -105,6 +110,8 @@ def test_fish_completes_commands_options_and_values(tmp_path: Path) -> None:
         "complete -C 'devbox init --template '\n"
         "echo ==\n"
         "complete -C 'devbox ls --j'\n"
+        "echo ==\n"
+        "complete -C 'devbox run --root -- whoam'\n"
     )
     r = subprocess.run(
         ["fish", "--no-config", "-c", probe],
@@ -118,6 +125,7 @@ def test_fish_completes_commands_options_and_values(tmp_path: Path) -> None:
     assert parts[1] == ["--locked"]
     assert parts[2] == ["c", "minimal", "node", "python"]
     assert parts[3] == ["--json"]
+    assert [line.split("\t")[0] for line in parts[4]] == ["whoami"]
 
 
 def test_an_unknown_shell_is_refused(tmp_path: Path) -> None:
