@@ -89,3 +89,16 @@ def test_status_ls_and_doctor_as_json(devbox: Devbox, make_project: MakeProject)
         "detail": "mounts as root",
         "fix": "",
     }
+
+
+def test_quiet_and_verbose_after_build(devbox: Devbox, make_project: MakeProject) -> None:
+    """`devbox build -q` / `-v` (after the command) reach the build display."""
+    project = make_project("flags", SPEC)
+    devbox("build", cwd=project, check=True)
+    loud = devbox("build", cwd=project)
+    assert loud.returncode == 0 and "base debian:bookworm" in loud.stdout + loud.stderr
+    quiet = devbox("build", "-q", cwd=project)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout + quiet.stderr == ""
+    verbose = devbox("build", "--verbose", cwd=project)
+    assert verbose.returncode == 0, verbose.stderr
