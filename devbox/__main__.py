@@ -26,6 +26,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     fastpath.exec_launcher(args)  # returns only when there is no launcher to exec
+    args = hoist_globals(args)
     import signal
     import traceback
 
@@ -93,6 +94,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         bug = f"devbox: internal error (this is a bug in devbox): {type(e).__name__}: {e}"
         print(terminal(f"{bug}\n{where}"), file=sys.stderr)
         return EXIT_ERROR
+
+
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+HIDDEN_VERBS = ("_shim", "_hook-env")
+
+
+def _global_flag(arg: str) -> bool:
+    """`-v`, `-q`, `--verbose`, `--quiet`, or short ones together (`-qv`)."""
+    return arg in GLOBAL_FLAGS or (len(arg) > 2 and arg[0] == "-" and set(arg[1:]) <= {"v", "q"})
+
+
+def hoist_globals(args: Sequence[str]) -> list[str]:
+    """`args` with devbox's own `-v`/`-q` given after the verb moved before it, where the CLI
+    reads them: `devbox build -v` is `devbox -v build`. Not past `--`, not from what `run` runs
+    (only its options before the command are devbox's), not for the hidden verbs."""
+    args = list(args)
+    verb = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "--"), None)
+    if verb is None or args[verb] == "--" or args[verb] in HIDDEN_VERBS:
+        return args
+    moved: list[str] = []
+    rest: list[str] = []
+    for n, arg in enumerate(args[verb + 1 :], verb + 1):
+        if arg == "--" or (args[verb] == "run" and not arg.startswith("-")):
+            rest += args[n:]
+            break
+        (moved if _global_flag(arg) else rest).append(arg)
+    return [*args[:verb], *moved, args[verb], *rest]
 
 
 def _verbose(args: Sequence[str]) -> bool:

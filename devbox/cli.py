@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__
+from devbox import __version__, cli_shell
 from devbox.build.progress import Display
-from devbox.errors import DevboxError, terminal
+from devbox.cli_shell import OPTS
+from devbox.clihelp import Command
+from devbox.errors import terminal
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
 
@@ -18,17 +21,18 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Per-project reproducible Linux userlands: declarative, locked, rootless, fast to enter.",
 )
 
 
-class Options:
-    verbose = False
-    quiet = False
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-OPTS = Options()
+def command(**settings: Any) -> Callable[[F], F]:
+    """`app.command`, with help that names arguments and options for people (clihelp)."""
+    return app.command(cls=Command, **settings)
 
 
 def _version(value: bool) -> None:
@@ -43,7 +47,10 @@ def _global(
         bool, typer.Option("--verbose", "-v", help="Show tools' full output.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     OPTS.verbose, OPTS.quiet = verbose, quiet
 
@@ -71,13 +78,18 @@ def _enter(command: list[str] | None, root: bool) -> None:
     enter_box(command, root=root, display=_display())
 
 
-@app.command()
+@command()
 def init(
-    base: Annotated[str, typer.Option("--base", help="debian:<suite>")] = "debian:bookworm",
+    base: Annotated[
+        str, typer.Option("--base", metavar="BASE", help="debian:<suite>")
+    ] = "debian:bookworm",
     template: Annotated[
         str | None,
         typer.Option(
-            "--template", "-t", help="python, node, c or minimal (default: what the project holds)"
+            "--template",
+            "-t",
+            metavar="NAME",
+            help="python, node, c or minimal (default: what the project holds)",
         ),
     ] = None,
     force: Annotated[
@@ -96,7 +108,7 @@ def init(
     display.info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
 
 
-@app.command()
+@command()
 def build(
     locked: Annotated[
         bool,
@@ -113,7 +125,7 @@ def build(
     display.info(build_here(display, locked=locked, no_cache=no_cache))
 
 
-@app.command()
+@command()
 def lock(
     update: Annotated[
         bool, typer.Option("--update", help="Resolve every layer afresh, ignoring the lock.")
@@ -126,13 +138,16 @@ def lock(
     display.info(lock_here(display, update=update))
 
 
-@app.command(
+@command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def run(
     command: Annotated[
         list[str] | None,
-        typer.Argument(help="A script's name, or (after --) a command, and its arguments."),
+        typer.Argument(
+            metavar="[SCRIPT | -- COMMAND...]",
+            help="A script's name, or (after --) a command, and its arguments.",
+        ),
     ] = None,
     root: Annotated[bool, typer.Option("--root", help="Run as root in the box.")] = False,
 ) -> None:
@@ -146,7 +161,7 @@ def run(
     _enter(command, root)
 
 
-@app.command()
+@command()
 def shell(
     root: Annotated[bool, typer.Option("--root", help="Be root in the box.")] = False,
 ) -> None:
@@ -154,16 +169,31 @@ def shell(
     _enter(None, root)
 
 
-@app.command()
-def status() -> None:
+JSON_HELP = "Print one JSON object (keys: docs/spec.md) instead of the report."
+JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def _echo_json(data: object) -> None:
+    """JSON for scripts: ASCII only (json escapes every control character), indented."""
+    import json
+
+    typer.echo(terminal(json.dumps(data, indent=2)))
+
+
+@command()
+def status(as_json: JsonFlag = False) -> None:
     """This project's box: base, layers, lock state."""
+    if as_json:
+        from devbox.commands.status_json import status_json
+
+        return _echo_json(status_json(_spec(), Store.default()))
     from devbox.commands.status import status_lines
 
     for line in status_lines(_spec(), Store.default()):
         _echo(line)
 
 
-@app.command()
+@command()
 def reset() -> None:
     """Discard the box's writable layer (changes made outside the working tree)."""
     from devbox.commands.reset import reset as do_reset
@@ -173,7 +203,7 @@ def reset() -> None:
     _display().info(f"{spec.name}: writable layer reset")
 
 
-@app.command()
+@command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
     older_than: Annotated[
@@ -205,28 +235,33 @@ def gc(
     _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
 
 
-@app.command()
-def doctor() -> None:
+@command()
+def doctor(as_json: JsonFlag = False) -> None:
     """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
-    from devbox.commands.doctor import report, run_checks
+    from devbox.commands.doctor import report, report_json, run_checks
 
     checks, tier, works = run_checks()
-    for line in report(checks, tier, works):
-        _echo(line)
+    if as_json:
+        _echo_json(report_json(checks, tier, works))
+    else:
+        for line in report(checks, tier, works):
+            _echo(line)
     if not works:
         raise typer.Exit(1)
 
 
-@app.command()
-def ls() -> None:
+@command()
+def ls(as_json: JsonFlag = False) -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
-    from devbox.commands.listing import listing
+    from devbox.commands.listing import listing, listing_json
 
+    if as_json:
+        return _echo_json(listing_json(Store.default()))
     for line in listing(Store.default()):
         _echo(line)
 
 
-@app.command()
+@command()
 def watch() -> None:
     """Watch devbox.toml, devbox.lock and [setup].inputs; rebuild when they change."""
     from devbox.activation.entry import spec_path_here
@@ -242,52 +277,9 @@ def watch() -> None:
     do_watch(spec_path, Store.default(), _display(), say=say)
 
 
-@app.command()
-def hook(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
-    """Print the auto-activation hook: eval "$(devbox hook bash)" in ~/.bashrc."""
-    from devbox.activation.hook import hook_text
-
-    typer.echo(hook_text(shell), nl=False)
-
-
-@app.command()
-def activate(
-    shell: Annotated[str, typer.Argument(help="bash, zsh or fish (default: this shell)")] = "",
-) -> None:
-    """Print the code that activates this project's box here: eval "$(devbox activate)"."""
-    from devbox.activation.entry import spec_here
-    from devbox.activation.hook import SHELLS, activate_text, check_shell, parent_shell
-
-    shell = shell or parent_shell() or ""
-    if not shell:
-        raise DevboxError("cannot tell which shell this is", hint=f"name it: {', '.join(SHELLS)}")
-    check_shell(shell)
-    spec, _ = spec_here()
-    typer.echo(activate_text(shell, spec.path), nl=False)
-
-
-@app.command()
-def deactivate() -> None:
-    """Leave the active box (a shell function, defined by the hook or `devbox activate`)."""
-    raise DevboxError(
-        "no box is active in this shell (`devbox deactivate` is a shell function that the hook "
-        "and `devbox activate` define)",
-        hint='eval "$(devbox hook bash)" (or zsh, fish) activates boxes as you cd',
-    )
-
-
-@app.command()
-def allow() -> None:
-    """Trust this project for the hook and its shims: its directory, and its devbox.toml,
-    devbox.lock and setup inputs as they are now."""
-    from devbox.commands.allow import allow_here
-
-    _display().info(allow_here())
-
-
-@app.command()
-def deny() -> None:
-    """Stop trusting this project."""
-    from devbox.commands.allow import deny_here
-
-    _display().info(deny_here())
+command(name="hook")(cli_shell.hook)
+command(name="activate")(cli_shell.activate)
+command(name="deactivate")(cli_shell.deactivate)
+command(name="completion")(cli_shell.completion)
+command(name="allow")(cli_shell.allow)
+command(name="deny")(cli_shell.deny)

@@ -72,21 +72,25 @@ class SpecError(DevboxError):
         key: str | None = None,
         line: int | None = None,
         allowed: str | None = None,
+        fix: str | None = None,
     ) -> None:
         where = path if line is None else f"{path}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
         text = printable(text)
         allowed = printable(allowed) if allowed else allowed
-        super().__init__(text, hint=allowed)
+        super().__init__(text, hint=printable(fix) if fix else allowed)
         self.path = path
         self.key = key
         self.line = line
         self.allowed = allowed
+        self.fix = printable(fix) if fix else fix
 
     def render(self) -> str:
         lines = [f"devbox: error in {self.message}"]
         if self.allowed:
             lines.append(f"  allowed: {self.allowed}")
+        if self.fix:
+            lines.append(f"  hint: {self.fix}")
         return terminal("\n".join(lines))
 
 

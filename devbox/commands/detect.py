@@ -20,7 +20,7 @@ from typing import Any
 
 from devbox import nofollow
 from devbox.errors import DevboxError
-from devbox.plan.interpreters import SID_MIN, SUITE_PYTHON
+from devbox.spec.suites import SID_MIN, SUITE_PYTHON
 
 NODE_DEFAULT = 22
 NODE_LTS = {"argon": 4, "boron": 6, "carbon": 8, "dubnium": 10, "erbium": 12, "fermium": 14,

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devbox.errors import DevboxError
 from devbox.sandbox import host
@@ -178,3 +179,15 @@ def report(checks: list[Check], tier: host.Tier, works: bool) -> list[str]:
             f"devbox cannot run boxes here yet ({tier.describe()}): fix the lines marked !! above."
         )
     return lines
+
+
+def report_json(checks: list[Check], tier: host.Tier, works: bool) -> dict[str, Any]:
+    """`devbox doctor --json`: whether devbox works here, the tier, and every check."""
+    return {
+        "works": works,
+        "tier": {"level": tier.level, "user": tier.user, "description": tier.describe()},
+        "checks": [
+            {"name": c.name, "ok": c.ok, "optional": c.optional, "detail": c.detail, "fix": c.fix}
+            for c in checks
+        ],
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devbox.commands.gc import last_used
 from devbox.errors import DevboxError, printable
@@ -18,7 +19,8 @@ from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
-KIND_ORDER = {"debian": 0, "apt": 1, "setup": 2}
+KIND_ORDER = {"debian": 0, "apt": 1, "python": 2, "node": 3, "setup": 4}
+UNITS = ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class LayerRow:
     kind: str
     title: str
     size: int
+    parent: str | None = None
+    suite: str | None = None  # the Debian suite it was built on (its own, or its base's)
+    tier: int | None = None  # the privilege tier it was built under
+    resolved: str | None = None  # what an interpreter's request resolved to (20 -> 20.18.0)
+    created: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,22 @@ def human(n: int) -> str:
     return f"{size:.1f} GiB"
 
 
+def in_one_unit(sizes: list[int]) -> list[str]:
+    """Sizes for one column, all in the unit that suits the largest (MiB at least), so they
+    line up and compare at a glance: 177.4 MiB, 0.0 MiB, 1.3 GiB and 0.2 GiB."""
+    top = max(sizes, default=0)
+    scale, unit = next(((s, u) for s, u in UNITS[:2] if top >= s), UNITS[1])
+    return [f"{n / scale:.1f} {unit}" for n in sizes]
+
+
 def when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts is not None else "unknown"
+
+
+def _resolved(meta: store.LayerMeta) -> str | None:
+    pins = meta.pins or {}
+    version = pins.get("version") if isinstance(pins, dict) else None
+    return str(version) if version else None
 
 
 def read_layers(st: Store) -> dict[str, LayerRow]:
@@ -73,8 +94,31 @@ def read_layers(st: Store) -> dict[str, LayerRow]:
         except DevboxError:
             rows[entry.name] = LayerRow(entry.name, "", "(damaged meta.json)", 0)
             continue
-        rows[entry.name] = LayerRow(entry.name, meta.kind, meta.title, int(meta.size))
+        suite = meta.recipe.get("suite") if isinstance(meta.recipe, dict) else None
+        rows[entry.name] = LayerRow(
+            entry.name,
+            meta.kind,
+            meta.title,
+            int(meta.size),
+            parent=meta.parent,
+            suite=str(suite) if suite else None,
+            tier=meta.tier,
+            resolved=_resolved(meta),
+            created=meta.created,
+        )
     return rows
+
+
+def suite_of(layers: dict[str, LayerRow], digest: str) -> str | None:
+    """The suite a layer sits on: its own, else the nearest below it that says."""
+    seen: set[str] = set()
+    row = layers.get(digest)
+    while row is not None and row.digest not in seen:
+        if row.suite:
+            return row.suite
+        seen.add(row.digest)
+        row = layers.get(row.parent) if row.parent else None
+    return None
 
 
 def read_boxes(st: Store) -> list[BoxRow]:
@@ -114,56 +158,141 @@ def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[s
     return out
 
 
-def listing(st: Store) -> list[str]:
-    layers = read_layers(st)
-    boxes = read_boxes(st)
+@dataclass(frozen=True)
+class Contents:
+    """Everything `devbox ls` shows, read once."""
+
+    layers: dict[str, LayerRow]
+    boxes: list[BoxRow]
+    caches: int
+
+    def users(self) -> dict[str, list[BoxRow]]:
+        out: dict[str, list[BoxRow]] = {}
+        for b in self.boxes:
+            for d in dict.fromkeys(b.stack):
+                out.setdefault(d, []).append(b)
+        return out
+
+    def ordered(self) -> list[LayerRow]:
+        rank = len(KIND_ORDER)
+        return sorted(
+            self.layers.values(),
+            key=lambda r: (KIND_ORDER.get(r.kind, rank), r.title, r.resolved or "", r.digest),
+        )
+
+    def box_size(self, b: BoxRow) -> int:
+        return sum(self.layers[d].size for d in b.stack if d in self.layers)
+
+    def total(self) -> int:
+        layers = sum(r.size for r in self.layers.values())
+        return layers + sum(b.writable for b in self.boxes) + self.caches
+
+
+def read(st: Store) -> Contents:
     caches = fs.disk_usage(st.cache) if st.cache.is_dir() else 0
-    if not layers and not boxes:
+    return Contents(read_layers(st), read_boxes(st), caches)
+
+
+def layer_what(r: LayerRow) -> str:
+    """The layer's title, with what an interpreter's request resolved to."""
+    if r.resolved and not r.title.startswith(f"{r.kind} {r.resolved} "):
+        return f"{r.title} = {r.resolved}"
+    return r.title
+
+
+def layer_on(data: Contents, r: LayerRow) -> str:
+    """What a layer was built on and under: its suite and tier (two `node 20` layers differ)."""
+    suite = suite_of(data.layers, r.digest)
+    parts = [suite or "", f"tier {r.tier}" if r.tier is not None else ""]
+    return ", ".join(p for p in parts if p) or "-"
+
+
+def listing(st: Store) -> list[str]:
+    data = read(st)
+    if not data.layers and not data.boxes:
         return ["no boxes yet (devbox build makes one)", f"store: {st.root}"]
 
     lines = ["boxes (projects):"]
-    box_rows = []
-    for b in boxes:
-        present = [d for d in b.stack if d in layers]
-        count = f"{len(b.stack)} layer{'s' if len(b.stack) != 1 else ''}"
-        if len(present) < len(b.stack):
-            count += f" ({len(b.stack) - len(present)} missing)"
+    sizes = in_one_unit([data.box_size(b) for b in data.boxes])
+    writable = in_one_unit([b.writable for b in data.boxes])
+    box_rows = [["BOX", "PATH", "LAYERS", "SIZE", "WRITABLE", "LAST USED", "STATE"]]
+    for n, b in enumerate(data.boxes):
+        missing = sum(d not in data.layers for d in b.stack)
         box_rows.append(
             [
                 b.name,
                 printable(b.path) + (" (gone)" if b.gone else ""),
-                count,
-                human(sum(layers[d].size for d in present)),
-                f"writable {human(b.writable)}",
-                f"used {when(b.used)}",
+                str(len(b.stack)) + (f" ({missing} missing)" if missing else ""),
+                sizes[n],
+                writable[n],
+                when(b.used),
                 "running" if b.running else "",
             ]
         )
-    lines += _table(box_rows, right=frozenset({3})) or ["  none"]
+    lines += _table(box_rows, right=frozenset({3, 4})) if data.boxes else ["  none"]
 
     lines.append("layers:")
-    users: dict[str, list[BoxRow]] = {}
-    for b in boxes:
-        for d in dict.fromkeys(b.stack):
-            users.setdefault(d, []).append(b)
-    ordered = sorted(
-        layers.values(), key=lambda r: (KIND_ORDER.get(r.kind, len(KIND_ORDER)), r.title, r.digest)
-    )
-    layer_rows = []
-    for r in ordered:
+    users = data.users()
+    ordered = data.ordered()
+    sizes = in_one_unit([r.size for r in ordered])
+    layer_rows = [["ID", "LAYER", "BUILT ON", "SIZE", "USED BY"]]
+    for r, size in zip(ordered, sizes):
         by = users.get(r.digest, [])
         if not by:
             use = "unused (devbox gc frees it)"
         else:
-            use = "used by " + ", ".join(b.name + (" (gone)" if b.gone else "") for b in by)
+            use = ", ".join(b.name + (" (gone)" if b.gone else "") for b in by)
             if all(b.gone and not b.running for b in by):
                 use += "; devbox gc frees it"
-        layer_rows.append([r.digest[:12], r.title, human(r.size), use])
-    lines += _table(layer_rows, right=frozenset({2})) or ["  none"]
+        layer_rows.append([r.digest[:12], layer_what(r), layer_on(data, r), size, use])
+    lines += _table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
 
-    total = sum(r.size for r in layers.values()) + sum(b.writable for b in boxes) + caches
+    total, caches = in_one_unit([data.total(), data.caches])
     lines.append(
-        f"store: {st.root}  total {human(total)} on disk (shared layers counted once), "
-        f"caches {human(caches)}"
+        f"store: {st.root}  total {total} on disk (shared layers counted once), caches {caches}"
     )
     return lines
+
+
+def iso(ts: float | None) -> str | None:
+    """A time for `--json`: ISO 8601 in UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else None
+
+
+def listing_json(st: Store) -> dict[str, Any]:
+    """`devbox ls --json`: the same facts as `listing`, sizes in bytes (docs/spec.md)."""
+    data = read(st)
+    users = data.users()
+    return {
+        "store": str(st.root),
+        "total_bytes": data.total(),
+        "caches_bytes": data.caches,
+        "boxes": [
+            {
+                "name": b.name,
+                "path": b.path,
+                "gone": b.gone,
+                "running": b.running,
+                "layers": list(b.stack),
+                "missing_layers": [d for d in b.stack if d not in data.layers],
+                "size_bytes": data.box_size(b),
+                "writable_bytes": b.writable,
+                "last_used": iso(b.used),
+            }
+            for b in data.boxes
+        ],
+        "layers": [
+            {
+                "digest": r.digest,
+                "kind": r.kind or None,
+                "title": r.title,
+                "resolved": r.resolved,
+                "suite": suite_of(data.layers, r.digest),
+                "tier": r.tier,
+                "size_bytes": r.size,
+                "created": iso(r.created),
+                "used_by": [b.path for b in users.get(r.digest, [])],
+            }
+            for r in data.ordered()
+        ],
+    }

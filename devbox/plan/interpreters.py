@@ -13,13 +13,23 @@ from typing import Any
 
 from devbox.errors import DevboxError
 from devbox.spec.model import Interpreter, Spec
+from devbox.spec.suites import (
+    DEFAULT_PROVIDER,
+    SUITE_NODE,
+    SUITE_PYTHON,
+    minor_of,
+    node_mismatch,
+    python_mismatch,
+)
+
+__all__ = ["SUITE_NODE", "SUITE_PYTHON", "minor_of"]  # used by the builders and `devbox init`
 
 Recipe = Callable[[Spec, Interpreter], "tuple[dict[str, Any], str]"]
 
 
 def default_provider(name: str) -> str:
     """python: the base suite's own (apt); node: the official builds (npm), any version."""
-    return {"python": "apt", "node": "npm"}[name]
+    return DEFAULT_PROVIDER[name]
 
 
 def upstream_version(debian_version: str) -> str:
@@ -36,47 +46,14 @@ def matches(requested: str, exact: str) -> bool:
     return exact.split(".")[: len(want)] == want
 
 
-# python, provider "apt": the base suite's own python3.X.
-# python3.X per Debian suite; sid carries 3.13 and newer (what it has changes over time).
-SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
-SID_MIN = (3, 13)
-
-
-def minor_of(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def suites_with(minor: str) -> list[str]:
-    out = [s for s, v in SUITE_PYTHON.items() if v == minor]
-    if tuple(int(x) for x in minor.split(".")) >= SID_MIN:
-        out.append("sid")
-    return out
-
-
+# python, provider "apt": the base suite's own python3.X (the spec refuses one it lacks, at its
+# line; checked again here for a Spec made otherwise).
 def python_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     suite = spec.base.ref
     minor = minor_of(interp.version)
-    ok = SUITE_PYTHON.get(suite) == minor or (
-        suite == "sid" and tuple(int(x) for x in minor.split(".")) >= SID_MIN
-    )
-    if not ok:
-        have = SUITE_PYTHON.get(suite, "3.13 and newer" if suite == "sid" else "another version")
-        where = suites_with(minor)
-        elsewhere = (
-            f"python {minor} is in Debian {' and '.join(where)}"
-            if where
-            else f"no Debian suite devbox knows has python {minor}"
-        )
-        raise DevboxError(
-            f"{spec.path}: [interpreters].python: Debian {suite} has python {have}, "
-            f"not {interp.version}; {elsewhere}",
-            hint=(
-                f'use python = "{have}" on {suite}'
-                + (f', or base = "debian:{where[0]}"' if where else "")
-                + f', or python = {{ version = "{interp.version}", provider = "uv" }}'
-                " (python-build-standalone: any version)"
-            ),
-        )
+    problem = python_mismatch(suite, interp.version)
+    if problem is not None:
+        raise DevboxError(f"{spec.path}: interpreters.python: {problem[0]}", hint=problem[1])
     packages = [f"python{minor}", f"python{minor}-venv", "python3-pip"]
     return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
 
@@ -87,22 +64,11 @@ def python_uv(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
 
 
 # node, provider "apt": the suite's own nodejs and npm.
-SUITE_NODE = {"bullseye": "12", "bookworm": "18", "trixie": "20"}  # sid: whatever it has now
-
-
 def node_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     suite = spec.base.ref
-    major = interp.version.split(".")[0]
-    have = SUITE_NODE.get(suite)
-    if have is not None and have != major:
-        where = [s for s, v in SUITE_NODE.items() if v == major]
-        raise DevboxError(
-            f"{spec.path}: [interpreters].node: Debian {suite} has node {have}, not "
-            f"{interp.version}"
-            + (f"; node {major} is in Debian {', '.join(where)}" if where else ""),
-            hint=f'use node = {{ version = "{interp.version}", provider = "npm" }} (the official '
-            "Node.js builds: any version)",
-        )
+    problem = node_mismatch(suite, interp.version)
+    if problem is not None:
+        raise DevboxError(f"{spec.path}: interpreters.node: {problem[0]}", hint=problem[1])
     return {"packages": ["nodejs", "npm"], "suite": suite}, f"node {interp.version} (apt)"
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
+from devbox.spec import envtable, tomlpos
 from devbox.spec import scripts as scripts_
 from devbox.spec import tables as t
-from devbox.spec import tomlpos
 from devbox.spec import validate as v
 from devbox.spec.model import SPEC_NAME, Setup, Spec
 from devbox.spec.validate import Ctx, Table
@@ -61,7 +61,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         lines = tomlpos.key_lines(text)
     except RecursionError:  # the locator only adds line numbers; the parser has the last word
         lines = {}
-    ctx = Ctx(str(path), lines)
+    ctx = Ctx(str(path), lines, tuple(text.splitlines()))
     t.check_tables(ctx, doc)
     absolute = path.absolute()
     tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in t.TABLES}
@@ -72,13 +72,13 @@ def parse_spec(text: str, path: Path) -> Spec:
         base=base,
         apt=t.apt_packages(ctx, tables["packages"]),
         interpreters=tuple(
-            t.interpreter_entry(ctx, k, val) for k, val in tables["interpreters"].items()
+            t.interpreter_entry(ctx, k, val, base) for k, val in tables["interpreters"].items()
         ),
-        env=t.env_vars(ctx, tables["env"]),
+        env=envtable.env_vars(ctx, tables["env"]),
         setup=Setup(t.setup_run(ctx, tables["setup"]), t.setup_inputs(ctx, tables["setup"])),
         shell=t.shell_table(ctx, tables["shell"]),
         scripts=scripts_.scripts_table(ctx, tables["scripts"]),
-        env_files=t.env_files(ctx, tables["env"]),
+        env_files=envtable.env_files(ctx, tables["env"]),
     )
 
 

@@ -7,6 +7,7 @@ import difflib
 import re
 from pathlib import PurePosixPath
 
+from devbox.spec import suites
 from devbox.spec import validate as v
 from devbox.spec.model import DEBIAN_SUITES, DEFAULT_MIRROR, Base, Interpreter, Shell
 from devbox.spec.tomlpos import KeyPath
@@ -33,10 +34,10 @@ TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
 MIRROR_SCHEMES = ("http://", "https://", "file:/")
 
 
-BASE_FORMS = (
-    f"debian:<suite> ({', '.join(DEBIAN_SUITES)}), oci:<image reference>, "
-    f"rootfs:<path to a {', '.join(TARBALL_SUFFIXES)} tarball>"
-)
+PLANNED = "oci: and rootfs: bases are planned, not supported yet"
+
+
+BASE_FORMS = f"debian:<suite> ({', '.join(DEBIAN_SUITES)}); {PLANNED}"
 
 
 PROVIDERS = {"python": ("apt", "uv"), "node": ("apt", "npm")}
@@ -62,11 +63,27 @@ def check_tables(ctx: Ctx, doc: Table) -> None:
             hint = f"; {key} belongs in [{homes[0]}]" if homes else v.did_you_mean(key, TABLES)
             what = "table" if isinstance(value, dict) else "top-level key"
             allowed = ", ".join(f"[{t}]" for t in TABLES)
-            raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed)
+            fix = _move(ctx, (key,), value, homes[0]) if homes else None
+            raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed, fix=fix)
         table = v.get_table(ctx, doc, (key,))
         if table is not None and key not in ("env", "scripts"):
+            _misplaced(ctx, table, key)
             what = "interpreter" if key == "interpreters" else "key"
             v.check_keys(ctx, table, (key,), TABLES[key], what)
+
+
+def _misplaced(ctx: Ctx, table: Table, name: str) -> None:
+    """A key of another table written in [name] (`apt` under [box]): say where it belongs."""
+    for key, value in table.items():
+        homes = [t for t, keys in TABLES.items() if key in keys and t != name]
+        if key in TABLES[name] or not homes:
+            continue
+        message = f"{key} belongs in [{homes[0]}], not in [{name}]"
+        raise ctx.fail((name, key), message, fix=_move(ctx, (name, key), value, homes[0]))
+
+
+def _move(ctx: Ctx, key: KeyPath, value: object, home: str) -> str:
+    return f"move it into the [{home}] table: [{home}] {key[-1]} = {ctx.literal(key, value)}"
 
 
 def box_table(ctx: Ctx, box: Table | None, directory: str) -> tuple[str, Base]:
@@ -100,11 +117,13 @@ def _base(ctx: Ctx, box: Table) -> Base:
         return Base("debian", ref, DEFAULT_MIRROR)
     if kind == "oci":
         if not ref or any(c.isspace() for c in ref) or ref.startswith("/"):
-            example = "oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm"
+            example = (
+                f"oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm ({PLANNED})"
+            )
             raise ctx.fail(key, f'"{ref}" is not an image reference', allowed=example)
         return Base("oci", ref)
     if not ref.endswith(TARBALL_SUFFIXES) or ref in TARBALL_SUFFIXES:
-        allowed = f"rootfs:<path ending in {', '.join(TARBALL_SUFFIXES)}>"
+        allowed = f"rootfs:<path ending in {', '.join(TARBALL_SUFFIXES)}> ({PLANNED})"
         raise ctx.fail(key, f'"{ref}" is not a rootfs tarball', allowed=allowed)
     return Base("rootfs", ref)
 
@@ -120,11 +139,14 @@ def _mirror(ctx: Ctx, base: Base, mirror: str) -> str:
     return mirror
 
 
-def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
+def interpreter_entry(ctx: Ctx, name: str, value: object, base: Base) -> Interpreter:
     key: KeyPath = ("interpreters", name)
     provider = None
     if isinstance(value, dict):
         v.check_keys(ctx, value, key, ("version", "provider"))
+        raw = value.get("version")
+        if raw is not None and not isinstance(raw, str):
+            raise wrong_type(ctx, (*key, "version"), "a string", raw, quote_hint=True)
         version = v.get_str(ctx, value, (*key, "version"))
         if version is None:
             raise ctx.fail(key, "missing version", allowed=f"version = {VERSION_FORMS[name]}")
@@ -132,6 +154,8 @@ def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
         version_key: KeyPath = (*key, "version")
     elif isinstance(value, str):
         version, version_key = value, key
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise wrong_type(ctx, key, "a string", value, quote_hint=True)
     else:
         expected = 'a version string or a table {version = "...", provider = "..."}'
         raise v.wrong_type(ctx, key, expected, value)
@@ -140,6 +164,7 @@ def interpreter_entry(ctx: Ctx, name: str, value: object) -> Interpreter:
         raise ctx.fail(version_key, message, allowed=VERSION_FORMS[name])
     if provider is not None:
         v.one_of(ctx, (*key, "provider"), provider, PROVIDERS[name])
+    suites.refuse_missing(ctx, version_key, Interpreter(name, version, provider), base)
     return Interpreter(name, version, provider)
 
 
@@ -157,9 +182,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 APT_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)(?:=(?P<version>[A-Za-z0-9.+~:*?-]+))?")
-
-
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_name(directory: str) -> str:
@@ -192,39 +214,6 @@ def apt_packages(ctx: Ctx, table: Table) -> tuple[str, ...]:
             raise ctx.fail(key, f'package {name} is listed twice: "{seen[name]}" and "{item}"')
         seen[name] = item
     return packages
-
-
-def env_vars(ctx: Ctx, table: Table) -> tuple[tuple[str, str], ...]:
-    """[env]: NAME = "value" pairs, in file order."""
-    env: list[tuple[str, str]] = []
-    for name, value in table.items():
-        if name == ENV_FILES and isinstance(value, list):
-            continue  # env_files
-        if not ENV_NAME_RE.fullmatch(name):
-            allowed = "letters, digits and '_', not starting with a digit"
-            message = f'"{name}" is not a valid environment variable name'
-            raise ctx.fail(("env", name), message, allowed=allowed)
-        if not isinstance(value, str):
-            raise wrong_type(ctx, ("env", name), "a string", value, quote_hint=True)
-        env.append((name, value))
-    return tuple(env)
-
-
-ENV_FILES = "files"  # [env] files = [".env"]: an array, where a variable's value is a string
-
-
-def env_files(ctx: Ctx, table: Table) -> tuple[str, ...]:
-    """[env] files: project-relative .env files, read at entry (spec/dotenv.py)."""
-    value = table.get(ENV_FILES)
-    if not isinstance(value, list):
-        return ()
-    files = get_str_list(ctx, table, ("env", ENV_FILES))
-    for item in files:
-        problem = relative_path_problem(item)
-        if problem:
-            allowed = 'paths relative to the project, e.g. ".env"'
-            raise ctx.fail(("env", ENV_FILES), f'"{item}" {problem}', allowed=allowed)
-    return files
 
 
 def setup_run(ctx: Ctx, table: Table) -> tuple[str, ...]:

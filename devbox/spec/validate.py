@@ -7,6 +7,8 @@ raises the ``SpecError`` that names the file, the dotted key path and the line.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -21,15 +23,35 @@ Table = Mapping[str, object]
 class Ctx:
     file: str  # the file as the user named it
     lines: Mapping[KeyPath, int]
+    source: tuple[str, ...] = ()  # the file's lines, to quote a value as the user wrote it
 
-    def fail(self, key: KeyPath, message: str, allowed: str | None = None) -> SpecError:
+    def fail(
+        self, key: KeyPath, message: str, allowed: str | None = None, fix: str | None = None
+    ) -> SpecError:
         return SpecError(
             self.file,
             message,
             key=dotted(key) if key else None,
             line=line_of(self.lines, key),
             allowed=allowed,
+            fix=fix,
         )
+
+    def literal(self, key: KeyPath, value: object) -> str:
+        """`value` (of `key`) as TOML writes it; a number as written in the file (`3.10`, which
+        TOML reads as 3.1)."""
+        line = line_of(self.lines, key)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and key and line is not None and 0 < line <= len(self.source):
+            name = re.escape(key[-1])
+            at = re.search(rf"""(?:^|[\s{{,.])["']?{name}["']?\s*=\s*""", self.source[line - 1])
+            token = _SCALAR.match(self.source[line - 1][at.end() :]) if at else None
+            if token:
+                return token.group(0)
+        return toml_literal(value)
+
+
+_SCALAR = re.compile(r"[^\s,#}\]]+")
 
 
 def type_name(value: object) -> str:
@@ -52,11 +74,17 @@ def type_name(value: object) -> str:
 
 
 def toml_literal(value: object) -> str:
-    """A scalar as TOML writes it (``true``, ``3``), for "quote it" hints."""
+    """A value as TOML writes it (``true``, ``3``, ``["git"]``), for hints."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_literal(v)}" for k, v in value.items()) + " }"
     return str(value)
 
 
@@ -66,7 +94,7 @@ def wrong_type(
     """Expected one type, found another; ``quote_hint`` suggests quoting a scalar."""
     found = type_name(value)
     if quote_hint and isinstance(value, (bool, int, float, date, time)):
-        literal = toml_literal(value)
+        literal = ctx.literal(key, value)
         return ctx.fail(
             key,
             f'expected a string, found {found} ({literal}); quote it: "{literal}"',

@@ -109,3 +109,49 @@ def test_watch_without_a_spec_says_how_to_make_one(tmp_path: Path) -> None:
     assert r.returncode == 1, r
     assert "no devbox.toml" in r.stderr and "devbox init" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+SPEC_HINTS = {
+    "apt under [box]": (
+        '[box]\nbase = "debian:bookworm"\napt = ["libpq-dev", "gcc"]\n',
+        "/devbox.toml:3: box.apt: apt belongs in [packages], not in [box]\n  hint: move it into "
+        'the [packages] table: [packages] apt = ["libpq-dev", "gcc"]\n',
+    ),
+    "apt at the top": (
+        'apt = ["git"]  # before any table\n[box]\nbase = "debian:bookworm"\n',
+        "/devbox.toml:1: apt: unknown top-level key; apt belongs in [packages]\n  allowed: [box], "
+        "[packages], [interpreters], [env], [setup], [shell]\n  hint: move it into the [packages] "
+        'table: [packages] apt = ["git"]\n',
+    ),
+    "python as a number": (
+        '[box]\nbase = "debian:bookworm"\n\n[interpreters]\npython = 3.10\n',
+        "/devbox.toml:5: interpreters.python: expected a string, found a float (3.10); quote it: "
+        '"3.10"\n',
+    ),
+    "python version as a number": (
+        '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = { version = 3.11 }\n',
+        "/devbox.toml:4: interpreters.python.version: expected a string, found a float (3.11); "
+        'quote it: "3.11"\n',
+    ),
+    "python the suite lacks": (
+        '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.12"\n',
+        "/devbox.toml:4: interpreters.python: Debian bookworm has python 3.11, not 3.12; no "
+        'Debian suite devbox knows has python 3.12\n  hint: use python = "3.11" on bookworm, or '
+        'python = { version = "3.12", provider = "uv" } (python-build-standalone: any version)\n',
+    ),
+    "unknown base": (
+        '[box]\nbase = "ubuntu:jammy"\n',
+        '/devbox.toml:2: box.base: "ubuntu:jammy" is not a known base form\n  allowed: '
+        "debian:<suite> (bullseye, bookworm, trixie, sid); oci: and rootfs: bases are planned, "
+        "not supported yet\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPEC_HINTS))
+def test_spec_mistakes_name_the_line_and_the_fix(tmp_path: Path, case: str) -> None:
+    text, said = SPEC_HINTS[case]
+    (tmp_path / "devbox.toml").write_text(text)
+    r = devbox("build", cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == f"devbox: error in {tmp_path}{said}"

@@ -32,11 +32,11 @@ def test_ls_lists_boxes_and_layers(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert out[0] == "boxes (projects):"
-    assert [line.split()[0] for line in out[1:3]] == ["api", "webapp"]
+    assert [line.split()[0] for line in out[1:4]] == ["BOX", "api", "webapp"]
     assert "layers:" in out
     base = next(line for line in out if line.startswith(f"  {BASE[:12]}"))
     apt = next(line for line in out if line.startswith(f"  {APT[:12]}"))
-    assert base.endswith("used by api (gone), webapp")
-    assert apt.endswith("used by webapp")
+    assert base.endswith("  177.4 MiB  api (gone), webapp")
+    assert apt.endswith("   64.3 MiB  webapp")
     assert out[-1].startswith(f"store: {st.root}  total ")
     assert r.stderr == ""

@@ -334,3 +334,23 @@ def test_a_build_dies_with_devbox(users: dict[int, User], base: Path, tier: int)
             proc.kill()
         for pid in _running(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_doctor_and_ls_as_json_as_the_user(users: dict[int, User], base: Path, tier: int) -> None:
+    import json
+
+    user = users[tier]
+    r = user.devbox("doctor", "--json", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["works"] is True
+    assert doc["tier"]["level"] == tier and doc["tier"]["user"] == user.name
+    subids = next(c for c in doc["checks"] if c["name"] == "subuid/subgid")
+    assert subids["ok"] is (tier == 2) and subids["optional"] is (tier == 3)
+    assert (subids["fix"] == "") is (tier == 2)  # tier 3: the usermod command that gives a range
+    overlay = next(c for c in doc["checks"] if c["name"] == "overlayfs")
+    assert overlay["ok"] is True and overlay["detail"] == "mounts in a user namespace"
+    r = user.devbox("ls", "--json", cwd=base)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["store"] == str(user.home / ".local" / "share" / "devbox")

@@ -176,7 +176,10 @@ def test_shim_names_follow_interpreters_and_expose(tmp_path: Path) -> None:
     assert shim_names(spec) == [
         "python", "python3", "pip", "pip3", "python3.11", "node", "npm", "npx", "psql",
     ]  # fmt: skip
-    spec = parse_spec(BASE + '[interpreters]\npython = "3.12"\n', tmp_path / "devbox.toml")
+    spec = parse_spec(
+        BASE + '[interpreters]\npython = { version = "3.12", provider = "uv" }\n',
+        tmp_path / "devbox.toml",
+    )
     assert "python3.12" in shim_names(spec)
     assert shim_names(parse_spec(BASE, tmp_path / "devbox.toml")) == []
 

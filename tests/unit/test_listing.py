@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,18 +47,17 @@ def test_empty_store_says_how_to_make_a_box(tmp_path: Path) -> None:
 def test_boxes_sorted_by_name_with_sizes_and_state(st: Store, tmp_path: Path) -> None:
     lines = listing(st)
     assert lines[0] == "boxes (projects):"
-    api, web = lines[1], lines[2]
+    head, api, web = lines[1], lines[2], lines[3]
+    assert head.split() == ["BOX", "PATH", "LAYERS", "SIZE", "WRITABLE", "LAST", "USED", "STATE"]
     assert api.split() == [
         "api",
         str(tmp_path / "src" / "api"),
         "(gone)",
         "2",
-        "layers",
-        *human(int(177.4 * MiB) + int(37.6 * MiB)).split(),
-        "writable",
-        "0",
-        "B",
-        "used",
+        "215.0",
+        "MiB",
+        "0.0",
+        "MiB",
         *_stamp(UPDATED).split(),
     ]
     upper = disk_usage(ProjectPaths(st.project_dir(tmp_path / "src" / "webapp")).upper)
@@ -65,34 +66,35 @@ def test_boxes_sorted_by_name_with_sizes_and_state(st: Store, tmp_path: Path) ->
         "webapp",
         str(tmp_path / "src" / "webapp"),
         "2",
-        "layers",
         "241.7",
         "MiB",
-        "writable",
-        *human(upper).split(),
-        "used",
+        f"{upper / MiB:.1f}",
+        "MiB",
         *_stamp(STARTED).split(),  # run/ changed after the last build
     ]
     assert "running" not in web and "(gone)" not in web
-    # columns line up
-    assert api.index("2 layers") == web.index("2 layers")
-    assert api.index("used ") == web.index("used ")
+    # columns line up: sizes right-aligned under their header
+    for column in ("SIZE", "WRITABLE"):
+        end = head.index(column) + len(column)
+        assert api[end - 4 : end] == web[end - 4 : end] == " MiB"
+    assert api.index(_stamp(UPDATED)) == web.index(_stamp(STARTED)) == head.index("LAST USED")
 
 
 def test_layers_counted_once_in_kind_order_with_their_users(st: Store) -> None:
     lines = listing(st)
     start = lines.index("layers:")
-    incomplete = human(disk_usage(st.layer_dir(INCOMPLETE)))
+    incomplete = disk_usage(st.layer_dir(INCOMPLETE)) / MiB
     assert lines[start + 1 : -1] == [
-        f"  {BASE[:12]}  base debian:bookworm        177.4 MiB  used by api (gone), webapp",
-        f"  {APT[:12]}  apt sudo postgresql-client   64.3 MiB  used by webapp",
-        f"  {UNUSED[:12]}  setup (1 step(s))                 0 B  unused (devbox gc frees it)",
-        f"  {SETUP_API[:12]}  setup (2 step(s))            37.6 MiB"
-        "  used by api (gone); devbox gc frees it",
-        f"  {INCOMPLETE[:12]}  (incomplete)                {incomplete:>9}"
+        "  ID            LAYER                       BUILT ON       SIZE  USED BY",
+        f"  {BASE[:12]}  base debian:bookworm        tier 1    177.4 MiB  api (gone), webapp",
+        f"  {APT[:12]}  apt sudo postgresql-client  tier 1     64.3 MiB  webapp",
+        f"  {UNUSED[:12]}  setup (1 step(s))           tier 1      0.0 MiB"
+        "  unused (devbox gc frees it)",
+        f"  {SETUP_API[:12]}  setup (2 step(s))           tier 1     37.6 MiB"
+        "  api (gone); devbox gc frees it",
+        f"  {INCOMPLETE[:12]}  (incomplete)                -      {incomplete:>8.1f} MiB"
         "  unused (devbox gc frees it)",
     ]
-    assert not any(".tmp-" in line or "ffff" in line for line in lines)
 
 
 def test_total_counts_shared_layers_once_plus_writable_and_caches(
@@ -104,9 +106,10 @@ def test_total_counts_shared_layers_once_plus_writable_and_caches(
     upper = disk_usage(ProjectPaths(st.project_dir(tmp_path / "src" / "webapp")).upper)
     caches = disk_usage(st.cache)
     assert caches > 0
+    total = (layers + upper + caches) / MiB
     assert listing(st)[-1] == (
-        f"store: {st.root}  total {human(layers + upper + caches)} on disk "
-        f"(shared layers counted once), caches {human(caches)}"
+        f"store: {st.root}  total {total:.1f} MiB on disk "
+        f"(shared layers counted once), caches {caches / MiB:.1f} MiB"
     )
 
 
@@ -117,8 +120,45 @@ def test_missing_layers_and_unrecorded_projects_do_not_break_it(st: Store) -> No
     (odd / "project.json").write_text("{not json")
     lines = listing(st)
     zz = next(line for line in lines if line.startswith("  zz "))
-    assert "2 layers (1 missing)" in zz and "177.4 MiB" in zz and "(gone)" in zz
+    assert "2 (1 missing)" in zz and "177.4 MiB" in zz and "(gone)" in zz
     assert any("0123456789abcdef" in line and "(not recorded)" in line for line in lines)
+
+
+def _layer(st: Store, digest: str, kind: str, title: str, **fields: Any) -> None:
+    d = st.layer_dir(digest)
+    (d / "rootfs").mkdir(parents=True)
+    meta: dict[str, Any] = {"digest": digest, "kind": kind, "parent": None, "title": title}
+    meta["recipe"] = {}
+    meta |= {"size": 0, "created": UPDATED, "tier": 2, "packages": {}, "arch": "amd64"}
+    (d / "meta.json").write_text(json.dumps(meta | fields))
+
+
+def test_layers_of_the_same_request_are_told_apart(tmp_path: Path) -> None:
+    """Two `node 20` layers (on two suites, resolved to two versions) are two distinct rows,
+    and sizes of very different scale share one unit."""
+    st = Store(tmp_path / "store")
+    _layer(st, "1" * 64, "debian", "base debian:bookworm", recipe={"suite": "bookworm"},
+           size=3 * 2**30)  # fmt: skip
+    _layer(st, "2" * 64, "debian", "base debian:trixie", recipe={"suite": "trixie"}, size=2**20)
+    node = {"recipe": {"version": "20", "arch": "x64"}, "size": 500}
+    _layer(st, "3" * 64, "node", "node 20 (npm registry)", parent="1" * 64,
+           pins={"version": "20.18.0", "url": "u"}, **node)  # fmt: skip
+    _layer(st, "4" * 64, "node", "node 20 (npm registry)", parent="2" * 64,
+           pins={"version": "20.19.1", "url": "u"}, **node)  # fmt: skip
+    for name, stack in (("a", ["1" * 64, "3" * 64]), ("b", ["2" * 64, "4" * 64])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "devbox.toml").write_text('[box]\nbase = "debian:bookworm"\n')
+        register_project(st, tmp_path / name, name, stack)
+    rows = listing(st)
+    nodes = [line for line in rows if " node 20 " in line]
+    assert nodes == [
+        f"  {'3' * 12}  node 20 (npm registry) = 20.18.0  bookworm, tier 2  0.0 GiB  a",
+        f"  {'4' * 12}  node 20 (npm registry) = 20.19.1  trixie, tier 2    0.0 GiB  b",
+    ]
+    assert f"  {'1' * 12}  base debian:bookworm" in rows[rows.index("layers:") + 2]
+    assert rows[rows.index("layers:") + 2].endswith("bookworm, tier 2  3.0 GiB  a")
+    sizes = [line.split("tier 2")[1].split()[1] for line in rows if "tier 2" in line]
+    assert set(sizes) == {"GiB"}  # one unit in the column
 
 
 @pytest.fixture

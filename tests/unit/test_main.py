@@ -11,7 +11,7 @@ import pytest
 
 import devbox.activation.entry
 import devbox.commands.listing
-from devbox.__main__ import main
+from devbox.__main__ import hoist_globals, main
 
 
 @pytest.fixture
@@ -119,12 +119,34 @@ def test_devboxs_verbose_before_the_verb_shows_the_traceback(
     assert "Traceback (most recent call last)" in err and "boom in run" in err
 
 
-def test_verbose_after_a_cli_verb_is_a_usage_error_not_a_switch(
-    buggy_ls: None, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "argv", [["ls", "--verbose"], ["ls", "-v"], ["ls", "-qv"], ["run", "-v", "--", "cmd"]]
+)
+def test_verbose_after_the_verb_is_devboxs_too(
+    buggy_ls: None, buggy_run: None, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    assert main(["ls", "--verbose"]) == 2  # a global option: before the verb
+    assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "No such option" in err and "Traceback" not in err
+    assert "Traceback (most recent call last)" in err and "boom in" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "hoisted"),
+    [
+        (["build", "-v"], ["-v", "build"]),
+        (["-q", "status", "--verbose"], ["-q", "--verbose", "status"]),
+        (["build", "--locked", "-q"], ["-q", "build", "--locked"]),
+        (["run", "--root", "-v", "--", "ls", "-q"], ["-v", "run", "--root", "--", "ls", "-q"]),
+        (["run", "ls", "-v"], ["run", "ls", "-v"]),
+        (["shell", "-q"], ["-q", "shell"]),
+        (["hook", "bash", "-v"], ["-v", "hook", "bash"]),
+        (["gc", "--", "-v"], ["gc", "--", "-v"]),
+        (["_shim", "x", "-v"], ["_shim", "x", "-v"]),
+        (["-v"], ["-v"]),
+    ],
+)
+def test_global_flags_after_the_verb_move_before_it(argv: list[str], hoisted: list[str]) -> None:
+    assert hoist_globals(argv) == hoisted
 
 
 # -- the CLI framework's exits, told by class ------------------------------------------------------

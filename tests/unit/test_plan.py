@@ -306,7 +306,7 @@ def test_a_python_the_suite_lacks_names_suites_that_have_it_and_uv(
     said = info.value.message + " " + (info.value.hint or "")
     for name in names:
         assert name in said
-    assert str(tmp_path / "devbox.toml") in info.value.message
+    assert f"{tmp_path / 'devbox.toml'}:4: interpreters.python:" in info.value.message  # its line
 
 
 @pytest.mark.parametrize(
@@ -326,6 +326,7 @@ def test_uv_takes_any_python_and_apt_node_checks_the_suite(tmp_path: Path) -> No
     with pytest.raises(DevboxError, match="bookworm has node 18") as info:
         plan(make_spec(tmp_path / "b", text))
     assert "trixie" in info.value.message and "npm" in (info.value.hint or "")
+    assert "devbox.toml:4: interpreters.node.version:" in info.value.message
 
 
 def test_layer_key_depends_on_request_parent_and_pins() -> None:

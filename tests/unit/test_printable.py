@@ -86,8 +86,9 @@ SANITIZERS = {"terminal", "printable", "render", "os_error"}
 REVIEWED = {
     ("cli.py", "typer.echo(terminal(line))"),
     ("cli.py", 'typer.echo(f"devbox {__version__}")'),
-    ("cli.py", "typer.echo(hook_text(shell), nl=False)"),
-    ("cli.py", "typer.echo(activate_text(shell, spec.path), nl=False)"),
+    ("cli_shell.py", "typer.echo(hook_text(shell), nl=False)"),
+    ("cli_shell.py", "typer.echo(activate_text(shell, spec.path), nl=False)"),
+    ("cli_shell.py", "typer.echo(script(ctx.find_root().command, shell), nl=False)"),
     ("activation/hook.py", "sys.stdout.write(hook_env(*args))"),
     ("build/progress.py", 'self.out.write("\\r\\x1b[K" + line)'),
     ("build/progress.py", 'self.out.write("\\r\\x1b[K")'),

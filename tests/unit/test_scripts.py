@@ -168,6 +168,7 @@ def test_the_templates_are_the_ones_shipped_and_watched() -> None:
         "activation/launcher-handover.sh.in",
         "activation/launcher.sh.in",
         "activation/shim.sh.in",
+        "completion-bash.sh.in",
         "sandbox/supervisor.sh.in",
     ]
     watched = resources.made_of(*launcher.SHAPED_BY)  # the templates its modules load

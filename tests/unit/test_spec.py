@@ -234,7 +234,7 @@ ERRORS = [
     ),
     ("name-bad", '[box]\nname = "-x"\nbase = "debian:sid"\n', "box.name", "name =", "box name"),
     ("base-missing", '\n[box]\nname = "x"\n', "box.base", "[box]", "missing"),
-    ("base-scheme", '[box]\nbase = "docker:debian"\n', "box.base", "base =", "oci:<image"),
+    ("base-scheme", '[box]\nbase = "docker:debian"\n', "box.base", "base =", "planned"),
     (
         "base-typo",
         '[box]\nbase = "debain:bookworm"\n',

@@ -1,0 +1,85 @@
+"""`devbox status --json`: the facts of `devbox status` (status.py) as one JSON object with
+stable keys (docs/spec.md lists them), for scripts and editors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devbox import nofollow
+from devbox.commands import status
+from devbox.errors import DevboxError
+from devbox.plan import lockfile
+from devbox.plan.resolve import partial_stack
+from devbox.sandbox.box import Box
+from devbox.sandbox.host import current_tier
+from devbox.sandbox.sessions import inside, supervisor_pid
+from devbox.spec.model import Spec
+from devbox.store import fs, projects
+from devbox.store import layers as store
+from devbox.store.paths import Store
+
+
+def status_json(spec: Spec, st: Store) -> dict[str, Any]:
+    tier = current_tier()
+    out: dict[str, Any] = {
+        "box": spec.name,
+        "project": str(spec.project),
+        "spec": str(spec.path),
+        "base": f"{spec.base.kind}:{spec.base.ref}",
+        "sandbox": {"tier": tier.level, "description": tier.describe()},
+        "trust": status.trust_state(spec),
+    }
+    try:
+        found = partial_stack(spec, st, tier.key)
+    except DevboxError as e:
+        return {**out, "plan_error": e.message, "layers": [], "up_to_date": False}
+    metas = [store.read_meta(st, d) for _, d in found if d is not None]
+    sizes = {m.digest: m.size for m in metas}
+    built = [d is not None for _, d in found]
+    paths = Box(spec, st, tuple(m.digest for m in metas), tier).paths
+    registered = projects.read_project(st, spec.project)
+    stack = [d or "" for _, d in found]
+    running = supervisor_pid(paths) is not None
+    return {
+        **out,
+        "plan_error": None,
+        "layers": [
+            {
+                "kind": layer.kind,
+                "title": layer.title,
+                "digest": digest,
+                "built": digest is not None,
+                "size_bytes": sizes.get(digest) if digest else None,
+            }
+            for layer, digest in found
+        ],
+        "layers_to_build": built.count(False),
+        "up_to_date": all(built) and registered is not None and registered.get("stack") == stack,
+        "state": status.spec_state(built, stack, registered),
+        "writable": {
+            "path": str(paths.upper),
+            "bytes": fs.disk_usage(paths.upper) if paths.upper.exists() else 0,
+        },
+        "lock": _lock(spec, metas if all(built) else None),
+        "running": running,
+        "idle": running and not inside(paths),
+    }
+
+
+def _lock(spec: Spec, metas: list[store.LayerMeta] | None) -> dict[str, Any]:
+    """Where devbox.lock is, whether it exists, and whether it is what the built box holds
+    (None until every layer is built)."""
+    path = lockfile.lock_path(spec)
+    try:
+        data: bytes | None = nofollow.read_file(path)
+    except (OSError, DevboxError):
+        data = None
+    matches = (
+        None if data is None or metas is None else lockfile.render(spec, metas).encode() == data
+    )
+    return {
+        "path": str(path),
+        "exists": data is not None,
+        "matches": matches,
+        "state": status.lock_state(spec, metas),
+    }
