@@ -145,7 +145,7 @@ def run(
     command: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[SCRIPT | -- COMMAND...]",
+            metavar="SCRIPT | -- COMMAND...",
             help="A script's name, or (after --) a command, and its arguments.",
         ),
     ] = None,

@@ -40,7 +40,7 @@ def test_help_shows_no_python_types(tmp_path: Path, command: str | None) -> None
 
 def test_help_names_arguments_and_values(tmp_path: Path) -> None:
     run = devbox("run", "--help", cwd=tmp_path).stdout
-    assert "Usage: devbox run [OPTIONS] COMMAND..." in run
+    assert "Usage: devbox run [OPTIONS] [SCRIPT | -- COMMAND...]" in run
     assert "--older-than DURATION" in devbox("gc", "--help", cwd=tmp_path).stdout
     assert "[setup].inputs" in devbox("--help", cwd=tmp_path).stdout  # not eaten as markup
 
