@@ -130,3 +130,21 @@ def test_an_edited_interpreter_version_is_not_passed_as_locked(
     )
     r = devbox("run", "--", "node", "--version", cwd=project, check=True)
     assert r.stdout.strip() == "v20.18.0"
+
+
+def test_a_hash_edited_in_the_lock_is_blamed_on_the_lock(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
+    project = make_project("node hash", NODE)
+    devbox("build", cwd=project, check=True)
+    path = project / "devbox.lock"
+    lock = path.read_text()
+    integrity = re.search(r'^integrity = "(sha512-.+)"$', lock, re.M)
+    assert integrity is not None
+    forged = "sha512-" + "A" * 86 + "=="
+    path.write_text(lock.replace(integrity[1], forged))
+    r = devbox("build", cwd=project)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "the download's hash differs from the one devbox.lock pins for it" in r.stderr
+    assert "mirror or proxy" not in r.stderr and "git diff devbox.lock" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -91,7 +91,8 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     from devbox.build import fetch  # urllib.request: ~20 ms, only when downloading
 
     pins = ctx.pins
-    if pins is None or not pins.get("url"):
+    locked = pins is not None and bool(pins.get("url"))  # the hashes are devbox.lock's
+    if pins is None or not locked:
         ctx.display.status(f"{ctx.label}  resolving node {layer.recipe['version']} on the registry")
         pins = resolve(layer.recipe["version"], layer.recipe["arch"])
     cache = ctx.store.downloads
@@ -102,6 +103,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         ctx.display,
         ctx.label,
         cache,
+        locked=locked,
     )
     fetch.download(
         pins["npm-url"],
@@ -110,6 +112,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         ctx.display,
         ctx.label,
         cache,
+        locked=locked,
     )
     ctx.run_over_lowers(SCRIPT + steps.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):

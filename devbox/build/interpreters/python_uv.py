@@ -95,6 +95,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         ctx.display,
         ctx.label,
         ctx.store.downloads,
+        locked=bool(pins.get("uv-url")),
     )
     with zipfile.ZipFile(io.BytesIO(whl.read_bytes())) as z:
         name = next((n for n in z.namelist() if n.endswith(".data/scripts/uv")), None)
