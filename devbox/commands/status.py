@@ -12,7 +12,7 @@ from devbox.plan.resolve import partial_stack
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
 from devbox.sandbox.sessions import inside, supervisor_pid
-from devbox.spec.model import Spec
+from devbox.spec.model import SPEC_NAME, Spec
 from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
@@ -49,7 +49,8 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     lines.append(f"writable: {_mib(upper)}  ({printable(str(p.upper))})")
     registered = projects.read_project(st, spec.project)
     stack = [d or "" for _, d in found]
-    lines.append(f"state:    {spec_state(built, stack, registered)}")
+    what = changed_inputs(st, found, registered)
+    lines.append(f"state:    {spec_state(built, stack, registered, what)}")
     # the lock against the box as built: the planned one, else the last built, if still stored
     last = None if all(built) else _stored(st, (registered or {}).get("stack"))
     lines.append(f"lock:     {lock_state(spec, [la for la, _ in found], metas, last)}")
@@ -77,23 +78,52 @@ def running_state(p: ProjectPaths) -> str:
     return "yes, idle (it stops after a while without sessions, or on `devbox reset`)"
 
 
-def spec_state(built: list[bool], stack: list[str], registered: dict[str, Any] | None) -> str:
+def spec_state(
+    built: list[bool],
+    stack: list[str],
+    registered: dict[str, Any] | None,
+    what: str = SPEC_NAME,
+) -> str:
     """Is the box up to date with devbox.toml: every planned layer in the store, and that
-    stack the one this project was last built (or entered) with?"""
+    stack the one this project was last built (or entered) with? `what` changed, if so."""
     changed = registered is not None and registered.get("stack") != stack
     missing = built.count(False)
     if missing:
         todo = f"needs `devbox build` ({missing} of {len(built)} layers to build)"
-        return f"devbox.toml changed since the last build: {todo}" if changed else todo
+        return f"{what} changed since the last build: {todo}" if changed else todo
     if registered is None:
         return "every layer is in the store, but this project has not used them yet " + (
             "(`devbox build` takes them up, building nothing)"
         )
     if changed:
-        return "devbox.toml changed since the last build; every layer is in the store " + (
+        return f"{what} changed since the last build; every layer is in the store " + (
             "(`devbox build` takes them up, building nothing)"
         )
     return "up to date with devbox.toml"
+
+
+def changed_inputs(
+    st: Store, found: list[tuple[LayerRecipe, str | None]], registered: dict[str, Any] | None
+) -> str:
+    """What changed since the last build: "setup input NAME" when only setup inputs did (the
+    layers below and the steps are the same), else devbox.toml."""
+    old = (registered or {}).get("stack")
+    if not isinstance(old, list) or len(old) != len(found) or found[-1][0].kind != "setup":
+        return SPEC_NAME
+    layer = found[-1][0]
+    if [d for _, d in found[:-1]] != old[:-1] or not isinstance(old[-1], str):
+        return SPEC_NAME
+    try:
+        recipe = store.read_meta(st, old[-1]).recipe if store.has_layer(st, old[-1]) else {}
+    except DevboxError:
+        return SPEC_NAME
+    a, b = dict(recipe.get("inputs") or {}), dict(layer.recipe.get("inputs") or {})
+    if {**recipe, "inputs": None} != {**layer.recipe, "inputs": None}:
+        return SPEC_NAME
+    names = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if not names:
+        return SPEC_NAME
+    return ("setup input " if len(names) == 1 else "setup inputs ") + printable(", ".join(names))
 
 
 def lock_state(

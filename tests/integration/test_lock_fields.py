@@ -111,6 +111,18 @@ def test_build_locked_and_status_agree_on_every_kind_of_lock_edit(
     assert _status(devbox, fields)["lock"] == "matches the box"
 
 
+def test_status_names_the_setup_input_that_changed(devbox: Devbox, fields: Path) -> None:
+    assert _status(devbox, fields)["state"] == "up to date with devbox.toml"
+    (fields / "req.txt").write_text("flask==3.1\n")
+    assert _status(devbox, fields)["state"] == (
+        "setup input req.txt changed since the last build: needs `devbox build` "
+        "(1 of 3 layers to build)"
+    )
+    spec = fields / "devbox.toml"
+    spec.write_text(spec.read_text().replace("cp req.txt", "cp -v req.txt"))
+    assert _status(devbox, fields)["state"].startswith("devbox.toml changed since the last build")
+
+
 def test_an_edited_interpreter_version_is_not_passed_as_locked(
     devbox: Devbox, make_project: MakeProject
 ) -> None:
