@@ -59,11 +59,12 @@ def build_box(
         drifted = False
         for i, (layer, pins) in enumerate(zip(layers, chain), 1):
             label = f"[{i}/{n}] {layer.title}"
-            if drifted and layer.lockable:
-                pins = None  # a layer below moved off the lock: resolve the rest afresh
             parent = metas[-1].digest if metas else None
             fresh = no_cache or (update and layer.lockable)
             found = None if fresh else resolve.find(st, layer, parent, pins)
+            if found is None and drifted and layer.lockable:
+                pins = None  # a layer below moved off the lock: resolve the rest afresh
+                found = None if fresh else resolve.find(st, layer, parent, None)
             if found is not None:
                 metas.append(store.read_meta(st, found))
                 display.info(f"{label}: cached")
@@ -150,11 +151,15 @@ class Job:
                             "a snapshot mirror ([box].mirror) keeps old versions",
                             log=str(self.log),
                         ) from None
+                    lb.abort()
+                    before = None if self.fresh else resolve.resolved_before(st, layer, self.parent)
+                    what = "reusing what it resolved to before" if before else "resolving afresh"
                     display.info(
                         f"{label}: devbox.lock pins {', '.join(e.items)}, which the archive no "
-                        "longer has; resolving afresh (devbox.lock will change)"
+                        f"longer has; {what} (devbox.lock will change)"
                     )
-                    lb.abort()
+                    if before is not None:  # not built again: its request did not change
+                        return store.read_meta(st, before)
                     lb = store.LayerBuild(st, key, host.remover(self.tier))
                     meta = self._run(lb, None)
                 self._commit(lb, meta, key, pins)

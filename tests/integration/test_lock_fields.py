@@ -4,12 +4,15 @@ request did not change, and a hash devbox.lock pins is blamed on the lock, not t
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Devbox, MakeProject
+from tests.helpers import Devbox, MakeProject, layer_dirs
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +38,18 @@ base = "debian:bookworm"
 node = { version = "20.18.0", provider = "npm" }
 """
 
+PY = """\
+[box]
+name = "badpin"
+base = "debian:bookworm"
+
+[packages]
+apt = ["tree"]
+
+[interpreters]
+python = "3.11"
+"""
+
 
 def _status(devbox: Devbox, project: Path) -> dict[str, str]:
     r = devbox("status", cwd=project, check=True)
@@ -43,6 +58,10 @@ def _status(devbox: Devbox, project: Path) -> dict[str, str]:
         key, _, value = line.partition(":")
         out[key] = value.strip()
     return out
+
+
+def _built(stderr: str) -> list[str]:
+    return re.findall(r"^\[\d+/\d+\] (.+?): built in", stderr, re.M)
 
 
 @pytest.fixture
@@ -160,3 +179,54 @@ def test_a_hash_edited_in_the_lock_is_blamed_on_the_lock(
     assert "the download's hash differs from the one devbox.lock pins for it" in r.stderr
     assert "mirror or proxy" not in r.stderr and "git diff devbox.lock" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _drop_aliases(store: Path) -> None:
+    """Drop the aliases to this module's apt ["tree"] layers and the python layers over them."""
+    aliases = {a: a.read_text().strip() for a in (store / "resolved").iterdir()}
+    metas = {}
+    for target in set(aliases.values()):
+        with contextlib.suppress(OSError):
+            metas[target] = json.loads((store / "layers" / target / "meta.json").read_text())
+    apt = {
+        t for t, m in metas.items() if m["kind"] == "apt" and m["recipe"]["packages"] == ["tree"]
+    }
+    ours = apt | {t for t, m in metas.items() if m["kind"] == "python" and m["parent"] in apt}
+    for alias, target in aliases.items():
+        if target in ours:
+            alias.unlink()
+    assert len(ours) >= 2
+
+
+def _identity(store: Path, names: set[str]) -> dict[str, tuple[int, int, int]]:
+    """Each layer's rootfs and meta.json as files (a layer built again has new ones; the
+    directory's own mtime is the last-used stamp)."""
+    out = {}
+    for n in names:
+        rootfs, meta = (os.stat(store / "layers" / n / f) for f in ("rootfs", "meta.json"))
+        out[n] = (rootfs.st_ino, meta.st_ino, meta.st_mtime_ns)
+    return out
+
+
+def test_a_pin_the_archive_lacks_rebuilds_no_layer_whose_request_is_unchanged(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
+    project = make_project("bad pin", PY)
+    devbox("build", cwd=project, check=True)
+    path = project / "devbox.lock"
+    lock = path.read_text()
+    ours = {d for d in layer_dirs(devbox.store) if not d.startswith(".")}
+    before = _identity(devbox.store, ours)
+    # as in a store that only locked builds filled: no alias from an unlocked build of these
+    # requests (the base's is other projects' too, and stays)
+    _drop_aliases(devbox.store)
+    tree = re.search(r'^"tree" = "(.+)"$', lock, re.M)
+    assert tree is not None
+    path.write_text(lock.replace(tree[0], '"tree" = "9.9-9"'))
+    r = devbox("build", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "which the archive no longer has; reusing what it resolved to before" in r.stderr
+    assert _built(r.stderr) == [], r.stderr
+    assert path.read_text() == lock, "the lock is back to what the box holds"
+    assert {d for d in layer_dirs(devbox.store) if not d.startswith(".")} == ours
+    assert _identity(devbox.store, ours) == before
