@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # own: one group, so that two of them never make users (and pick subuid ranges) at once.
 USER_TESTS = (
     "tests/integration/test_rootless.py::",
+    "tests/integration/test_rootless_trust.py::",
     "tests/integration/test_demo.py::",
     "tests/security/",
 )

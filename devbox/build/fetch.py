@@ -69,9 +69,13 @@ def download(
     display: Display,
     label: str,
     cache: Path | None = None,
+    *,
+    locked: bool = False,
 ) -> None:
     """Fetch `url` to `dest`, verifying `integrity`; a mismatch deletes the file and fails.
-    With `cache`, a verified copy is kept there (keyed by the hash) and reused next time."""
+    With `cache`, a verified copy is kept there (keyed by the hash) and reused next time.
+    `locked`: the hash came from devbox.lock (else from the registry's own index), which is
+    what a mismatch is blamed on."""
     if cache is not None:
         from devbox.store.layers import download_key
 
@@ -79,7 +83,7 @@ def download(
         if kept.is_file() and _verified(kept, integrity):
             shutil.copyfile(kept, dest)
             return
-    _fetch(url, dest, integrity, display, label)
+    _fetch(url, dest, integrity, display, label, locked)
     if cache is not None:
         private.mkdirs(cache)
         tmp = kept.with_suffix(".part")
@@ -96,7 +100,9 @@ def _verified(path: Path, integrity: str) -> bool:
     return check_integrity({k: h.hexdigest() for k, h in hashes.items()}, integrity)
 
 
-def _fetch(url: str, dest: Path, integrity: str, display: Display, label: str) -> None:
+def _fetch(
+    url: str, dest: Path, integrity: str, display: Display, label: str, locked: bool
+) -> None:
     hashes = {name: hashlib.new(name) for name in ("sha256", "sha512")}
     done = 0
     with _open(url) as resp, open(dest, "wb") as out:
@@ -110,6 +116,13 @@ def _fetch(url: str, dest: Path, integrity: str, display: Display, label: str) -
             display.status(f"{label}  downloading {url.rsplit('/', 1)[-1]} ({size} MiB)")
     if not check_integrity({k: h.hexdigest() for k, h in hashes.items()}, integrity):
         dest.unlink()
+        if locked:
+            raise DevboxError(
+                f"{url}: the download's hash differs from the one devbox.lock pins for it "
+                f"({integrity[:24]}...)",
+                hint="if devbox.lock was edited, restore it (`git diff devbox.lock`); "
+                "`devbox lock --update` resolves afresh and records the hash published now",
+            )
         raise DevboxError(
             f"{url}: the download does not match its published hash ({integrity[:24]}...)",
             hint="retry; if it persists, your mirror or proxy serves a different file",

@@ -15,7 +15,7 @@ from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display
 from devbox.errors import DevboxError
-from devbox.plan import lockfile, resolve
+from devbox.plan import lockcheck, lockfile, resolve
 from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
 from devbox.sandbox import host
 from devbox.spec.model import Spec
@@ -42,12 +42,7 @@ def build_box(
     tier = host.current_tier()
     layers = plan(spec, idmap=tier.key)
     doc = None if update else lockfile.read(lockfile.lock_path(spec))
-    if locked:
-        why = lockfile.mismatch(doc, layers)
-        if why is not None:
-            raise DevboxError(
-                f"`--locked`: {why}", hint="`devbox lock` resolves the spec and rewrites the lock"
-            )
+    lockcheck.before_build(doc, layers, locked=locked)
     chain = lockfile.pins_chain(doc, layers)
     private.mkdirs(st.root)
     with store.gc_lock(st, exclusive=False):
@@ -64,11 +59,12 @@ def build_box(
         drifted = False
         for i, (layer, pins) in enumerate(zip(layers, chain), 1):
             label = f"[{i}/{n}] {layer.title}"
-            if drifted and layer.lockable:
-                pins = None  # a layer below moved off the lock: resolve the rest afresh
             parent = metas[-1].digest if metas else None
             fresh = no_cache or (update and layer.lockable)
             found = None if fresh else resolve.find(st, layer, parent, pins)
+            if found is None and drifted and layer.lockable:
+                pins = None  # a layer below moved off the lock: resolve the rest afresh
+                found = None if fresh else resolve.find(st, layer, parent, None)
             if found is not None:
                 metas.append(store.read_meta(st, found))
                 display.info(f"{label}: cached")
@@ -78,6 +74,8 @@ def build_box(
             drifted |= layer.lockable and meta.pins != pins
             metas.append(meta)
             display.status("")
+        if locked and doc is not None:
+            lockcheck.after_locked_build(doc, spec, metas)
         register(spec, st, [m.digest for m in metas], tier)
         store.mark_used(st, [m.digest for m in metas])
     if not locked:
@@ -147,17 +145,21 @@ class Job:
                 except Unavailable as e:
                     if self.locked:
                         raise DevboxError(
-                            f"`--locked`: {layer.lock_section} pins versions the archive does "
-                            f"not have: {', '.join(e.items)}",
+                            f"`--locked`: devbox.lock [{layer.lock_section}] pins versions the "
+                            f"archive does not have: {', '.join(e.items)}",
                             hint="`devbox lock --update` resolves afresh (and changes the lock); "
                             "a snapshot mirror ([box].mirror) keeps old versions",
                             log=str(self.log),
                         ) from None
+                    lb.abort()
+                    before = None if self.fresh else resolve.resolved_before(st, layer, self.parent)
+                    what = "reusing what it resolved to before" if before else "resolving afresh"
                     display.info(
                         f"{label}: devbox.lock pins {', '.join(e.items)}, which the archive no "
-                        "longer has; resolving afresh (devbox.lock will change)"
+                        f"longer has; {what} (devbox.lock will change)"
                     )
-                    lb.abort()
+                    if before is not None:  # not built again: its request did not change
+                        return store.read_meta(st, before)
                     lb = store.LayerBuild(st, key, host.remover(self.tier))
                     meta = self._run(lb, None)
                 self._commit(lb, meta, key, pins)
@@ -202,7 +204,8 @@ class Job:
             changes = lockfile.diff_pins(pins, got or {})
             if self.locked:
                 raise DevboxError(
-                    f"`--locked`: {layer.lock_section} resolved differently from devbox.lock: "
+                    f"`--locked`: devbox.lock [{layer.lock_section}] does not say what the "
+                    "build got: "
                     + "; ".join(changes[:8])
                     + (f" (and {len(changes) - 8} more)" if len(changes) > 8 else ""),
                     hint="`devbox lock --update` accepts what the archive has now; a snapshot "

@@ -6,12 +6,13 @@ from typing import Any
 
 from devbox import nofollow
 from devbox.errors import DevboxError, printable
-from devbox.plan import lockfile
+from devbox.plan import lockcheck, lockfile
+from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
 from devbox.sandbox.sessions import inside, supervisor_pid
-from devbox.spec.model import Spec
+from devbox.spec.model import SPEC_NAME, Spec
 from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
@@ -48,8 +49,11 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     lines.append(f"writable: {_mib(upper)}  ({printable(str(p.upper))})")
     registered = projects.read_project(st, spec.project)
     stack = [d or "" for _, d in found]
-    lines.append(f"state:    {spec_state(built, stack, registered)}")
-    lines.append(f"lock:     {lock_state(spec, metas if all(built) else None)}")
+    what = changed_inputs(st, found, registered)
+    lines.append(f"state:    {spec_state(built, stack, registered, what)}")
+    # the lock against the box as built: the planned one, else the last built, if still stored
+    last = None if all(built) else _stored(st, (registered or {}).get("stack"))
+    lines.append(f"lock:     {lock_state(spec, [la for la, _ in found], metas, last)}")
     lines.append(f"trust:    {trust_state(spec)} (auto-activation: `devbox allow` / `deny`)")
     lines.append(f"running:  {running_state(p)}")
     lines.append(f"sandbox:  {tier.describe()}")
@@ -74,27 +78,64 @@ def running_state(p: ProjectPaths) -> str:
     return "yes, idle (it stops after a while without sessions, or on `devbox reset`)"
 
 
-def spec_state(built: list[bool], stack: list[str], registered: dict[str, Any] | None) -> str:
+def spec_state(
+    built: list[bool],
+    stack: list[str],
+    registered: dict[str, Any] | None,
+    what: str = SPEC_NAME,
+) -> str:
     """Is the box up to date with devbox.toml: every planned layer in the store, and that
-    stack the one this project was last built (or entered) with?"""
+    stack the one this project was last built (or entered) with? `what` changed, if so."""
     changed = registered is not None and registered.get("stack") != stack
     missing = built.count(False)
     if missing:
         todo = f"needs `devbox build` ({missing} of {len(built)} layers to build)"
-        return f"devbox.toml changed since the last build: {todo}" if changed else todo
+        return f"{what} changed since the last build: {todo}" if changed else todo
     if registered is None:
         return "every layer is in the store, but this project has not used them yet " + (
             "(`devbox build` takes them up, building nothing)"
         )
     if changed:
-        return "devbox.toml changed since the last build; every layer is in the store " + (
+        return f"{what} changed since the last build; every layer is in the store " + (
             "(`devbox build` takes them up, building nothing)"
         )
     return "up to date with devbox.toml"
 
 
-def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
-    """Does devbox.lock say what the current layers hold? (`metas`: None if not all built.)"""
+def changed_inputs(
+    st: Store, found: list[tuple[LayerRecipe, str | None]], registered: dict[str, Any] | None
+) -> str:
+    """What changed since the last build: "setup input NAME" when only setup inputs did (the
+    layers below and the steps are the same), else devbox.toml."""
+    old = (registered or {}).get("stack")
+    if not isinstance(old, list) or len(old) != len(found) or found[-1][0].kind != "setup":
+        return SPEC_NAME
+    layer = found[-1][0]
+    if [d for _, d in found[:-1]] != old[:-1] or not isinstance(old[-1], str):
+        return SPEC_NAME
+    try:
+        recipe = store.read_meta(st, old[-1]).recipe if store.has_layer(st, old[-1]) else {}
+    except DevboxError:
+        return SPEC_NAME
+    a, b = dict(recipe.get("inputs") or {}), dict(layer.recipe.get("inputs") or {})
+    if {**recipe, "inputs": None} != {**layer.recipe, "inputs": None}:
+        return SPEC_NAME
+    names = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if not names:
+        return SPEC_NAME
+    return ("setup input " if len(names) == 1 else "setup inputs ") + printable(", ".join(names))
+
+
+def lock_state(
+    spec: Spec,
+    layers: list[LayerRecipe],
+    metas: list[store.LayerMeta],
+    last: list[store.LayerMeta] | None = None,
+) -> str:
+    """Does devbox.lock record the spec's requests (`layers`) and say what the box holds,
+    field by field? The verdict `build --locked` reaches (lockcheck). `metas`: the layers built
+    as the lock pins them (all of `layers`, or the box is not built to the lock); `last`: else
+    the box as last built, if still stored."""
     lock = lockfile.lock_path(spec)
     try:
         data = nofollow.read_file(lock)
@@ -102,8 +143,47 @@ def lock_state(spec: Spec, metas: list[store.LayerMeta] | None) -> str:
         return "none (devbox build writes devbox.lock)"
     except (OSError, DevboxError) as e:
         return f"unreadable ({e})"
-    if metas is None:
-        return "present; checked once the box is built"
-    if lockfile.render(spec, metas).encode() == data:
-        return "matches the box"
-    return "differs from the box (devbox build rewrites it)"
+    doc = lockfile.read(lock)
+    if doc is None:
+        return "damaged: not valid TOML (`devbox build` rewrites it; `--locked` refuses it)"
+    problem = lockcheck.version_problem(doc)
+    if problem is not None:
+        return (
+            f"not readable by this devbox: {problem} (`devbox build --locked` refuses it; "
+            "`devbox lock --update` rewrites it)"
+        )
+    asked = lockfile.mismatch(doc, layers)
+    if asked is not None:
+        return (
+            f"{printable(asked)} (`devbox build --locked` refuses it; `devbox build` rewrites it)"
+        )
+    if len(metas) < len(layers):
+        diffs = lockcheck.differences(doc, spec, last) if last else []
+        if not diffs:
+            return "present; checked once the box is built"
+        return (
+            f"pins what is not built, unlike the box as last built: "
+            f"{printable(lockcheck.summary(diffs))} (`devbox build --locked` builds it or says "
+            "why not; `devbox build` rewrites what the archive no longer has)"
+        )
+    diffs = lockcheck.differences(doc, spec, metas)
+    if diffs:
+        return (
+            f"differs from the box: {printable(lockcheck.summary(diffs))} "
+            "(`devbox build --locked` refuses it; `devbox build` rewrites it)"
+        )
+    if lockfile.render(spec, metas).encode() != data:
+        return "matches the box (laid out differently: `devbox build` rewrites it)"
+    return "matches the box"
+
+
+def _stored(st: Store, stack: Any) -> list[store.LayerMeta] | None:
+    """The metas of a registered stack, if every layer of it is still in the store."""
+    if not isinstance(stack, list) or not stack:
+        return None
+    try:
+        if not all(isinstance(d, str) and store.has_layer(st, d) for d in stack):
+            return None
+        return [store.read_meta(st, d) for d in stack]
+    except (OSError, ValueError, DevboxError):
+        return None

@@ -7,6 +7,7 @@ the alias an unlocked build of that request left. Only store reads: cheap enough
 
 from __future__ import annotations
 
+from devbox.errors import DevboxError
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe, Pins, layer_key, plan
 from devbox.spec.model import Spec
@@ -24,6 +25,27 @@ def find(st: Store, layer: LayerRecipe, parent: str | None, pins: Pins | None) -
         if target is not None and store.has_layer(st, target):
             return target
     return None
+
+
+def resolved_before(st: Store, layer: LayerRecipe, parent: str | None) -> str | None:
+    """The layer this request last resolved to over `parent`, if it is stored: the alias an
+    unlocked build left, else the newest such layer a locked build left (for a lock whose pins
+    the archive lacks: what resolving afresh gives while the archive has not moved on)."""
+    found = find(st, layer, parent, None)
+    if found is not None or not st.layers.is_dir():
+        return found
+    best: store.LayerMeta | None = None
+    for entry in st.layers.iterdir():
+        if entry.name.startswith(".") or not store.has_layer(st, entry.name):
+            continue
+        try:
+            meta = store.read_meta(st, entry.name)
+        except DevboxError:
+            continue
+        if meta.request == layer.digest and meta.parent == parent:
+            if best is None or meta.created > best.created:
+                best = meta
+    return None if best is None else best.digest
 
 
 def planned(spec: Spec, idmap: str) -> tuple[list[LayerRecipe], list[Pins | None]]:

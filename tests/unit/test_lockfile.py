@@ -209,3 +209,49 @@ def test_inputs_with_odd_file_names(spec: Spec) -> None:
     lock = tomllib.loads(render(spec, [BASE, setup]))
     assert lock["setup"]["inputs"] == {k: "sha256:" + v for k, v in inputs.items()}
     assert lock["setup"]["removed"] == sorted(BASE_PACKAGES)
+
+
+def _doc(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('arch = "amd64"', 'arch = "arm64"', 'arch is "arm64" in devbox.lock, "amd64" in the box'),
+        ('"git" = "1:2.39.2-1.1"', '"git" = "1:9"',
+         '[apt.packages] git is "1:9" in devbox.lock, "1:2.39.2-1.1" in the box'),
+        ('removed = ["mawk"]\n', "", '[apt] removed is absent in devbox.lock, ["mawk"] in the box'),
+        ("[apt]\n", "[apt]\nnote = 1\n", "[apt] note is 1 in devbox.lock, absent in the box"),
+        (f'"sha256:{REQ_HASH}"', '"sha256:0"',
+         '[setup.inputs] requirements.txt is "sha256:0" in devbox.lock'),
+        ('"python3-pip" = "23.0.1+dfsg-1"\n', "",
+         '[setup.packages] python3-pip is absent in devbox.lock, "23.0.1+dfsg-1" in the box'),
+        ("lock-version = 2", "lock-version = 3",
+         "devbox.lock has lock-version = 3; this devbox reads lock-version 2"),
+        ("lock-version = 2", 'lock-version = "2"',
+         'devbox.lock has lock-version = "2"; this devbox reads lock-version 2'),
+        ("lock-version = 2\n", "", "devbox.lock has no lock-version; this devbox reads"),
+    ],
+)  # fmt: skip
+def test_every_field_of_the_lock_is_compared_with_the_box(
+    spec: Spec, old: str, new: str, said: str
+) -> None:
+    from devbox.plan import lockcheck
+
+    assert lockcheck.differences(_doc(EXPECTED), spec, [BASE, APT, SETUP]) == []
+    assert old in EXPECTED
+    diffs = lockcheck.differences(_doc(EXPECTED.replace(old, new)), spec, [BASE, APT, SETUP])
+    assert len(diffs) == 1 and diffs[0].startswith(said), diffs
+
+
+def test_an_extra_table_and_a_newer_format(spec: Spec) -> None:
+    from devbox.plan import lockcheck
+
+    doc = _doc(EXPECTED + '\n[interpreters.node]\nversion = "20.99.0"\n')
+    diffs = lockcheck.differences(doc, spec, [BASE, APT, SETUP])
+    assert diffs == ["[interpreters] is in devbox.lock but not in the box"]
+    assert lockcheck.newer({"lock-version": 3}) and not lockcheck.newer({"lock-version": 2})
+    assert not lockcheck.newer({"lock-version": True}) and not lockcheck.newer({})
+    many = [f"d{i}" for i in range(6)]
+    assert lockcheck.summary(many) == "d0; d1; d2; d3 (and 2 more)"

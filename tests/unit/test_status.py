@@ -105,11 +105,17 @@ def test_built_registered_and_locked_is_up_to_date(st: Store, tmp_path: Path) ->
     lock = lockfile.lock_path(spec)
     text = lock.read_text()
     lock.write_text(text.replace("[apt]", "[apt]\n# a note"))  # same pins, other text
-    assert _status(spec, st)["lock"] == "differs from the box (devbox build rewrites it)"
+    assert _status(spec, st)["lock"] == (
+        "matches the box (laid out differently: `devbox build` rewrites it)"
+    )
     lock.write_text(text.replace('"jq" = "1.0"', '"jq" = "0.9"'))  # pins a layer not built
     s = _status(spec, st)
     assert s["state"].endswith("needs `devbox build` (1 of 2 layers to build)")
-    assert s["lock"] == "present; checked once the box is built"
+    assert s["lock"] == (
+        'pins what is not built, unlike the box as last built: [apt.packages] jq is "0.9" in '
+        'devbox.lock, "1.0" in the box (`devbox build --locked` builds it or says why not; '
+        "`devbox build` rewrites what the archive no longer has)"
+    )
 
 
 def test_a_spec_edit_shows_until_the_next_build(st: Store, tmp_path: Path) -> None:
@@ -123,12 +129,18 @@ def test_a_spec_edit_shows_until_the_next_build(st: Store, tmp_path: Path) -> No
     assert s["state"] == (
         "devbox.toml changed since the last build: needs `devbox build` (1 of 2 layers to build)"
     )
-    assert s["lock"] == "present; checked once the box is built"
+    assert s["lock"] == (
+        'devbox.lock [apt] does not match the spec: requested = ["jq"] in the lock, ["jq", '
+        '"tree"] in the spec (`devbox build --locked` refuses it; `devbox build` rewrites it)'
+    )
 
     other = _spec(tmp_path / "p", [])  # only the base: in the store, but not this stack
     s = _status(other, st)
     assert s["state"].startswith("devbox.toml changed since the last build; every layer is in")
-    assert s["lock"] == "differs from the box (devbox build rewrites it)"
+    assert s["lock"] == (
+        "differs from the box: [apt] is in devbox.lock but not in the box "
+        "(`devbox build --locked` refuses it; `devbox build` rewrites it)"
+    )
 
 
 def test_a_lock_that_is_not_text_differs(st: Store, tmp_path: Path) -> None:
@@ -136,7 +148,9 @@ def test_a_lock_that_is_not_text_differs(st: Store, tmp_path: Path) -> None:
     metas = _add_all(st, _layers(spec))
     register_project(st, spec.project, spec.name, [m.digest for m in metas])
     lockfile.lock_path(spec).write_bytes(b"\xff\xfe garbage")
-    assert _status(spec, st)["lock"] == "differs from the box (devbox build rewrites it)"
+    assert _status(spec, st)["lock"] == (
+        "damaged: not valid TOML (`devbox build` rewrites it; `--locked` refuses it)"
+    )
 
 
 def test_trust_state_follows_allow_and_edits(st: Store, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import urllib.parse
 from typing import Any
 
+from devbox import nofollow
 from devbox.build import steps
 from devbox.build.builders.context import BuildContext
 from devbox.build.interpreters import semver
@@ -80,7 +81,9 @@ chmod 1777 {GLOBAL}
 ln -sf {PREFIX}/bin/node /usr/local/bin/node
 ln -sf {PREFIX}/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 ln -sf {PREFIX}/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
-/usr/local/bin/node --version
+/usr/local/bin/node --version | sed 's/^v//' > "$out/node-version"
+/usr/local/bin/node -p "require('{PREFIX}/lib/node_modules/npm/package.json').version" \\
+  > "$out/npm-version"
 """
 
 
@@ -88,18 +91,39 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     from devbox.build import fetch  # urllib.request: ~20 ms, only when downloading
 
     pins = ctx.pins
-    if pins is None or not pins.get("url"):
+    locked = pins is not None and bool(pins.get("url"))  # the hashes are devbox.lock's
+    if pins is None or not locked:
         ctx.display.status(f"{ctx.label}  resolving node {layer.recipe['version']} on the registry")
         pins = resolve(layer.recipe["version"], layer.recipe["arch"])
     cache = ctx.store.downloads
     fetch.download(
-        pins["url"], ctx.out / "node.tgz", pins["integrity"], ctx.display, ctx.label, cache
+        pins["url"],
+        ctx.out / "node.tgz",
+        pins["integrity"],
+        ctx.display,
+        ctx.label,
+        cache,
+        locked=locked,
     )
     fetch.download(
-        pins["npm-url"], ctx.out / "npm.tgz", pins["npm-integrity"], ctx.display, ctx.label, cache
+        pins["npm-url"],
+        ctx.out / "npm.tgz",
+        pins["npm-integrity"],
+        ctx.display,
+        ctx.label,
+        cache,
+        locked=locked,
     )
     ctx.run_over_lowers(SCRIPT + steps.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):
         (ctx.out / name).unlink()
-    return {k: pins[k] for k in ("version", "url", "integrity", "npm-version", "npm-url",
-                                  "npm-integrity")}  # fmt: skip
+    # what the layer holds, read from it: a lock whose version was edited (its URL and hash
+    # kept) must not pass as that version
+    got = {k: _read(ctx, k) for k in ("node-version", "npm-version")}
+    return {"version": got["node-version"], "url": pins["url"], "integrity": pins["integrity"],
+            "npm-version": got["npm-version"], "npm-url": pins["npm-url"],
+            "npm-integrity": pins["npm-integrity"]}  # fmt: skip
+
+
+def _read(ctx: BuildContext, name: str) -> str:
+    return nofollow.read_beneath(ctx.out, name).decode(errors="replace").strip()

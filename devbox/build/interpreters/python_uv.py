@@ -60,6 +60,7 @@ def script(version: str) -> str:
     env = f"UV_PYTHON_INSTALL_DIR={INSTALL_DIR} UV_PYTHON_PREFERENCE=only-managed UV_NO_CACHE=1"
     return f"""set -eu
 install -m 755 {OUT}/uv /usr/local/bin/uv
+uv --version > {OUT}/uv-version
 export {env}
 uv python list {v} --only-downloads --output-format json > {OUT}/uv-python.json || true
 uv python install --no-bin {v}
@@ -87,7 +88,15 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     )
     whl = ctx.out / "uv.whl"
     (integrity,) = store.pinned_downloads(wheel)
-    fetch.download(wheel["uv-url"], whl, integrity, ctx.display, ctx.label, ctx.store.downloads)
+    fetch.download(
+        wheel["uv-url"],
+        whl,
+        integrity,
+        ctx.display,
+        ctx.label,
+        ctx.store.downloads,
+        locked=bool(pins.get("uv-url")),
+    )
     with zipfile.ZipFile(io.BytesIO(whl.read_bytes())) as z:
         name = next((n for n in z.namelist() if n.endswith(".data/scripts/uv")), None)
         if name is None:
@@ -109,6 +118,9 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     exact = nofollow.read_beneath(ctx.out, "python-version").decode(errors="replace").strip()
     if not matches(layer.recipe["version"], exact):
         raise DevboxError(f"uv installed python {exact}, not {layer.recipe['version']}")
+    # uv's version as the binary says (a lock whose uv-version was edited must not pass)
+    uv = nofollow.read_beneath(ctx.out, "uv-version").decode(errors="replace").split()
+    wheel = {**wheel, "uv-version": uv[1] if len(uv) > 1 else ""}
     return {"version": exact, **wheel, "url": _download_url(ctx)}
 
 
