@@ -120,8 +120,8 @@ SPEC_HINTS = {
     "apt at the top": (
         'apt = ["git"]  # before any table\n[box]\nbase = "debian:bookworm"\n',
         "/devbox.toml:1: apt: unknown top-level key; apt belongs in [packages]\n  allowed: [box], "
-        "[packages], [interpreters], [env], [setup], [shell], [scripts]\n  hint: move it into the [packages] "
-        'table: [packages] apt = ["git"]\n',
+        "[packages], [interpreters], [env], [setup], [shell], [scripts]\n"
+        '  hint: move it into the [packages] table: [packages] apt = ["git"]\n',
     ),
     "python as a number": (
         '[box]\nbase = "debian:bookworm"\n\n[interpreters]\npython = 3.10\n',
