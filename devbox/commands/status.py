@@ -52,7 +52,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     what = changed_inputs(st, found, registered)
     lines.append(f"state:    {spec_state(built, stack, registered, what)}")
     # the lock against the box as built: the planned one, else the last built, if still stored
-    last = None if all(built) else _stored(st, (registered or {}).get("stack"))
+    last = None if all(built) else stored(st, (registered or {}).get("stack"))
     lines.append(f"lock:     {lock_state(spec, [la for la, _ in found], metas, last)}")
     lines.append(f"trust:    {trust_state(spec)} (auto-activation: `devbox allow` / `deny`)")
     lines.append(f"running:  {running_state(p)}")
@@ -177,7 +177,7 @@ def lock_state(
     return "matches the box"
 
 
-def _stored(st: Store, stack: Any) -> list[store.LayerMeta] | None:
+def stored(st: Store, stack: Any) -> list[store.LayerMeta] | None:
     """The metas of a registered stack, if every layer of it is still in the store."""
     if not isinstance(stack, list) or not stack:
         return None

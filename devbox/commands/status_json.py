@@ -9,6 +9,7 @@ from devbox import nofollow
 from devbox.commands import status
 from devbox.errors import DevboxError
 from devbox.plan import lockfile
+from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
@@ -55,20 +56,31 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
         ],
         "layers_to_build": built.count(False),
         "up_to_date": all(built) and registered is not None and registered.get("stack") == stack,
-        "state": status.spec_state(built, stack, registered),
+        "state": status.spec_state(
+            built, stack, registered, status.changed_inputs(st, found, registered)
+        ),
         "writable": {
             "path": str(paths.upper),
             "bytes": fs.disk_usage(paths.upper) if paths.upper.exists() else 0,
         },
-        "lock": _lock(spec, metas if all(built) else None),
+        "lock": _lock(spec, st, found, metas, registered),
         "running": running,
         "idle": running and not inside(paths),
     }
 
 
-def _lock(spec: Spec, metas: list[store.LayerMeta] | None) -> dict[str, Any]:
+def _lock(
+    spec: Spec,
+    st: Store,
+    found: list[tuple[LayerRecipe, str | None]],
+    built: list[store.LayerMeta],
+    registered: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Where devbox.lock is, whether it exists, and whether it is what the built box holds
     (None until every layer is built)."""
+    complete = len(built) == len(found)
+    metas = built if complete else None
+    last = None if complete else status.stored(st, (registered or {}).get("stack"))
     path = lockfile.lock_path(spec)
     try:
         data: bytes | None = nofollow.read_file(path)
@@ -81,5 +93,5 @@ def _lock(spec: Spec, metas: list[store.LayerMeta] | None) -> dict[str, Any]:
         "path": str(path),
         "exists": data is not None,
         "matches": matches,
-        "state": status.lock_state(spec, metas),
+        "state": status.lock_state(spec, [la for la, _ in found], built, last),
     }
