@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 USER_TESTS = (
     "tests/integration/test_rootless.py::",
     "tests/integration/test_demo.py::",
+    "tests/integration/test_tutorial.py::",
     "tests/security/",
 )
 
