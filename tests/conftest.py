@@ -25,6 +25,7 @@ USER_TESTS = (
     "tests/integration/test_rootless.py::",
     "tests/integration/test_rootless_trust.py::",
     "tests/integration/test_demo.py::",
+    "tests/integration/test_tutorial.py::",
     "tests/security/",
 )
 

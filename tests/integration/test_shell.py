@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pexpect
 import pytest
 
 from tests.helpers import Devbox, MakeProject
+from tests.terminal import Terminal, box_prompt
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +35,13 @@ def _overlay_warnings() -> list[str]:
     return [line for line in r.stdout.splitlines() if "overlayfs" in line and "in-use" in line]
 
 
-def _spawn(devbox: Devbox, project: Path) -> pexpect.spawn[str]:
+def _spawn(devbox: Devbox, project: Path) -> Terminal:
     argv = devbox.argv("shell")
     child = pexpect.spawn(
         argv[0], argv[1:], cwd=str(project), env=devbox.env({"TERM": "dumb"}),
         encoding="utf-8", timeout=120, dimensions=(40, 200),
     )  # fmt: skip
-    return child
-
-
-_count = iter(range(10**6))
-
-
-def _marker(child: pexpect.spawn[str], command: str) -> str:
-    """Run a command and return its output, recognised among terminal noise."""
-    n = next(_count)
-    child.sendline(f"echo BEGIN-{n}; {command}; echo END-{n}")
-    child.expect(f"BEGIN-{n}\r?\n(.*?)END-{n}")
-    assert isinstance(child.match, re.Match), child.match
-    return child.match.group(1)
+    return Terminal(child, prompt=box_prompt("shelly"))
 
 
 @pytest.fixture
@@ -64,11 +52,11 @@ def shelly(devbox: Devbox, make_project: MakeProject) -> Path:
 
 
 def test_shell_prompt_env_and_exit_status(devbox: Devbox, shelly: Path) -> None:
-    child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
-    assert "in the box" in _marker(child, 'echo "$SHELL_TEST"')
-    assert _marker(child, "pwd").strip() == str(shelly)
-    child.sendline("exit 42")
+    term = _spawn(devbox, shelly)
+    child = term.child
+    assert "in the box" in term.run('echo "$SHELL_TEST"')
+    assert term.run("pwd").strip() == str(shelly)
+    term.sendline("exit 42")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 42
@@ -78,10 +66,10 @@ def test_shell_prompt_env_and_exit_status(devbox: Devbox, shelly: Path) -> None:
 def test_other_shells_mark_the_prompt(devbox: Devbox, shelly: Path, program: str) -> None:
     spec = shelly / "devbox.toml"
     spec.write_text(spec.read_text() + f'\n[shell]\nprogram = "{program}"\n')
-    child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
-    assert "in the box" in _marker(child, 'echo "$SHELL_TEST"')
-    child.sendline("exit 3")
+    term = _spawn(devbox, shelly)
+    child = term.child
+    assert "in the box" in term.run('echo "$SHELL_TEST"')
+    term.sendline("exit 3")
     child.expect(pexpect.EOF)
     child.close()
     if program != "sh":  # dash cannot hand the terminal back across the pid namespace
@@ -90,16 +78,16 @@ def test_other_shells_mark_the_prompt(devbox: Devbox, shelly: Path, program: str
 
 def test_a_run_joins_the_open_shell_and_mounts_nothing_twice(devbox: Devbox, shelly: Path) -> None:
     warnings_before = _overlay_warnings()
-    child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
-    assert "No such file" in _marker(child, "cat /etc/seen 2>&1")
+    term = _spawn(devbox, shelly)
+    child = term.child
+    assert "No such file" in term.run("cat /etc/seen 2>&1")
     r = devbox("run", "--", "sh", "-c", "echo x > /etc/seen", cwd=shelly, check=True)
     assert r.returncode == 0
-    assert _marker(child, "cat /etc/seen").strip() == "x"
+    assert term.run("cat /etc/seen").strip() == "x"
     # the shell's own write is visible to a second run at once, too
-    _marker(child, "echo from-shell > /etc/seen2")
+    term.run("echo from-shell > /etc/seen2")
     assert devbox("run", "--", "cat", "/etc/seen2", cwd=shelly).stdout == "from-shell\n"
-    child.sendline("exit")
+    term.sendline("exit")
     child.expect(pexpect.EOF)
     child.close()
     assert _overlay_warnings() == warnings_before

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from devbox.errors import printable
 from tests.security.actors import Actor, changed
+from tests.terminal import Terminal, box_prompt, new_tag, prompt_rc
 
 pytestmark = pytest.mark.integration
 
@@ -106,13 +106,6 @@ def root_actor(actors: dict[int, Actor]) -> Actor:
     return actors[1]
 
 
-def _marker(child: pexpect.spawn[str], command: str, n: int) -> str:
-    child.sendline(f"echo BEGIN-{n}; {command}; echo END-{n}")
-    child.expect(f"BEGIN-{n}\r?\n(.*?)END-{n}")
-    assert isinstance(child.match, re.Match), child.match
-    return child.match.group(1)
-
-
 @pytest.mark.parametrize("program", ["bash", "zsh", "fish"])
 def test_devbox_shell_in_a_hostile_project_dir(root_actor: Actor, program: str) -> None:
     actor = root_actor
@@ -129,10 +122,10 @@ def test_devbox_shell_in_a_hostile_project_dir(root_actor: Actor, program: str) 
         dimensions=(40, 250),
     )  # fmt: skip
     child.logfile_read = transcript
+    term = Terminal(child, prompt=box_prompt("hostile"))
     try:
-        child.expect_exact("(devbox:hostile)")
-        assert "IN-PROJECT" in _marker(child, "test -e devbox.toml && echo IN-PROJECT", 1)
-        child.sendline("exit 3")
+        assert "IN-PROJECT" in term.run("test -e devbox.toml && echo IN-PROJECT")
+        term.sendline("exit 3")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
@@ -150,19 +143,17 @@ def _typed(shell: str, value: str) -> str:
     return "$'" + "".join(f"\\x{b:02x}" for b in data) + "'"
 
 
-def _hook_rc(shell: str, actor: Actor, home: Path) -> list[str]:
+def _hook_rc(shell: str, actor: Actor, home: Path, tag: str) -> list[str]:
     hook = shlex.join([actor.python(), "-m", "devbox", "hook", shell])
     if shell == "bash":
-        (home / "rc").write_text(f"PS1='host$ '\neval \"$({hook})\"\n")
+        (home / "rc").write_text(f'eval "$({hook})"\n' + prompt_rc(shell, tag, "host$ "))
         return ["bash", "--noprofile", "--rcfile", str(home / "rc"), "-i"]
     if shell == "zsh":
-        (home / ".zshrc").write_text(f"PS1='host%# '\neval \"$({hook})\"\n")
+        (home / ".zshrc").write_text(f'eval "$({hook})"\n' + prompt_rc(shell, tag, "host%# "))
         return ["zsh", "-i"]
     rc = home / ".config/fish/config.fish"
     rc.parent.mkdir(parents=True)
-    rc.write_text(
-        f'function fish_prompt; printf "host> "; end\nfunction fish_title; end\n{hook} | source\n'
-    )
+    rc.write_text(f"function fish_title; end\n{hook} | source\n" + prompt_rc(shell, tag, "host> "))
     return ["fish", "-i"]
 
 
@@ -172,7 +163,8 @@ def test_the_hook_in_a_hostile_project_dir(root_actor: Actor, tmp_path: Path, sh
     p = actor.project(HOSTILE, SPEC.format(extra=""))
     home = tmp_path / "home"
     home.mkdir()
-    argv = _hook_rc(shell, actor, home)
+    tag = new_tag()
+    argv = _hook_rc(shell, actor, home, tag)
     env = actor.env({"HOME": str(home), "ZDOTDIR": str(home), "TERM": "dumb", "LANG": "C.UTF-8",
                      "XDG_CONFIG_HOME": str(home / ".config"),
                      "HISTFILE": str(home / "hist")})  # fmt: skip
@@ -180,19 +172,19 @@ def test_the_hook_in_a_hostile_project_dir(root_actor: Actor, tmp_path: Path, sh
     child = pexpect.spawn(argv[0], argv[1:], cwd=str(tmp_path), env=env, encoding="utf-8",
                           timeout=120, dimensions=(40, 250))  # fmt: skip
     child.logfile_read = transcript
+    term = Terminal(child, tag=tag)
     status = "$status" if shell == "fish" else "$?"
     same = f'test "$DEVBOX_PROJECT" = "$PWD"; and echo SAME-{status}'
     if shell != "fish":
         same = same.replace("; and", " &&")
     try:
-        _marker(child, "true", 1)
-        child.sendline(f"cd {_typed(shell, str(p))}")
-        assert "SAME" not in _marker(child, same, 2)
-        out = _marker(child, "devbox allow", 3)
+        term.sendline(f"cd {_typed(shell, str(p))}")
+        assert "SAME" not in term.run(same)
+        out = term.run("devbox allow")
         assert "devbox: allowed" in out, out
-        _marker(child, "true", 4)
-        assert "SAME-0" in _marker(child, same, 5)
-        child.sendline("exit")
+        term.run("true")
+        assert "SAME-0" in term.run(same)
+        term.sendline("exit")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

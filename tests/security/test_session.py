@@ -16,6 +16,7 @@ import pytest
 
 from devbox.store.paths import launcher_path
 from tests.security.actors import Actor
+from tests.terminal import Terminal, box_prompt
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +67,17 @@ def test_a_shell_cannot_push_input_into_the_host_terminal(actor: Actor) -> None:
         "echo HOST-DONE"
     )
     child = _spawn(actor, ["/bin/sh", "-c", host_sh, "sh", actor.python()], p)
-    child.expect(re.escape(f"(devbox:{p.name})"))
+    term = Terminal(child, prompt=box_prompt(p.name))
     # the high bits of the request are ignored by the kernel: they must be by the filter too
-    child.sendline(
+    term.sendline(
         "perl sti.pl 100005412 'exit\\necho PWNED\\n'; perl sti.pl 5412 x; perl sti.pl 541c x; "
         'echo STI-""END'
     )
     child.expect("STI-END")
     out = str(child.before)
-    child.sendline("exit")
+    term.sendline("exit")
     child.expect("AFTER-EXIT")
-    child.sendline("clean")
+    child.sendline("clean")  # to the host's `read`, which has no prompt
     child.expect("HOST-DONE")
     read = re.findall(r"HOST-READ:\[(.*?)\]", str(child.before))
     child.expect(pexpect.EOF)
