@@ -292,3 +292,51 @@ def test_switching_projects_nesting_and_deactivate(
     sh.cd("/")
     sh.cd(other)
     assert sh.line(active) == 'other|it\'s "quoted" ü'
+
+
+PROMPT_SPEC = """\
+[box]
+name = "prompts"
+base = "debian:bookworm"
+
+[packages]
+apt = ["zsh", "fish"]
+
+[shell]
+program = "{shell}"
+"""
+_ESCAPES = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-Za-z]?"
+)
+
+
+def _seen(text: str) -> list[str]:
+    """The lines a person sees: escape sequences and carriage returns dropped."""
+    return [line.rsplit("\r", 1)[-1] for line in _ESCAPES.sub("", text).split("\n")]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_shell_in_the_box_is_told_from_the_activated_host_shell(
+    start: StartShell, devbox: Devbox, make_project: MakeProject, shell: str
+) -> None:
+    """The hook marks the host's prompt `(devbox:NAME)`; `devbox shell`'s prompt, from there,
+    is marked otherwise (`⬢ NAME`), in bash, zsh and fish alike."""
+    project: Path = make_project(f"prompts {shell}", PROMPT_SPEC.format(shell=shell))
+    devbox("build", cwd=project, check=True)
+    devbox("allow", cwd=project, check=True)
+    sh: Shell = start(shell, project)
+    sh.child.expect_exact("(devbox:prompts)")
+    mark = len(sh.transcript.getvalue())
+    sh.line("true")
+    host = [line for line in _seen(sh.transcript.getvalue()[mark:]) if "prompts)" in line]
+    assert host and all("⬢" not in line for line in host), host
+    sh.child.sendline("devbox shell")
+    sh.child.expect_exact("⬢ prompts ")
+    assert sh.line("echo $DEVBOX_BOX") == "prompts"
+    mark = len(sh.transcript.getvalue())
+    sh.line("true")
+    box = [line for line in _seen(sh.transcript.getvalue()[mark:]) if "⬢" in line]
+    assert box and all("(devbox:" not in line for line in box), box
+    assert all(line.startswith("⬢ prompts ") for line in box), box
+    sh.child.sendline("exit")
+    sh.child.expect_exact("(devbox:prompts)")

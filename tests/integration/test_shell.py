@@ -65,7 +65,7 @@ def shelly(devbox: Devbox, make_project: MakeProject) -> Path:
 
 def test_shell_prompt_env_and_exit_status(devbox: Devbox, shelly: Path) -> None:
     child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
+    child.expect(re.escape("⬢ shelly "))
     assert "in the box" in _marker(child, 'echo "$SHELL_TEST"')
     assert _marker(child, "pwd").strip() == str(shelly)
     child.sendline("exit 42")
@@ -79,7 +79,7 @@ def test_other_shells_mark_the_prompt(devbox: Devbox, shelly: Path, program: str
     spec = shelly / "devbox.toml"
     spec.write_text(spec.read_text() + f'\n[shell]\nprogram = "{program}"\n')
     child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
+    child.expect(re.escape("⬢ shelly "))
     assert "in the box" in _marker(child, 'echo "$SHELL_TEST"')
     child.sendline("exit 3")
     child.expect(pexpect.EOF)
@@ -91,7 +91,7 @@ def test_other_shells_mark_the_prompt(devbox: Devbox, shelly: Path, program: str
 def test_a_run_joins_the_open_shell_and_mounts_nothing_twice(devbox: Devbox, shelly: Path) -> None:
     warnings_before = _overlay_warnings()
     child = _spawn(devbox, shelly)
-    child.expect(re.escape("(devbox:shelly)"))
+    child.expect(re.escape("⬢ shelly "))
     assert "No such file" in _marker(child, "cat /etc/seen 2>&1")
     r = devbox("run", "--", "sh", "-c", "echo x > /etc/seen", cwd=shelly, check=True)
     assert r.returncode == 0

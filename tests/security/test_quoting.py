@@ -130,7 +130,7 @@ def test_devbox_shell_in_a_hostile_project_dir(root_actor: Actor, program: str) 
     )  # fmt: skip
     child.logfile_read = transcript
     try:
-        child.expect_exact("(devbox:hostile)")
+        child.expect_exact("⬢ hostile ")
         assert "IN-PROJECT" in _marker(child, "test -e devbox.toml && echo IN-PROJECT", 1)
         child.sendline("exit 3")
         child.expect(pexpect.EOF)

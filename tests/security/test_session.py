@@ -66,7 +66,7 @@ def test_a_shell_cannot_push_input_into_the_host_terminal(actor: Actor) -> None:
         "echo HOST-DONE"
     )
     child = _spawn(actor, ["/bin/sh", "-c", host_sh, "sh", actor.python()], p)
-    child.expect(re.escape(f"(devbox:{p.name})"))
+    child.expect(re.escape(f"⬢ {p.name} "))
     # the high bits of the request are ignored by the kernel: they must be by the filter too
     child.sendline(
         "perl sti.pl 100005412 'exit\\necho PWNED\\n'; perl sti.pl 5412 x; perl sti.pl 541c x; "
