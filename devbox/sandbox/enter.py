@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -15,6 +16,25 @@ from devbox.sandbox import box as box_
 from devbox.sandbox import boxenv, host, seccomp, shellrc, start
 from devbox.sandbox.box import Box, Reporter
 from devbox.spec.model import Spec
+
+# Before a command that has a terminal on stdin (see terminal_signals): the signals the session's
+# outer processes ignore, back to their defaults for the command.
+SIGNALS_RESET = ("/usr/bin/env", "--default-signal=INT,QUIT")
+OUTER_IGNORES = (signal.SIGINT, signal.SIGQUIT)
+
+
+def terminal_signals(box: Box) -> bool:
+    """Whether a command with a terminal on stdin gets the terminal's signals as on the host.
+
+    bwrap's --new-session would leave it without the terminal: Ctrl-C went to the session's
+    outer processes (nsenter's bwrap), which died, and took the command with them. Instead the
+    session stays in the caller's process group (the shell's job), the outer processes ignore
+    SIGINT and SIGQUIT, and the box's `env --default-signal` (coreutils 8.31, in every suite
+    devbox builds) gives them back to the command: Ctrl-C and Ctrl-\\ reach the command alone,
+    and Ctrl-Z stops the whole job for the caller's shell, as on the host. Only with the seccomp
+    filter: without --new-session, refusing TIOCSTI is what keeps a box from typing into the
+    host's terminal."""
+    return seccomp.supported() and shellrc.box_has(box.roots(), SIGNALS_RESET[0]) is not None
 
 
 def box_cwd(spec: Spec, host_cwd: str) -> str:
@@ -107,6 +127,10 @@ def enter(
     interactive = argv is None
     extra_env: dict[str, str] = {}
     shell = None
+    if argv is not None and os.isatty(0) and terminal_signals(box):
+        argv, interactive = [*SIGNALS_RESET, *argv], True
+        for sig in OUTER_IGNORES:
+            signal.signal(sig, signal.SIG_IGN)
     if argv is None:
         _, _, login_shell = box_.user()
         program = shellrc.choose_program(box.spec.shell.program, login_shell, box.roots())
