@@ -76,7 +76,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths + host.ca_files()
+    return paths + host.ca_files() + host.git_configs()
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -227,7 +227,7 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
-    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA"):  # which CA bundle the box trusts
+    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL"):
         stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
     return stale
 
@@ -275,7 +275,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         _stamp(gen / CODE_STAMP, newest)
         if seccomp.supported():
             (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes(fake_ids=box.tier.seccomp))
-        boxmod.sync_host_ca(box)
+        boxmod.sync_rc(box)
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)

@@ -87,6 +87,7 @@ def plan_entry(
         workdir=workdir,
     )
     env.update(sandbox.host_ca_env(host.ca_bundle()))
+    env.update(box_.git_env(box))
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -122,7 +123,7 @@ def enter(
     """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
     in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
     p = box.paths
-    box_.sync_host_ca(box)
+    box_.sync_rc(box)
     pid = start.ensure_running(box, display)
     interactive = argv is None
     extra_env: dict[str, str] = {}

@@ -113,7 +113,8 @@ SUPERVISOR: dict[str, Callable[[], str]] = {
         str(STORE.root / "projects/0123456789abcdef/run/supervisor.pid")
     ),
 }
-SCRIPTS = {**LAUNCHERS, **SHIMS, **SUPERVISOR}
+SUDO: dict[str, Callable[[], str]] = {"sudo.sh": lambda: box_.SUDO.decode()}
+SCRIPTS = {**LAUNCHERS, **SHIMS, **SUPERVISOR, **SUDO}
 
 
 @pytest.mark.usefixtures("fixed_host")
@@ -160,12 +161,14 @@ def test_the_templates_are_the_ones_shipped_and_watched() -> None:
         "activation/launcher-handover.sh.in",
         "activation/launcher.sh.in",
         "activation/shim.sh.in",
+        "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]
     watched = resources.made_of(*launcher.SHAPED_BY)  # the templates its modules load
     assert [str(p) for p in TEMPLATES if str(resources.PACKAGE / p) in watched] == [
         "activation/launcher-handover.sh.in",
         "activation/launcher.sh.in",
+        "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]
 
