@@ -327,15 +327,13 @@ def test_a_shell_in_the_box_is_told_from_the_activated_host_shell(
     sh: Shell = start(shell, project)
     sh.child.expect_exact("(devbox:prompts)")
     mark = len(sh.transcript.getvalue())
-    sh.line("true")
-    host = [line for line in _seen(sh.transcript.getvalue()[mark:]) if "prompts)" in line]
+    host = [line for line in _seen(sh.since(mark)) if "prompts)" in line]
     assert host and all("⬢" not in line for line in host), host
     sh.child.sendline("devbox shell")
     sh.child.expect_exact("⬢ prompts ")
     assert sh.line("echo $DEVBOX_BOX") == "prompts"
     mark = len(sh.transcript.getvalue())
-    sh.line("true")
-    box = [line for line in _seen(sh.transcript.getvalue()[mark:]) if "⬢" in line]
+    box = [line for line in _seen(sh.since(mark)) if "⬢" in line]
     assert box and all("(devbox:" not in line for line in box), box
     assert all(line.startswith("⬢ prompts ") for line in box), box
     sh.child.sendline("exit")
