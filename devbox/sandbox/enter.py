@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -128,10 +129,9 @@ def enter(
     interactive = argv is None
     extra_env: dict[str, str] = {}
     shell = None
-    if argv is not None and os.isatty(0) and terminal_signals(box):
+    terminal = argv is not None and os.isatty(0) and terminal_signals(box)
+    if argv is not None and terminal:
         argv, interactive = [*SIGNALS_RESET, *argv], True
-        for sig in OUTER_IGNORES:
-            signal.signal(sig, signal.SIG_IGN)
     if argv is None:
         _, _, login_shell = box_.user()
         program = shellrc.choose_program(box.spec.shell.program, login_shell, box.roots())
@@ -154,4 +154,23 @@ def enter(
     full = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
+    if terminal:
+        run_on_terminal(full, env)
     os.execve(full[0], full, env)
+
+
+def run_on_terminal(argv: list[str], env: dict[str, str]) -> NoReturn:
+    """Run a session whose command has a terminal (terminal_signals) and exit as it did; one
+    that died of Ctrl-C (130) is seen so by the caller, killed by SIGINT: a shell running a
+    script stops there, as the launcher does. Not an exec: a process that ignores SIGINT waits."""
+    for sig in OUTER_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _, status = os.waitpid(os.posix_spawn(argv[0], argv, env), 0)
+    code = os.waitstatus_to_exitcode(status)
+    code = code if code >= 0 else 128 - code
+    if code == 130:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ LOOP = (
     "print('loop' + 'ing', flush=True)\n"
     "while True: time.sleep(0.05)\n"
 )
+SLEEPER = "import time\nprint('sleep' + 'ing', flush=True)\ntime.sleep(60)\n"
 ENTRIES = ["python", "front", "shim"]
 Entry = Callable[..., list[str]]  # (python3's arguments) -> argv that runs python3 in the box
 
@@ -109,3 +111,28 @@ def test_a_loop_with_a_handler_decides_its_exit_status(actor: Actor, ctrlc: Path
     child.close()
     assert "handled SIGINT" in str(child.before), child.before
     assert child.exitstatus == 7, (child.exitstatus, child.signalstatus, child.before)
+
+
+@pytest.mark.parametrize("how", ENTRIES)
+def test_a_script_keeps_the_terminal_and_stops_at_ctrl_c(
+    actor: Actor, ctrlc: Path, how: str
+) -> None:
+    """A script run from the terminal calls python3 in the box twice, reads a line from the
+    terminal (it is still the terminal's foreground), calls it a third time, and Ctrl-C stops
+    the script there, as on the host: the program died of SIGINT, and the script's shell sees
+    that."""
+    py = shlex.join(_entry(actor, ctrlc, how)())
+    script = (
+        f"{py} -c pass && {py} -c pass && echo TWO-DONE && read -r line && "
+        f'echo "READ:$line" && {py} -c {shlex.quote(SLEEPER)}; echo AFTER-THIRD'
+    )
+    child = _spawn(actor, ["bash", "-c", script], ctrlc)
+    child.expect_exact("TWO-DONE")
+    child.sendline("typed")
+    child.expect_exact("READ:typed")
+    child.expect_exact("sleeping")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "AFTER-THIRD" not in str(child.before), child.before
+    assert child.signalstatus == signal.SIGINT, (child.exitstatus, child.signalstatus)
