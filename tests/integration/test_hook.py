@@ -312,7 +312,7 @@ _ESCAPES = re.compile(
 
 def _seen(text: str) -> list[str]:
     """The lines a person sees: escape sequences and carriage returns dropped."""
-    return [line.rsplit("\r", 1)[-1] for line in _ESCAPES.sub("", text).split("\n")]
+    return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in _ESCAPES.sub("", text).split("\n")]
 
 
 @pytest.mark.parametrize("shell", SHELLS)
