@@ -30,7 +30,7 @@ def new_tag() -> str:
 
 def box_prompt(name: str) -> str:
     """The pattern of `devbox shell`'s prompt for a box named `name` (its mark comes first)."""
-    return re.escape(f"(devbox:{name})")
+    return re.escape(f"⬢ {name} ")
 
 
 def prompt_rc(shell: str, tag: str, prompt: str, fish_before: str = "") -> str:

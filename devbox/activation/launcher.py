@@ -1,9 +1,9 @@
 """The per-project launcher: a POSIX sh script holding the finished sandbox argv.
 
-`devbox run -- CMD` (through fastpath.py) and the activation shims exec it: `LAUNCHER CMD
-[ARGS...]` runs CMD in the box with the current directory kept, stdio and exit status passed
-through, for the price of `sh` + `nsenter` + `bwrap`, no Python. The Python path writes it
-each time it enters the box (entry.enter_box), so it holds what that path would exec.
+`devbox run -- CMD` (through fastpath.py) and the activation shims run it: `LAUNCHER CMD [ARGS...]`
+runs CMD in the box, the current directory kept, stdio, exit status and a terminal's signals passed
+through, for the price of `sh` + `nsenter` + `bwrap`, no Python. The Python path writes it each
+time it enters the box (entry.enter_box), so it holds what that path would exec.
 
 It checks, with shell builtins only (stat, not hashing): every file it was derived from has the
 mtime it had when the launcher was written, to the nanosecond (spec, lock, setup inputs,
@@ -11,10 +11,9 @@ devbox's own sources, the subuid files), with one stamp file per input carrying 
 layers are in the store; the writable layer was made for this stack; $HOME, DEVBOX_TIER and
 DEVBOX_LINGER are as they were. Then it joins the running supervisor, or starts it (under the
 start lock, as start.ensure_running does), holding the sessions FIFO on fd 8 for the session's
-whole life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an
-older build, an empty home) hands over to `python -m devbox run -- CMD...`, which sorts it out
-and rewrites the launcher; DEVBOX_LAUNCHER_SPEC tells that run which project it is for and not
-to come back here.
+whole life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an older
+build, an empty home) hands over to `python -m devbox run -- CMD...`, which sorts it out and
+rewrites the launcher (DEVBOX_LAUNCHER_SPEC: for which project, and not to come back here).
 """
 
 from __future__ import annotations
@@ -54,16 +53,16 @@ HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
 _CMD = "\x00cmd\x00"
 _CWD = "\x00cwd\x00"
 _PID = "\x00pid\x00"
-_EXPR = {_CMD: '"$@"', _CWD: '"$c"', _PID: '"$pid"'}
+_NEW_SESSION = "\x00new-session\x00"  # bwrap's --new-session, but not for a terminal's session
+_EXPR = {_CMD: '"$@"', _CWD: '"$c"', _PID: '"$pid"', _NEW_SESSION: "${ns:+--new-session}"}
 
 Snapshot = dict[str, int | None]  # path -> mtime in ns, None if absent
 
 
 def mtime_ns(path: str | Path) -> int | None:
-    try:
+    with contextlib.suppress(OSError):
         return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
+    return None
 
 
 def watched(spec: Spec, tier: host.Tier) -> list[str]:
@@ -78,7 +77,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths + host.ca_files()
+    return paths + host.ca_files() + host.git_configs()
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -151,6 +150,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
     )
     bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
+    bw = [_NEW_SESSION if w == "--new-session" else w for w in bw]
     seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if seccomp.supported() else ""
     values = {
         **handover,
@@ -173,6 +173,8 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         "BWRAP_ARGS": Code(_words(bw[1:])),
         "SECCOMP": Code(seccomp_redirect),
         "SCRIPTS": Code(script_cases(box.spec)),
+        "TERMINAL": Code("true" if enter.terminal_signals(box) else "false"),
+        "SIGNALS_RESET": Code(_words(enter.SIGNALS_RESET)),
     }
     return template.fill(TEMPLATE, values)
 
@@ -196,9 +198,8 @@ def _in_project_dir(p: ProjectPaths) -> dict[str, str]:
         "HOME_DIR": p.home,
     }
     rel = {key: str(path.relative_to(p.root)) for key, path in names.items()}
-    for name in rel.values():
-        if q(name) != name:
-            raise ValueError(f"a project dir entry the launcher names needs quoting: {name!r}")
+    if bad := [name for name in rel.values() if q(name) != name]:
+        raise ValueError(f"a project dir entry the launcher names needs quoting: {bad[0]!r}")
     return rel
 
 
@@ -222,7 +223,7 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     stale.append(f'[ "${{{sessions.LINGER_ENV}-}}" != {q(linger)} ]')
     if box.tier.level > 1:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
-    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA"):  # which CA bundle the box trusts
+    for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL"):
         stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
     return stale
 
@@ -270,7 +271,7 @@ def write(box: boxmod.Box, snap: Snapshot, spec_path: str) -> Path | None:
         _stamp(gen / CODE_STAMP, newest)
         if seccomp.supported():
             (gen / SECCOMP_FILE).write_bytes(seccomp.filter_bytes(fake_ids=box.tier.seccomp))
-        boxmod.sync_host_ca(box)
+        boxmod.sync_rc(box)
         text = render(box, snap, str(gen), python, spec_path)
         tmp = p.root / f".{p.launcher.name}.new"
         tmp.write_text(text)

@@ -17,6 +17,11 @@ RC_DIR = "/run/devbox"
 # The host's CA bundle in a box: sessions see devbox's copy of it in the rc dir (box.sync_host_ca),
 # build steps a read-only bind of a copy made for the step; never the host's file or directory.
 HOST_CA = f"{RC_DIR}/host-ca.pem"
+# The user's git config in a box with an isolated home: devbox's copy of it (box.sync_rc), which
+# git reads as its system config (GIT_CONFIG_SYSTEM): `git config --global` writes the box's home.
+HOST_GITCONFIG = f"{RC_DIR}/gitconfig"
+# Last on a box's PATH: a `sudo` that says how to be root in the box, if the box has none.
+RC_BIN = f"{RC_DIR}/bin"
 CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS",
           "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")  # fmt: skip
 # What root keeps where it is the host's root (tier 1) and is asked to be root (--root, build

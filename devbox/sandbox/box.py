@@ -13,11 +13,12 @@ import contextlib
 import hashlib
 import os
 import pwd
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from devbox import nofollow
+from devbox import nofollow, template
 from devbox.errors import DevboxError
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
@@ -91,6 +92,70 @@ def box_binds(box: Box) -> list[sandbox.Bind]:
 
 
 CA_COPY = os.path.basename(sandbox.HOST_CA)
+GIT_COPY = os.path.basename(sandbox.HOST_GITCONFIG)
+# The copy replaces the box's system config for git (GIT_CONFIG_SYSTEM): it reads that first.
+GIT_HEAD = b"[include]\n\tpath = /etc/gitconfig\n"
+SUDO = template.fill(template.load(__file__, "sudo.sh.in"), {}).encode()
+
+
+def sync_rc(box: Box) -> None:
+    """What the host gives every session through the box's rc dir (read-only at RC_DIR; a
+    running box sees a change at once): the CA bundle, the user's git config, a `sudo` that
+    says how to be root in the box."""
+    sync_host_ca(box)
+    git = host_git_bytes(box)
+    _put(box.paths.rc, "", GIT_COPY, None if git is None else GIT_HEAD + git)
+    _put(box.paths.rc, os.path.basename(sandbox.RC_BIN), "sudo", SUDO, 0o755)
+
+
+def git_files(box: Box) -> list[str]:
+    """The user's git config files that a box gets a copy of: those that exist, when the box's
+    home is its own (the host's home has them where git looks)."""
+    if box.spec.shell.home != "isolated":
+        return []
+    return [path for path in host.git_configs() if os.path.isfile(path)]
+
+
+def git_env(box: Box) -> dict[str, str]:
+    """Where git in the box finds the copy of the user's git config, if there is one."""
+    return {"GIT_CONFIG_SYSTEM": sandbox.HOST_GITCONFIG} if git_files(box) else {}
+
+
+def host_git_bytes(box: Box) -> bytes | None:
+    """The user's git config files, one after the other (None: there are none to give)."""
+    files = git_files(box)
+    if not files:
+        return None
+    hint = "move it out of there, or set GIT_CONFIG_GLOBAL=/dev/null for devbox"
+    p, store = box.spec.project, box.store.root
+    return b"".join(host_file_bytes(f, "git config", p, store, hint) + b"\n" for f in files)
+
+
+def _put(rc: Path, sub: str, name: str, data: bytes | None, mode: int = 0o644) -> None:
+    """Make rc/sub/name hold `data` (None: be gone), following no symlink: root in a tier 2 or 3
+    box (`--root`) can remount the rc dir writable and plant one."""
+    private.mkdirs(rc)
+    fd = nofollow.open_root(rc)
+    try:
+        if sub:
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(sub, dir_fd=fd).st_mode):
+                    os.unlink(sub, dir_fd=fd)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(sub, 0o700, dir_fd=fd)
+            rcfd, fd = fd, nofollow.open_dir(rc, sub)
+            os.close(rcfd)
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+            return
+        with contextlib.suppress(OSError, DevboxError):
+            same = nofollow.read_beneath(fd, name) == data
+            if same and os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode & 0o777 == mode:
+                return
+        nofollow.write_replace(fd, name, data, mode)
+    finally:
+        os.close(fd)
 
 
 def sync_host_ca(box: Box) -> None:
@@ -110,27 +175,27 @@ def sync_host_ca(box: Box) -> None:
 
 
 def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
-    """The content of the host's CA bundle, None when boxes do not get one. Refused when the
-    bundle lies where a box can write (the project, the store): the host never reads a path a
-    box can replace."""
+    """The content of the host's CA bundle, None when boxes do not get one."""
     bundle = host.ca_bundle()
     if bundle is None:
         return None
-    real = os.path.realpath(bundle)
+    hint = "point SSL_CERT_FILE at a bundle elsewhere, or set DEVBOX_HOST_CA=0"
+    return host_file_bytes(bundle, "CA bundle", project, store_root, hint)
+
+
+def host_file_bytes(path: str, what: str, project: Path, store_root: Path, hint: str) -> bytes:
+    """The content of a host file that boxes get a copy of. Refused when it lies where a box can
+    write (the project, the store): the host never reads a path a box can replace."""
+    real = os.path.realpath(path)
     for inside in (str(project), str(store_root)):
         top = os.path.realpath(inside).rstrip("/") + "/"
         if real.startswith(top):
-            raise DevboxError(
-                f"the CA bundle {bundle} is inside {inside}, which a box can write",
-                hint="point SSL_CERT_FILE at a bundle elsewhere, or set DEVBOX_HOST_CA=0",
-            )
+            msg = f"the {what} {path} is inside {inside}, which a box can write"
+            raise DevboxError(msg, hint=hint)
     try:
         return nofollow.read_file(real)
     except OSError as e:
-        raise DevboxError(
-            f"cannot read the CA bundle {bundle}: {e.strerror or e}",
-            hint="set DEVBOX_HOST_CA=0 to enter without the host's CA bundle",
-        ) from e
+        raise DevboxError(f"cannot read the {what} {path}: {e.strerror or e}", hint=hint) from e
 
 
 def write_new(path: Path, data: bytes) -> None:

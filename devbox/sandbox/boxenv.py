@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from devbox.sandbox.argv import RC_BIN
 from devbox.spec import dotenv
 from devbox.spec.model import Spec
 
-BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# RC_BIN last: only what the box lacks (`sudo`, box.sync_rc)
+BOX_PATH = f"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{RC_BIN}"
 PASS_THROUGH = (
     "TERM", "COLORTERM", "NO_COLOR", "TZ",
     "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -15,6 +17,25 @@ from devbox.sandbox import box as box_
 from devbox.sandbox import boxenv, host, seccomp, shellrc, start
 from devbox.sandbox.box import Box, Reporter
 from devbox.spec.model import Spec
+
+# Before a command that has a terminal on stdin (see terminal_signals): the signals the session's
+# outer processes ignore, back to their defaults for the command.
+SIGNALS_RESET = ("/usr/bin/env", "--default-signal=INT,QUIT")
+OUTER_IGNORES = (signal.SIGINT, signal.SIGQUIT)
+
+
+def terminal_signals(box: Box) -> bool:
+    """Whether a command with a terminal on stdin gets the terminal's signals as on the host.
+
+    bwrap's --new-session would leave it without the terminal: Ctrl-C went to the session's
+    outer processes (nsenter's bwrap), which died, and took the command with them. Instead the
+    session stays in the caller's process group (the shell's job), the outer processes ignore
+    SIGINT and SIGQUIT, and the box's `env --default-signal` (coreutils 8.31, in every suite
+    devbox builds) gives them back to the command: Ctrl-C and Ctrl-\\ reach the command alone,
+    and Ctrl-Z stops the whole job for the caller's shell, as on the host. Only with the seccomp
+    filter: without --new-session, refusing TIOCSTI is what keeps a box from typing into the
+    host's terminal."""
+    return seccomp.supported() and shellrc.box_has(box.roots(), SIGNALS_RESET[0]) is not None
 
 
 def box_cwd(spec: Spec, host_cwd: str) -> str:
@@ -67,6 +88,7 @@ def plan_entry(
         workdir=workdir,
     )
     env.update(sandbox.host_ca_env(host.ca_bundle()))
+    env.update(box_.git_env(box))
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -102,11 +124,14 @@ def enter(
     """Replace this process with `argv` (or an interactive shell) in the box. `root`: be root
     in the box (ad-hoc installs into the writable layer) instead of the invoking user."""
     p = box.paths
-    box_.sync_host_ca(box)
+    box_.sync_rc(box)
     pid = start.ensure_running(box, display)
     interactive = argv is None
     extra_env: dict[str, str] = {}
     shell = None
+    terminal = argv is not None and os.isatty(0) and terminal_signals(box)
+    if argv is not None and terminal:
+        argv, interactive = [*SIGNALS_RESET, *argv], True
     if argv is None:
         _, _, login_shell = box_.user()
         program = shellrc.choose_program(box.spec.shell.program, login_shell, box.roots())
@@ -129,4 +154,23 @@ def enter(
     full = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
+    if terminal:
+        run_on_terminal(full, env)
     os.execve(full[0], full, env)
+
+
+def run_on_terminal(argv: list[str], env: dict[str, str]) -> NoReturn:
+    """Run a session whose command has a terminal (terminal_signals) and exit as it did; one
+    that died of Ctrl-C (130) is seen so by the caller, killed by SIGINT: a shell running a
+    script stops there, as the launcher does. Not an exec: a process that ignores SIGINT waits."""
+    for sig in OUTER_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _, status = os.waitpid(os.posix_spawn(argv[0], argv, env), 0)
+    code = os.waitstatus_to_exitcode(status)
+    code = code if code >= 0 else 128 - code
+    if code == 130:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)

@@ -273,3 +273,14 @@ def ca_files() -> list[str]:
             if os.path.isfile(path):
                 break
     return out
+
+
+def git_configs() -> list[str]:
+    """The files git reads as the user's global config, in its order (the launcher watches them
+    all: one that appears, changes or goes changes what git in a box sees)."""
+    if os.environ.get("GIT_CONFIG_GLOBAL"):
+        return [os.environ["GIT_CONFIG_GLOBAL"]]
+    home = os.environ.get("HOME") or ""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or (f"{home}/.config" if home else "")
+    out = [f"{xdg}/git/config"] if xdg.startswith("/") else []
+    return out + ([f"{home}/.gitconfig"] if home.startswith("/") else [])

@@ -63,12 +63,18 @@ def choose_program(requested: str | None, login_shell: str, roots: Sequence[Path
     return "sh"
 
 
+def mark(name: str) -> str:
+    """What prefixes the prompt of a shell inside the box: not the shell hook's `(devbox:NAME)`
+    on the host, so that the two are told apart at a glance (toolbox's hexagon)."""
+    return f"\u2b22 {name} "
+
+
 def rc_files(name: str) -> dict[str, str]:
     """Files for RC_DIR: each sources the user's own rc, then prefixes the prompt."""
-    mark = f"(devbox:{name}) "
+    mark_ = mark(name)
     return {
         "bashrc": (
-            f'[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="{mark}${{PS1-\\u@\\h:\\w\\$ }}"\n'
+            f'[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="{mark_}${{PS1-\\u@\\h:\\w\\$ }}"\n'
         ),
         "zsh/.zshenv": 'ZDOTDIR="$HOME"; [ -f "$HOME/.zshenv" ] && . "$HOME/.zshenv"; ZDOTDIR='
         + RC_DIR
@@ -76,7 +82,7 @@ def rc_files(name: str) -> dict[str, str]:
         "zsh/.zshrc": (
             'ZDOTDIR="$HOME"\n'
             '[ -f "$HOME/.zshrc" ] && . "$HOME/.zshrc"\n'
-            f'PROMPT="{mark}${{PROMPT-%n@%m %~ %# }}"\n'
+            f'PROMPT="{mark_}${{PROMPT-%n@%m %~ %# }}"\n'
         ),
     }
 
@@ -104,9 +110,9 @@ def write_rc(rc_dir: Path, name: str) -> None:
 
 
 def shell_argv(program: str, name: str) -> tuple[list[str], dict[str, str]]:
-    """argv and extra env for an interactive `program` whose prompt shows (devbox:NAME)."""
+    """argv and extra env for an interactive `program` whose prompt shows mark(NAME)."""
     base = os.path.basename(program)
-    mark = f"(devbox:{name}) "
+    mark_ = mark(name)
     if base == "bash":
         return [program, "--rcfile", f"{RC_DIR}/bashrc", "-i"], {}
     if base == "zsh":
@@ -114,8 +120,8 @@ def shell_argv(program: str, name: str) -> tuple[list[str], dict[str, str]]:
     if base == "fish":
         init = (
             "functions -q fish_prompt; and functions -c fish_prompt __devbox_prompt; "
-            f"function fish_prompt; printf '%s' '{mark}'; "
+            f"function fish_prompt; printf '%s' '{mark_}'; "
             "functions -q __devbox_prompt; and __devbox_prompt; end"
         )
         return [program, "-i", "-C", init], {}
-    return [program, "-i"], {"PS1": f"{mark}$ "}
+    return [program, "-i"], {"PS1": f"{mark_}$ "}

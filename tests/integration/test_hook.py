@@ -323,3 +323,49 @@ def test_env_files_reach_the_activated_shell_once_allowed(
     devbox("allow", cwd=project, check=True)
     sh.run("true")  # the next prompt sees the new trust
     assert sh.line('echo "$A|$B"') == "two|spec two"
+
+
+PROMPT_SPEC = """\
+[box]
+name = "prompts"
+base = "debian:bookworm"
+
+[packages]
+apt = ["zsh", "fish"]
+
+[shell]
+program = "{shell}"
+"""
+_ESCAPES = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-Za-z]?"
+)
+
+
+def _seen(text: str) -> list[str]:
+    """The lines a person sees: escape sequences and carriage returns dropped."""
+    return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in _ESCAPES.sub("", text).split("\n")]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_shell_in_the_box_is_told_from_the_activated_host_shell(
+    start: StartShell, devbox: Devbox, make_project: MakeProject, shell: str
+) -> None:
+    """The hook marks the host's prompt `(devbox:NAME)`; `devbox shell`'s prompt, from there,
+    is marked otherwise (`⬢ NAME`), in bash, zsh and fish alike."""
+    project: Path = make_project(f"prompts {shell}", PROMPT_SPEC.format(shell=shell))
+    devbox("build", cwd=project, check=True)
+    devbox("allow", cwd=project, check=True)
+    sh: Shell = start(shell, project)
+    sh.child.expect_exact("(devbox:prompts)")
+    mark = len(sh.transcript.getvalue())
+    host = [line for line in _seen(sh.since(mark)) if "prompts)" in line]
+    assert host and all("⬢" not in line for line in host), host
+    sh.child.sendline("devbox shell")
+    sh.child.expect_exact("⬢ prompts ")
+    assert sh.line("echo $DEVBOX_BOX") == "prompts"
+    mark = len(sh.transcript.getvalue())
+    box = [line for line in _seen(sh.since(mark)) if "⬢" in line]
+    assert box and all("(devbox:" not in line for line in box), box
+    assert all(line.startswith("⬢ prompts ") for line in box), box
+    sh.child.sendline("exit")
+    sh.child.expect_exact("(devbox:prompts)")

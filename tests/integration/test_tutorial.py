@@ -2,8 +2,8 @@
 range (tier 2), their own store (no DEVBOX_HOME), bash with their own ~/.bashrc.
 
 The steps come from the tutorial itself, so the two cannot drift: each ```console block is typed,
-line by line, at the prompt (`$ ` at the host's, `(devbox:flaskapp) $ ` at a prompt that must
-show the box: the host's with the hook active, or `devbox shell`'s), and the other lines must
+line by line, at the prompt (`$ ` at the host's, `(devbox:flaskapp) $ ` at the host's with the
+hook active, `⬢ flaskapp $ ` in `devbox shell`), and the other lines must
 appear in that command's output, in order (`…` matches anything; runs of spaces count as one).
 A command the tutorial shows no output for must print nothing. A block after a
 `<!-- file: PATH -->` comment is written to PATH in the project, as the user would save it.
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.integration
 
 DOC = REPO / "docs" / "tutorial.md"
 BOX = "flaskapp"
-MARK = f"(devbox:{BOX}) "
+MARK = f"(devbox:{BOX}) "  # the hook's, on the host's prompt
+BOX_MARK = f"⬢ {BOX} "  # devbox shell's
 NAME = f"{TEST_USER_PREFIX}tut-{os.getpid()}"
 FENCE = re.compile(r"^```(\S*)\n(.*?)^```$", re.M | re.S)
 FILE_MARK = re.compile(r"<!-- file: (\S+) -->")
@@ -44,7 +45,7 @@ ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()
 @dataclass
 class Command:
     line: str
-    marked: bool  # typed at a prompt showing (devbox:flaskapp)
+    mark: str  # "", MARK or BOX_MARK: the prompt it is typed at
     expected: list[str] = field(default_factory=list)
 
 
@@ -67,9 +68,9 @@ def steps(doc: str) -> list[Command | File]:
             continue
         current: Command | None = None
         for line in body.splitlines():
-            if line.startswith(("$ ", MARK + "$ ")):
-                marked = line.startswith(MARK)
-                current = Command(line.split("$ ", 1)[1], marked)
+            if line.startswith(("$ ", MARK + "$ ", BOX_MARK + "$ ")):
+                mark = next((m for m in (MARK, BOX_MARK) if line.startswith(m)), "")
+                current = Command(line.split("$ ", 1)[1], mark)
                 out.append(current)
             elif line.strip():
                 assert current is not None, f"output before any command in {body!r}"
@@ -176,12 +177,15 @@ class Session:
     def type(self, command: Command) -> list[str]:
         """Type `command` at the prompt; return the lines it printed."""
         if self.in_box:
-            assert command.marked, f"`{command.line}` is typed in devbox shell: mark it {MARK}"
+            assert command.mark == BOX_MARK, (
+                f"`{command.line}` is typed in devbox shell: mark it {BOX_MARK}"
+            )
         else:
             shows = MARK.strip() in self.head
-            assert shows == command.marked, (
+            assert command.mark != BOX_MARK, f"`{command.line}` is typed on the host"
+            assert shows == (command.mark == MARK), (
                 f"before `{command.line}` the prompt is {self.head!r}: the tutorial shows it "
-                + ("with" if command.marked else "without")
+                + ("with" if command.mark else "without")
                 + f" {MARK.strip()}"
             )
         term = self.box if self.in_box else self.host

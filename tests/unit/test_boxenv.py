@@ -21,7 +21,9 @@ def env_of(spec: Spec, host: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def test_box_path_is_the_debian_default() -> None:
-    assert BOX_PATH == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert (
+        BOX_PATH == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/run/devbox/bin"
+    )
 
 
 def test_base_variables_with_an_empty_host() -> None:

@@ -24,7 +24,7 @@ from devbox.activation import launcher, shims
 from devbox.activation.shims import SHIM_ENV, FastPath, shim_text
 from devbox.fastpath import HANDOVER_ENV
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, host, start, supervisor
+from devbox.sandbox import boxenv, enter, host, start, supervisor
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import Tier
 from devbox.spec.load import parse_spec
@@ -51,6 +51,7 @@ def fixed_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host, "tool", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(host, "ca_bundle", lambda: "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setattr(box_, "user", lambda: ("alice", "/home/alice", "/bin/bash"))
+    monkeypatch.setattr(enter, "terminal_signals", lambda box: True)
     monkeypatch.setattr(start, "grp", SimpleNamespace(getgrgid=_no_group))
     for key in (*boxenv.PASS_THROUGH, "DEVBOX_HOST_CA"):
         monkeypatch.delenv(key, raising=False)
@@ -121,7 +122,8 @@ SUPERVISOR: dict[str, Callable[[], str]] = {
         str(STORE.root / "projects/0123456789abcdef/run/supervisor.pid")
     ),
 }
-SCRIPTS = {**LAUNCHERS, **SHIMS, **SUPERVISOR}
+SUDO: dict[str, Callable[[], str]] = {"sudo.sh": lambda: box_.SUDO.decode()}
+SCRIPTS = {**LAUNCHERS, **SHIMS, **SUPERVISOR, **SUDO}
 
 
 @pytest.mark.usefixtures("fixed_host")
@@ -169,12 +171,14 @@ def test_the_templates_are_the_ones_shipped_and_watched() -> None:
         "activation/launcher.sh.in",
         "activation/shim.sh.in",
         "completion-bash.sh.in",
+        "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]
     watched = resources.made_of(*launcher.SHAPED_BY)  # the templates its modules load
     assert [str(p) for p in TEMPLATES if str(resources.PACKAGE / p) in watched] == [
         "activation/launcher-handover.sh.in",
         "activation/launcher.sh.in",
+        "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]
 

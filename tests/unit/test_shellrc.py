@@ -136,7 +136,7 @@ def test_shell_argv_zsh(program: str) -> None:
 def test_shell_argv_fish() -> None:
     init = (
         "functions -q fish_prompt; and functions -c fish_prompt __devbox_prompt; "
-        "function fish_prompt; printf '%s' '(devbox:web) '; "
+        "function fish_prompt; printf '%s' '⬢ web '; "
         "functions -q __devbox_prompt; and __devbox_prompt; end"
     )
     assert shell_argv("/usr/bin/fish", "web") == (["/usr/bin/fish", "-i", "-C", init], {})
@@ -144,7 +144,7 @@ def test_shell_argv_fish() -> None:
 
 @pytest.mark.parametrize("program", ["sh", "/bin/dash", "ksh"])
 def test_shell_argv_other_shells_get_ps1(program: str) -> None:
-    assert shell_argv(program, "web") == ([program, "-i"], {"PS1": "(devbox:web) $ "})
+    assert shell_argv(program, "web") == ([program, "-i"], {"PS1": "⬢ web $ "})
 
 
 # -- rc files ------------------------------------------------------------------------------------
@@ -153,8 +153,7 @@ def test_shell_argv_other_shells_get_ps1(program: str) -> None:
 def test_rc_files_golden() -> None:
     assert rc_files("web") == {
         "bashrc": (
-            '[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\n'
-            'PS1="(devbox:web) ${PS1-\\u@\\h:\\w\\$ }"\n'
+            '[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="⬢ web ${PS1-\\u@\\h:\\w\\$ }"\n'
         ),
         "zsh/.zshenv": (
             'ZDOTDIR="$HOME"; [ -f "$HOME/.zshenv" ] && . "$HOME/.zshenv"; '
@@ -163,7 +162,7 @@ def test_rc_files_golden() -> None:
         "zsh/.zshrc": (
             'ZDOTDIR="$HOME"\n'
             '[ -f "$HOME/.zshrc" ] && . "$HOME/.zshrc"\n'
-            'PROMPT="(devbox:web) ${PROMPT-%n@%m %~ %# }"\n'
+            'PROMPT="⬢ web ${PROMPT-%n@%m %~ %# }"\n'
         ),
     }
 
@@ -173,8 +172,8 @@ def test_rc_files_mark_the_prompt_after_sourcing_the_users_rc(name: str) -> None
     files = rc_files(name)
     for rc in ("bashrc", "zsh/.zshrc"):
         text = files[rc]
-        assert f"(devbox:{name}) " in text
-        assert text.index("(devbox:") > text.index('. "$HOME/')
+        assert f"⬢ {name} " in text
+        assert text.index("⬢ ") > text.index('. "$HOME/')
 
 
 def test_zsh_rc_dir_matches_shell_argv() -> None:
@@ -188,8 +187,8 @@ def test_write_rc(tmp_path: Path) -> None:
     for rel, text in rc_files("web").items():
         assert (rc / rel).read_text() == text
     write_rc(rc, "other")  # a renamed box gets new files
-    assert "(devbox:other) " in (rc / "bashrc").read_text()
-    assert "(devbox:other) " in (rc / "zsh/.zshrc").read_text()
+    assert "⬢ other " in (rc / "bashrc").read_text()
+    assert "⬢ other " in (rc / "zsh/.zshrc").read_text()
 
 
 def test_write_rc_replaces_planted_symlinks_and_writes_through_none(tmp_path: Path) -> None:
@@ -204,5 +203,5 @@ def test_write_rc_replaces_planted_symlinks_and_writes_through_none(tmp_path: Pa
     write_rc(rc, "demo")
     assert victim.read_text() == "precious\n"
     assert list(victim_dir.iterdir()) == []
-    assert not (rc / "bashrc").is_symlink() and "(devbox:demo)" in (rc / "bashrc").read_text()
+    assert not (rc / "bashrc").is_symlink() and "⬢ demo " in (rc / "bashrc").read_text()
     assert (rc / "zsh").is_dir() and not (rc / "zsh").is_symlink()

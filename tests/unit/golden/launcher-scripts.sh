@@ -28,7 +28,9 @@ if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
   [ "${HOME-}" != /home/alice ] ||
   [ "${DEVBOX_LINGER-}" != 60 ] ||
   [ "${SSL_CERT_FILE-}" != /etc/ssl/certs/ca-certificates.crt ] ||
-  [ "${DEVBOX_HOST_CA-}" != '' ]
+  [ "${DEVBOX_HOST_CA-}" != '' ] ||
+  [ "${XDG_CONFIG_HOME-}" != '' ] ||
+  [ "${GIT_CONFIG_GLOBAL-}" != '' ]
 then handover "$@"; fi
 if [ -z "$n" ]; then
   n=--
@@ -173,4 +175,9 @@ devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmp
   exec 7>&-
 fi
 [ -n "${TERM-}" ] || TERM=dumb
-exec /usr/bin/nsenter --target="$pid" --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox/host-ca.pem --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox/host-ca.pem --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox/host-ca.pem --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --setenv PIP_CERT /run/devbox/host-ca.pem --setenv REQUESTS_CA_BUNDLE /run/devbox/host-ca.pem --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox/host-ca.pem --setenv USER alice --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --unshare-uts --unshare-ipc --hostname my--project---x --die-with-parent --new-session --cap-drop ALL --seccomp 3 -- "$@" 3<"$S/seccomp.bpf"
+# a terminal on stdin: the command gets its signals, as on the host (devbox/sandbox/enter.py),
+# and one that died of Ctrl-C is seen so by the caller (a shell running a script stops there)
+ns=--new-session x=exec
+if true && [ -t 0 ]; then ns='' x=''; trap '' INT QUIT; set -- /usr/bin/env --default-signal=INT,QUIT "$@"; fi
+${x:+exec} /usr/bin/nsenter --target="$pid" --mount -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox/host-ca.pem --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox/host-ca.pem --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox/host-ca.pem --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/run/devbox/bin --setenv PIP_CERT /run/devbox/host-ca.pem --setenv REQUESTS_CA_BUNDLE /run/devbox/host-ca.pem --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox/host-ca.pem --setenv USER alice --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --unshare-uts --unshare-ipc --hostname my--project---x --die-with-parent ${ns:+--new-session} --cap-drop ALL --seccomp 3 -- "$@" 3<"$S/seccomp.bpf"
+s=$?; [ "$s" != 130 ] || { trap - INT; kill -INT $$; }; exit "$s"
