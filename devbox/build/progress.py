@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from devbox.build import failure
 from devbox.errors import DevboxError, printable, terminal
 from devbox.sandbox.host import end_session, tool
 from devbox.store import private
@@ -68,6 +69,7 @@ def run_logged(
     label: str,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    suite: str | None = None,
 ) -> None:
     """Run `argv`, appending its output to `log`, showing its last line under `label`.
 
@@ -76,7 +78,8 @@ def run_logged(
     it, so no Python code runs in the child between fork and exec (a `preexec_fn` can deadlock
     when the parent has threads, as `devbox watch` has).
 
-    Raises DevboxError naming the log on failure.
+    Raises DevboxError naming the log on failure, in devbox's words (build.failure; `suite`:
+    the Debian suite apt installs from, for naming a package it does not have).
     """
     path = (env if env is not None else os.environ).get("PATH", os.defpath)
     if shutil.which(argv[0], path=path) is None:  # as Popen would say, not setpriv
@@ -85,9 +88,9 @@ def run_logged(
     start = time.monotonic()
     private.mkdirs(log.parent)
     with open(log, "ab") as logf:
-        offset = logf.tell()
         logf.write(f"\n$ {' '.join(argv)}\n".encode())
         logf.flush()
+        offset = logf.tell()  # the tool's output starts here, after the scripts it was given
         try:
             proc = subprocess.Popen(
                 died_with_us,
@@ -110,21 +113,8 @@ def run_logged(
         rc = proc.wait()
         end_session(proc.pid)
     if rc != 0:
-        tail = _tail(log, 12, offset)
-        low = tail.lower()
-        # ENOSPC from unshare is the user-namespace limit, not the disk (host.userns_failure)
-        if "no space left on device" in low and "unshare failed" not in low:
-            store = log.parent.parent
-            raise DevboxError(
-                f"{label} failed: the disk is full (no space left on device under {store})",
-                hint="free some space (`devbox gc` deletes what no project uses), or point "
-                "DEVBOX_HOME at a bigger disk",
-                log=str(log),
-            )
-        raise DevboxError(
-            f"{label} failed (exit status {rc}); last lines:\n{tail}",
-            log=str(log),
-        )
+        display.status("")
+        raise failure.explain(label, rc, _output(log, offset), log, suite)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -173,12 +163,11 @@ def _pump(
     logf.flush()
 
 
-def _tail(log: Path, n: int, offset: int = 0) -> str:
-    """The last `n` lines of `log` written after `offset` (the failing command's output)."""
+def _output(log: Path, offset: int) -> str:
+    """What the failing command printed (the log from `offset`), at most its last 64 KiB."""
     try:
         with open(log, "rb") as f:
-            f.seek(offset)
-            lines = f.read().decode(errors="replace").splitlines()[1:]  # less the "$ argv" line
+            f.seek(max(offset, f.seek(0, os.SEEK_END) - 65536))
+            return f.read().decode(errors="replace")
     except OSError:
         return ""
-    return "\n".join("    " + line for line in lines[-n:])

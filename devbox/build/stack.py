@@ -184,6 +184,7 @@ class Job:
             pins=pins,
             fresh=self.fresh,
             lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
+            suite=self.spec.base.ref,
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
