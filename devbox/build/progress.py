@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +30,7 @@ class Display:
         self.out = stream or sys.stderr
         self.live = self.out.isatty() and not verbose and not quiet
         self._status = ""
+        self._stopping = False
 
     def info(self, msg: str) -> None:
         """A message, made printable (it may name paths, or quote a box's output)."""
@@ -52,6 +56,34 @@ class Display:
 
     def done(self, msg: str) -> None:
         self.info(msg)
+
+    def stopping(self, label: str) -> None:
+        """Said once, at the first Ctrl-C (or SIGTERM) of a build, before it cleans up."""
+        if not self._stopping:
+            self._stopping = True
+            self.info(f"{label}: stopping… (removing the unfinished layer: nothing is left behind)")
+
+
+@contextlib.contextmanager
+def uninterrupted(display: Display) -> Iterator[None]:
+    """Clean-up that a further Ctrl-C (or SIGTERM) must not cut short: ending a build step and
+    removing its unfinished layer. A signal meanwhile is told, not raised: interrupted halfway,
+    the removal would leave a temp layer behind (and rootless, files only the namespace can
+    delete). Outside the main thread (a build in `devbox watch`) signals do not arrive here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def told(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):  # a print cut short by this one: say nothing
+            display.info("devbox: still removing the unfinished layer; stopping right after")
+
+    saved = {sig: signal.signal(sig, told) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _columns() -> int:
@@ -106,8 +138,11 @@ def run_logged(
         assert proc.stdout is not None
         try:
             _pump(proc, proc.stdout, logf, display, label, start)
-        except BaseException:
-            _stop(proc)
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt):
+                display.stopping(label)
+            with uninterrupted(display):
+                _stop(proc, proc.stdout)
             display.status("")
             raise
         rc = proc.wait()
@@ -117,16 +152,20 @@ def run_logged(
         raise failure.explain(label, rc, _output(log, offset), log, suite)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Interrupted: end the tool (and wait, so nothing writes into a layer being removed)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _stop(proc: subprocess.Popen[bytes], pipe: IO[bytes]) -> None:
+    """Interrupted: end the step at once, and wait until nothing of it can write into the
+    layer that is removed next. The step is thrown away, so it gets no chance to tidy up:
+    SIGKILL to it and its session; its pid namespace dies with it (unshare --kill-child), and
+    the last of its processes is gone when the output pipe they share reaches its end."""
     end_session(proc.pid)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    fd = pipe.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.25)
+        if ready and not os.read(fd, 65536):
+            break
 
 
 def _pump(

@@ -13,7 +13,7 @@ from pathlib import Path
 from devbox import nofollow
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
-from devbox.build.progress import Display
+from devbox.build.progress import Display, uninterrupted
 from devbox.errors import DevboxError
 from devbox.plan import lockfile, resolve
 from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
@@ -161,8 +161,11 @@ class Job:
                     lb = store.LayerBuild(st, key, host.remover(self.tier))
                     meta = self._run(lb, None)
                 self._commit(lb, meta, key, pins)
-            except BaseException:
-                lb.abort()
+            except BaseException as e:
+                if isinstance(e, KeyboardInterrupt):
+                    display.stopping(label)
+                with uninterrupted(display):
+                    lb.abort()
                 raise
             secs = time.monotonic() - start
             display.info(f"{label}: built in {secs:.1f}s ({meta.size / 2**20:.0f} MiB)")
