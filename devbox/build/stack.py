@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devbox import nofollow
+from devbox.build import writable
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display, uninterrupted
@@ -95,6 +96,7 @@ def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tu
     """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
     stack = resolve.stack(spec, st, tier.key)
     if stack is None:
+        writable.warn(spec, st, tier.key, display)
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
     store.mark_used(st, stack)

@@ -1,11 +1,14 @@
-"""What a build says when it fails: real builds with the real Debian archive."""
+"""What a build says when it fails, and before it resets the box's writable layer: real builds
+with the real Debian archive, through a pipe and through a real terminal (pexpect)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pexpect
 import pytest
 
+from devbox.store.paths import project_id
 from tests.helpers import Devbox, MakeProject, layer_dirs
 
 pytestmark = pytest.mark.integration
@@ -65,3 +68,62 @@ def test_a_failing_setup_step_is_named_with_its_first_error(
     _no_script(r.stderr)
     text = _log_of(r.stderr).read_text()
     assert "later" in text and "never" not in text.split("devbox: setup step 2/3")[-1]
+
+
+WRITABLE = '[box]\nname = "keep"\nbase = "debian:bookworm"\n[setup]\nrun = ["echo STEP"]\n'
+
+
+@pytest.fixture
+def changed_box(devbox: Devbox, make_project: MakeProject) -> Path:
+    """A built box whose writable layer has a file in it, and a changed spec."""
+    project = make_project("writable", WRITABLE.replace("STEP", "one"))
+    devbox("build", cwd=project, check=True)
+    devbox("run", "--", "sh", "-c", "mkdir -p /opt/mine && echo kept > /opt/mine/f", cwd=project,
+           check=True)  # fmt: skip
+    (project / "devbox.toml").write_text(WRITABLE.replace("STEP", "two"))
+    return project
+
+
+def _upper(devbox: Devbox, project: Path) -> Path:
+    return devbox.store / "projects" / project_id(project) / "upper"
+
+
+def test_a_rebuild_warns_before_it_resets_the_writable_layer(
+    devbox: Devbox, changed_box: Path
+) -> None:
+    r = devbox("build", cwd=changed_box)  # not a terminal: warn, and go on
+    assert r.returncode == 0, r.stderr
+    warning = r.stderr.split("[1/2]")[0]  # said before any layer is looked at
+    assert "writable layer" in warning and "/opt" in warning, r.stderr
+    assert "[setup]" in warning and "venv" in warning
+    r = devbox("run", "--", "cat", "/opt/mine/f", cwd=changed_box)
+    assert r.returncode == 1  # reset, as it said
+    # nothing in the writable layer: nothing to warn about
+    (changed_box / "devbox.toml").write_text(WRITABLE.replace("STEP", "three"))
+    devbox("reset", cwd=changed_box, check=True)
+    r = devbox("build", cwd=changed_box, check=True)
+    assert "writable layer" not in r.stderr
+
+
+def test_on_a_terminal_a_rebuild_asks_before_resetting(devbox: Devbox, changed_box: Path) -> None:
+    before = layer_dirs(devbox.store)
+    argv = devbox.argv("build")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(changed_box), env=devbox.env(),
+                          encoding="utf-8", timeout=300)  # fmt: skip
+    child.expect(r"\[Y/n\]")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1, child.before
+    assert "nothing was built" in str(child.before)
+    assert "Traceback" not in str(child.before)
+    assert layer_dirs(devbox.store) == before
+    assert (_upper(devbox, changed_box) / "opt/mine/f").read_text() == "kept\n"
+    # --yes: no question
+    argv = devbox.argv("build", "--yes")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(changed_box), env=devbox.env(),
+                          encoding="utf-8", timeout=300)  # fmt: skip
+    index = child.expect([r"\[Y/n\]", pexpect.EOF])
+    child.close()
+    assert index == 1 and child.exitstatus == 0, child.before
+    assert "writable layer" in str(child.before)  # still said
