@@ -77,13 +77,19 @@ def python_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
                 " (python-build-standalone: any version)"
             ),
         )
-    packages = [f"python{minor}", f"python{minor}-venv", "python3-pip"]
-    return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
+    packages = [f"python{minor}", f"python{minor}-dev", f"python{minor}-venv", "python3-pip"]
+    return {"packages": [*packages, *COMPILER], "suite": suite}, f"python {interp.version} (apt)"
 
 
-# python, provider "uv": python-build-standalone, any version.
+# What every interpreter brings from the suite to build native extensions (pip's C extensions,
+# node-gyp's addons): a C and C++ compiler, libc's headers and make. build-essential less
+# dpkg-dev, Debian's packaging tools (and perl), which no extension build runs.
+COMPILER = ["gcc", "g++", "libc6-dev", "make"]
+
+
+# python, provider "uv": python-build-standalone, any version (its own headers, venv and pip).
 def python_uv(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {}, f"python {interp.version} (uv)"
+    return {"packages": COMPILER, "suite": spec.base.ref}, f"python {interp.version} (uv)"
 
 
 # node, provider "apt": the suite's own nodejs and npm.
@@ -103,7 +109,9 @@ def node_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
             hint=f'use node = {{ version = "{interp.version}", provider = "npm" }} (the official '
             "Node.js builds: any version)",
         )
-    return {"packages": ["nodejs", "npm"], "suite": suite}, f"node {interp.version} (apt)"
+    # node-gyp (npm's, for native addons): node's headers, a compiler, and python3 for gyp
+    packages = ["nodejs", "npm", "libnode-dev", *COMPILER, "python3"]
+    return {"packages": packages, "suite": suite}, f"node {interp.version} (apt)"
 
 
 # node, provider "npm": the official Node.js builds, any version.
@@ -119,7 +127,12 @@ def node_arch() -> str:
 
 
 def node_npm(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {"arch": node_arch()}, f"node {interp.version} (npm registry)"
+    # node-gyp's needs besides the headers the official build ships: a compiler, python3
+    packages = [*COMPILER, "python3"]
+    return (
+        {"arch": node_arch(), "packages": packages, "suite": spec.base.ref},
+        f"node {interp.version} (npm registry)",
+    )
 
 
 RECIPES: dict[tuple[str, str], Recipe] = {

@@ -324,3 +324,74 @@ def test_a_lock_rebuilds_the_same_box_in_another_store(
         locked["apt"]["packages"]["libxml2-utils"]
         + locked["interpreters"]["python"]["packages"]["python3.11"]
     )
+
+
+# A C extension, as psycopg2 or Pillow are: needs Python.h, a C compiler, venv and pip.
+EXT_FILES = {
+    "ext/setup.py": "from setuptools import Extension, setup\n"
+    'setup(name="hello-ext", version="1.0", ext_modules=[Extension("hello", ["hello.c"])])\n',
+    "ext/hello.c": """#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *greet(PyObject *self, PyObject *args) { return PyUnicode_FromString("hi from C"); }
+static PyMethodDef methods[] = {{"greet", greet, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "hello", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&module); }
+""",
+}
+
+
+def test_an_interpreter_builds_c_extensions_with_nothing_else_asked(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
+    spec = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\n'
+    project = make_project("c ext", spec, EXT_FILES)
+    devbox("build", cwd=project, check=True)
+    script = (
+        "set -e; python -m venv /tmp/venv; "
+        "/tmp/venv/bin/pip install -q --no-build-isolation --no-index ./ext; "
+        '/tmp/venv/bin/python -c "import hello; print(hello.greet())"'
+    )
+    r = devbox("run", "--", "sh", "-c", script, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "hi from C"
+    tools = "pip --version && cc --version && c++ --version && make --version"
+    r = devbox("run", "--", "sh", "-c", tools, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+ADDON_FILES = {
+    "addon/package.json": '{"name": "addon", "version": "1.0.0", "gypfile": true}\n',
+    "addon/binding.gyp": '{"targets": [{"target_name": "addon", "sources": ["addon.c"]}]}\n',
+    "addon/addon.c": """#include <node_api.h>
+static napi_value hello(napi_env env, napi_callback_info info) {
+  napi_value s; napi_create_string_utf8(env, "hi from C", NAPI_AUTO_LENGTH, &s); return s;
+}
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn; napi_create_function(env, "hello", NAPI_AUTO_LENGTH, hello, NULL, &fn);
+  napi_set_named_property(env, exports, "hello", fn); return exports;
+}
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+""",
+}
+
+
+@pytest.mark.parametrize("provider", ["apt", "npm"])
+def test_node_has_the_headers_and_tools_node_gyp_needs(
+    devbox: Devbox, make_project: MakeProject, provider: str
+) -> None:
+    version = "18" if provider == "apt" else "20.18.0"
+    spec = (
+        '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
+        f'node = {{ version = "{version}", provider = "{provider}" }}\n'
+    )
+    project = make_project(f"node gyp {provider}", spec, ADDON_FILES)
+    devbox("build", cwd=project, check=True)
+    # node-gyp, run by npm for a package with a binding.gyp, compiles against the headers in
+    # the box (it cannot fetch them: nodejs.org may be out of reach, as on the test machine)
+    script = (
+        "set -e; cp -r addon /tmp/addon; cd /tmp/addon; npm install --offline --no-audit; "
+        "node -e \"console.log(require('./build/Release/addon.node').hello())\""
+    )
+    r = devbox("run", "--", "sh", "-c", script, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "hi from C"
