@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from devbox.build import failure
 from devbox.errors import DevboxError, printable, terminal
@@ -58,10 +58,13 @@ class Display:
         self.info(msg)
 
     def stopping(self, label: str) -> None:
-        """Said once, at the first Ctrl-C (or SIGTERM) of a build, before it cleans up."""
+        """Said once, at the first Ctrl-C (or SIGTERM) of a build, before it cleans up. From
+        then on the process is on its way out: a further Ctrl-C is told, never raised, so it
+        cannot land between two steps of the clean-up either."""
         if not self._stopping:
             self._stopping = True
             self.info(f"{label}: stopping… (removing the unfinished layer: nothing is left behind)")
+            _tell_signals(self)
 
 
 @contextlib.contextmanager
@@ -69,21 +72,26 @@ def uninterrupted(display: Display) -> Iterator[None]:
     """Clean-up that a further Ctrl-C (or SIGTERM) must not cut short: ending a build step and
     removing its unfinished layer. A signal meanwhile is told, not raised: interrupted halfway,
     the removal would leave a temp layer behind (and rootless, files only the namespace can
-    delete). Outside the main thread (a build in `devbox watch`) signals do not arrive here."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def told(signum: int, frame: object) -> None:
-        with contextlib.suppress(Exception):  # a print cut short by this one: say nothing
-            display.info("devbox: still removing the unfinished layer; stopping right after")
-
-    saved = {sig: signal.signal(sig, told) for sig in (signal.SIGINT, signal.SIGTERM)}
+    delete)."""
+    saved = _tell_signals(display)
     try:
         yield
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def _tell_signals(display: Display) -> dict[int, Any]:
+    """Make SIGINT and SIGTERM print a line instead of raising; the handlers they had. Only
+    the main thread sets handlers (a build in `devbox watch` runs in another: nothing here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def told(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):  # a print cut short by this one: say nothing
+            display.info("devbox: still removing the unfinished layer; stopping right after")
+
+    return {sig: signal.signal(sig, told) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _columns() -> int:

@@ -253,3 +253,32 @@ def test_the_tool_dies_when_devbox_is_killed(tmp_path: Path) -> None:
         if pidfile.exists() and pidfile.read_text().strip():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_after_stopping_a_further_ctrl_c_is_told_not_raised() -> None:
+    """In a process of its own (it changes signal handlers): once a build is stopping, SIGINT
+    and SIGTERM print a line and raise nothing; `uninterrupted` restores the handlers."""
+    code = (
+        "import os, signal, sys\n"
+        "from devbox.build.progress import Display, uninterrupted\n"
+        "d = Display(stream=sys.stdout)\n"
+        "with uninterrupted(d):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "print('survived', signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+        "d.stopping('[2/3] setup')\n"
+        "os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM)\n"
+        "d.stopping('[2/3] setup')\n"
+        "print('done')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    told = "devbox: still removing the unfinished layer; stopping right after"
+    assert lines == [
+        told,
+        "survived True",
+        "[2/3] setup: stopping… (removing the unfinished layer: nothing is left behind)",
+        told,
+        told,
+        "done",
+    ]
