@@ -103,6 +103,12 @@ def test_a_rebuild_warns_before_it_resets_the_writable_layer(
     devbox("reset", cwd=changed_box, check=True)
     r = devbox("build", cwd=changed_box, check=True)
     assert "writable layer" not in r.stderr
+    # `devbox run` that builds first says it too (and asks nothing)
+    devbox("run", "--", "sh", "-c", "mkdir -p /opt/mine && echo kept > /opt/mine/f",
+           cwd=changed_box, check=True)  # fmt: skip
+    (changed_box / "devbox.toml").write_text(WRITABLE.replace("STEP", "four"))
+    r = devbox("run", "--", "true", cwd=changed_box, check=True)
+    assert "writable layer" in r.stderr.split("building keep first")[0], r.stderr
 
 
 def test_on_a_terminal_a_rebuild_asks_before_resetting(devbox: Devbox, changed_box: Path) -> None:
