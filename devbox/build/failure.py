@@ -13,7 +13,7 @@ STEP = re.compile(r"^devbox: setup step (\d+)/(\d+): (.*)$")  # steps.setup_scri
 NO_PACKAGE = re.compile(r"^E: Unable to locate package (\S+)")
 NO_CANDIDATE = re.compile(r"^E: Package '([^']+)' has no installation candidate")
 ERROR = re.compile(
-    r"^(E|W): |\b(error|errors|fatal|failed|failure|cannot|can't|could not|couldn't|not found|"
+    r"^E: |\b(error|errors|fatal|failed|failure|cannot|can't|could not|couldn't|not found|"
     r"no such|unable|denied|invalid|missing|traceback|abort(ed)?)\b",
     re.IGNORECASE,
 )

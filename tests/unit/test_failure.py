@@ -58,3 +58,9 @@ def test_nothing_printed_and_the_disk_full() -> None:
     assert "it printed nothing" in explain("x", 1, "\n\n", LOG).message
     full = explain("x", 1, "cp: write error: No space left on device\n", LOG)
     assert "the disk is full" in full.message and "/store" in full.message
+
+
+def test_an_apt_warning_is_not_taken_for_the_error() -> None:
+    out = "W: Download is performed unsandboxed as root\nE: Sub-process /usr/bin/dpkg returned 1\n"
+    e = explain("[2/2] apt x", 100, out, LOG, "bookworm")
+    assert "the first error: E: Sub-process /usr/bin/dpkg returned 1" in e.message
