@@ -36,7 +36,9 @@ def lock_here(display: Display, *, update: bool) -> str:
     path = lockfile.lock_path(spec)
     before = _text(path)
     mark = trust.lock_mark(spec)
-    metas = build_box(spec, Store.default(), display, update=update)
+    st = Store.default()
+    writable.warn(spec, st, current_tier().key, display)  # said; `lock` asks nothing
+    metas = build_box(spec, st, display, update=update)
     trust.follow_lock(spec, data, mark, lambda: metas)
     after = _text(path)
     state = "unchanged" if before == after else ("written" if before is None else "updated")
@@ -57,8 +59,10 @@ def _confirm(display: Display) -> None:
         return
     display.out.write("go on and build? [Y/n] ")
     display.out.flush()
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("", "y", "yes"):
+    line = sys.stdin.readline()
+    if not line:  # end of input (Ctrl-D): not a yes
+        display.out.write("\n")
+    if not line or line.strip().lower() not in ("", "y", "yes"):
         raise DevboxError(
             "nothing was built; the box and its writable layer are as they were",
             hint="keep what you need first (above), then `devbox build --yes`",

@@ -89,7 +89,7 @@ COMPILER = ["gcc", "g++", "libc6-dev", "make"]
 
 # python, provider "uv": python-build-standalone, any version (its own headers, venv and pip).
 def python_uv(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {"packages": COMPILER, "suite": spec.base.ref}, f"python {interp.version} (uv)"
+    return {"packages": list(COMPILER), "suite": spec.base.ref}, f"python {interp.version} (uv)"
 
 
 # node, provider "apt": the suite's own nodejs and npm.

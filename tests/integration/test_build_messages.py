@@ -109,15 +109,26 @@ def test_a_rebuild_warns_before_it_resets_the_writable_layer(
     (changed_box / "devbox.toml").write_text(WRITABLE.replace("STEP", "four"))
     r = devbox("run", "--", "true", cwd=changed_box, check=True)
     assert "writable layer" in r.stderr.split("building keep first")[0], r.stderr
+    # and `devbox lock`, which builds too
+    devbox("run", "--", "sh", "-c", "mkdir /opt/mine", cwd=changed_box, check=True)
+    (changed_box / "devbox.toml").write_text(WRITABLE.replace("STEP", "five"))
+    r = devbox("lock", cwd=changed_box, check=True)
+    assert "writable layer" in r.stderr.split("[1/2]")[0], r.stderr
 
 
-def test_on_a_terminal_a_rebuild_asks_before_resetting(devbox: Devbox, changed_box: Path) -> None:
+@pytest.mark.parametrize("answer", ["n", "end of input"])
+def test_on_a_terminal_a_rebuild_asks_before_resetting(
+    devbox: Devbox, changed_box: Path, answer: str
+) -> None:
     before = layer_dirs(devbox.store)
     argv = devbox.argv("build")
     child = pexpect.spawn(argv[0], argv[1:], cwd=str(changed_box), env=devbox.env(),
                           encoding="utf-8", timeout=300)  # fmt: skip
     child.expect(r"\[Y/n\]")
-    child.sendline("n")
+    if answer == "n":
+        child.sendline("n")
+    else:
+        child.sendeof()  # Ctrl-D is not a yes
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1, child.before
