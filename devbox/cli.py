@@ -117,12 +117,18 @@ def build(
         ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask before a rebuild resets the box's writable layer."
+        ),
+    ] = False,
 ) -> None:
     """Build (or reuse) every layer of this project's box; write devbox.lock."""
     from devbox.commands.building import build_here
 
     display = _display()
-    display.info(build_here(display, locked=locked, no_cache=no_cache))
+    display.info(build_here(display, locked=locked, no_cache=no_cache, yes=yes))
 
 
 @command()

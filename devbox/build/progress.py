@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from devbox.build import failure
 from devbox.errors import DevboxError, printable, terminal
 from devbox.sandbox.host import end_session, tool
 from devbox.store import private
@@ -26,6 +30,7 @@ class Display:
         self.out = stream or sys.stderr
         self.live = self.out.isatty() and not verbose and not quiet
         self._status = ""
+        self._stopping = False
 
     def info(self, msg: str) -> None:
         """A message, made printable (it may name paths, or quote a box's output)."""
@@ -52,6 +57,42 @@ class Display:
     def done(self, msg: str) -> None:
         self.info(msg)
 
+    def stopping(self, label: str) -> None:
+        """Said once, at the first Ctrl-C (or SIGTERM) of a build, before it cleans up. From
+        then on the process is on its way out: a further Ctrl-C is told, never raised, so it
+        cannot land between two steps of the clean-up either."""
+        if not self._stopping:
+            self._stopping = True
+            self.info(f"{label}: stopping… (removing the unfinished layer: nothing is left behind)")
+            _tell_signals(self)
+
+
+@contextlib.contextmanager
+def uninterrupted(display: Display) -> Iterator[None]:
+    """Clean-up that a further Ctrl-C (or SIGTERM) must not cut short: ending a build step and
+    removing its unfinished layer. A signal meanwhile is told, not raised: interrupted halfway,
+    the removal would leave a temp layer behind (and rootless, files only the namespace can
+    delete)."""
+    saved = _tell_signals(display)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _tell_signals(display: Display) -> dict[int, Any]:
+    """Make SIGINT and SIGTERM print a line instead of raising; the handlers they had. Only
+    the main thread sets handlers (a build in `devbox watch` runs in another: nothing here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def told(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):  # a print cut short by this one: say nothing
+            display.info("devbox: still removing the unfinished layer; stopping right after")
+
+    return {sig: signal.signal(sig, told) for sig in (signal.SIGINT, signal.SIGTERM)}
+
 
 def _columns() -> int:
     try:
@@ -68,6 +109,7 @@ def run_logged(
     label: str,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    suite: str | None = None,
 ) -> None:
     """Run `argv`, appending its output to `log`, showing its last line under `label`.
 
@@ -76,7 +118,8 @@ def run_logged(
     it, so no Python code runs in the child between fork and exec (a `preexec_fn` can deadlock
     when the parent has threads, as `devbox watch` has).
 
-    Raises DevboxError naming the log on failure.
+    Raises DevboxError naming the log on failure, in devbox's words (build.failure; `suite`:
+    the Debian suite apt installs from, for naming a package it does not have).
     """
     path = (env if env is not None else os.environ).get("PATH", os.defpath)
     if shutil.which(argv[0], path=path) is None:  # as Popen would say, not setpriv
@@ -85,9 +128,9 @@ def run_logged(
     start = time.monotonic()
     private.mkdirs(log.parent)
     with open(log, "ab") as logf:
-        offset = logf.tell()
         logf.write(f"\n$ {' '.join(argv)}\n".encode())
         logf.flush()
+        offset = logf.tell()  # the tool's output starts here, after the scripts it was given
         try:
             proc = subprocess.Popen(
                 died_with_us,
@@ -103,40 +146,34 @@ def run_logged(
         assert proc.stdout is not None
         try:
             _pump(proc, proc.stdout, logf, display, label, start)
-        except BaseException:
-            _stop(proc)
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt):
+                display.stopping(label)
+            with uninterrupted(display):
+                _stop(proc, proc.stdout)
             display.status("")
             raise
         rc = proc.wait()
         end_session(proc.pid)
     if rc != 0:
-        tail = _tail(log, 12, offset)
-        low = tail.lower()
-        # ENOSPC from unshare is the user-namespace limit, not the disk (host.userns_failure)
-        if "no space left on device" in low and "unshare failed" not in low:
-            store = log.parent.parent
-            raise DevboxError(
-                f"{label} failed: the disk is full (no space left on device under {store})",
-                hint="free some space (`devbox gc` deletes what no project uses), or point "
-                "DEVBOX_HOME at a bigger disk",
-                log=str(log),
-            )
-        raise DevboxError(
-            f"{label} failed (exit status {rc}); last lines:\n{tail}",
-            log=str(log),
-        )
+        display.status("")
+        raise failure.explain(label, rc, _output(log, offset), log, suite)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Interrupted: end the tool (and wait, so nothing writes into a layer being removed)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _stop(proc: subprocess.Popen[bytes], pipe: IO[bytes]) -> None:
+    """Interrupted: end the step at once, and wait until nothing of it can write into the
+    layer that is removed next. The step is thrown away, so it gets no chance to tidy up:
+    SIGKILL to it and its session; its pid namespace dies with it (unshare --kill-child), and
+    the last of its processes is gone when the output pipe they share reaches its end."""
     end_session(proc.pid)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    fd = pipe.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.25)
+        if ready and not os.read(fd, 65536):
+            break
 
 
 def _pump(
@@ -173,12 +210,11 @@ def _pump(
     logf.flush()
 
 
-def _tail(log: Path, n: int, offset: int = 0) -> str:
-    """The last `n` lines of `log` written after `offset` (the failing command's output)."""
+def _output(log: Path, offset: int) -> str:
+    """What the failing command printed (the log from `offset`), at most its last 64 KiB."""
     try:
         with open(log, "rb") as f:
-            f.seek(offset)
-            lines = f.read().decode(errors="replace").splitlines()[1:]  # less the "$ argv" line
+            f.seek(max(offset, f.seek(0, os.SEEK_END) - 65536))
+            return f.read().decode(errors="replace")
     except OSError:
         return ""
-    return "\n".join("    " + line for line in lines[-n:])

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devbox import nofollow
+from devbox.build import outputs, writable
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
-from devbox.build.progress import Display
+from devbox.build.progress import Display, uninterrupted
 from devbox.errors import DevboxError
 from devbox.plan import lockcheck, lockfile, resolve
 from devbox.plan.recipe import LayerRecipe, Pins, from_archive, layer_key, plan, workdir_of
@@ -93,6 +91,7 @@ def ensure_built(spec: Spec, st: Store, display: Display, tier: host.Tier) -> tu
     """The box's layer stack, building what is missing first (as `run` and `shell` need)."""
     stack = resolve.stack(spec, st, tier.key)
     if stack is None:
+        writable.warn(spec, st, tier.key, display)
         display.info(f"devbox: building {spec.name} first")
         return tuple(m.digest for m in build_box(spec, st, display))
     store.mark_used(st, stack)
@@ -142,7 +141,7 @@ class Job:
             try:
                 try:
                     meta = self._run(lb, pins)
-                except Unavailable as e:
+                except outputs.Unavailable as e:
                     if self.locked:
                         raise DevboxError(
                             f"`--locked`: devbox.lock [{layer.lock_section}] pins versions the "
@@ -163,8 +162,11 @@ class Job:
                     lb = store.LayerBuild(st, key, host.remover(self.tier))
                     meta = self._run(lb, None)
                 self._commit(lb, meta, key, pins)
-            except BaseException:
-                lb.abort()
+            except BaseException as e:
+                if isinstance(e, KeyboardInterrupt):
+                    display.stopping(label)
+                with uninterrupted(display):
+                    lb.abort()
                 raise
             secs = time.monotonic() - start
             display.info(f"{label}: built in {secs:.1f}s ({meta.size / 2**20:.0f} MiB)")
@@ -186,15 +188,16 @@ class Job:
             pins=pins,
             fresh=self.fresh,
             lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
+            suite=self.spec.base.ref,
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
         except DevboxError as e:
-            missing = _unavailable(ctx.out)
+            missing = outputs.unavailable(ctx.out)
             if pins is not None and missing:
-                raise Unavailable(missing) from None
+                raise outputs.Unavailable(missing) from None
             raise host.userns_failure(e.message) or e from None
-        packages, arch = _read_packages(lb.tmp / "out" / "packages.tsv", self.log)
+        packages, arch = outputs.read_packages(lb.tmp / "out" / "packages.tsv", self.log)
         got: Pins | None = None
         if layer.lockable:
             previous = self.below[-1].packages if self.below else {}
@@ -247,20 +250,6 @@ class Job:
             store.write_alias(st, key, meta.digest)
 
 
-class Unavailable(Exception):
-    def __init__(self, items: list[str]) -> None:
-        super().__init__(", ".join(items))
-        self.items = items
-
-
-def _unavailable(out: Path) -> list[str]:
-    try:
-        text = nofollow.read_beneath(out, "unavailable").decode(errors="replace")
-        return [line.strip() for line in text.splitlines() if line]
-    except OSError:
-        return []
-
-
 def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.Remover) -> None:
     old = st.layer_dir(meta.digest)
     trash = old.with_name(f"{store.TMP_PREFIX}{meta.digest}-replaced")
@@ -275,22 +264,3 @@ def _apt_cache_key(spec: Spec) -> str:
     can find a mirror URL whose cache is another mirror's (32 bits take minutes to match)."""
     mirror = spec.base.mirror or ""
     return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:16]}"
-
-
-def _read_packages(path: Path, log: Path) -> tuple[dict[str, str], str]:
-    try:
-        text = nofollow.read_file(path).decode(errors="replace")  # the build's out/: no symlink
-    except OSError as e:
-        raise DevboxError("the build finished but did not report its packages", log=str(log)) from e
-    packages: dict[str, str] = {}
-    arches: collections.Counter[str] = collections.Counter()
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            name, version, arch = line.split("\t")
-            if not version:  # known to dpkg but not installed
-                continue
-            packages[name] = version
-            if arch != "all":
-                arches[arch] += 1
-    arch = arches.most_common(1)[0][0] if arches else "unknown"
-    return dict(sorted(packages.items())), arch

@@ -54,13 +54,19 @@ def python_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     problem = python_mismatch(suite, interp.version)
     if problem is not None:
         raise DevboxError(f"{spec.path}: interpreters.python: {problem[0]}", hint=problem[1])
-    packages = [f"python{minor}", f"python{minor}-venv", "python3-pip"]
-    return {"packages": packages, "suite": suite}, f"python {interp.version} (apt)"
+    packages = [f"python{minor}", f"python{minor}-dev", f"python{minor}-venv", "python3-pip"]
+    return {"packages": [*packages, *COMPILER], "suite": suite}, f"python {interp.version} (apt)"
 
 
-# python, provider "uv": python-build-standalone, any version.
+# What every interpreter brings from the suite to build native extensions (pip's C extensions,
+# node-gyp's addons): a C and C++ compiler, libc's headers and make. build-essential less
+# dpkg-dev, Debian's packaging tools (and perl), which no extension build runs.
+COMPILER = ["gcc", "g++", "libc6-dev", "make"]
+
+
+# python, provider "uv": python-build-standalone, any version (its own headers, venv and pip).
 def python_uv(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {}, f"python {interp.version} (uv)"
+    return {"packages": list(COMPILER), "suite": spec.base.ref}, f"python {interp.version} (uv)"
 
 
 # node, provider "apt": the suite's own nodejs and npm.
@@ -69,7 +75,9 @@ def node_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     problem = node_mismatch(suite, interp.version)
     if problem is not None:
         raise DevboxError(f"{spec.path}: interpreters.node: {problem[0]}", hint=problem[1])
-    return {"packages": ["nodejs", "npm"], "suite": suite}, f"node {interp.version} (apt)"
+    # node-gyp (npm's, for native addons): node's headers, a compiler, and python3 for gyp
+    packages = ["nodejs", "npm", "libnode-dev", *COMPILER, "python3"]
+    return {"packages": packages, "suite": suite}, f"node {interp.version} (apt)"
 
 
 # node, provider "npm": the official Node.js builds, any version.
@@ -85,7 +93,12 @@ def node_arch() -> str:
 
 
 def node_npm(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
-    return {"arch": node_arch()}, f"node {interp.version} (npm registry)"
+    # node-gyp's needs besides the headers the official build ships: a compiler, python3
+    packages = [*COMPILER, "python3"]
+    return (
+        {"arch": node_arch(), "packages": packages, "suite": spec.base.ref},
+        f"node {interp.version} (npm registry)",
+    )
 
 
 RECIPES: dict[tuple[str, str], Recipe] = {

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from devbox.store.paths import project_id
@@ -42,6 +43,35 @@ def test_an_interrupted_build_leaves_the_store_as_it_was(
     assert "interrupted" in err
     assert layer_dirs(devbox.store) == before
     assert not (project / "devbox.lock").exists()
+
+
+def test_ctrl_c_on_a_terminal_says_it_is_stopping_and_a_second_one_is_safe(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
+    project = make_project("ctrl-c twice", SLOW)
+    devbox("build", cwd=make_project("base twice", '[box]\nbase = "debian:bookworm"\n'),
+           check=True)  # fmt: skip
+    before = layer_dirs(devbox.store)
+    argv = devbox.argv("build")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(project), env=devbox.env(),
+                          encoding="utf-8", timeout=120, dimensions=(24, 200))  # fmt: skip
+    child.expect("started")  # the step's output on the status line: the layer is being built
+    assert any(d.startswith(".tmp-") for d in layer_dirs(devbox.store))
+    start = time.monotonic()
+    child.sendintr()
+    child.expect("stopping")
+    said = time.monotonic() - start
+    child.sendintr()  # impatient: a second Ctrl-C at once
+    child.expect(pexpect.EOF)
+    took = time.monotonic() - start
+    child.close()
+    out = str(child.before)
+    assert child.exitstatus == 130, out
+    assert said < 1 and took < 5, (said, took)
+    assert "Traceback" not in out and "Permission denied" not in out, out
+    assert layer_dirs(devbox.store) == before  # no temp layer left
+    (project / "devbox.toml").write_text(SLOW.replace("sleep 120", "true"))
+    devbox("build", cwd=project, check=True)
 
 
 def test_a_box_whose_supervisor_died_is_not_mounted_again_under_live_sessions(

@@ -292,6 +292,8 @@ def test_uv_python_download_failure_is_explained(
     spec = '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
     spec += 'python = { version = "3.12", provider = "uv" }\n'
     project = make_project("uv", spec)
+    base_only = make_project("uv base", '[box]\nbase = "debian:bookworm"\n')
+    devbox("build", cwd=base_only, check=True)  # the base is not this test's (run alone too)
     before = layer_dirs(devbox.store)
     r = devbox("build", cwd=project, env={"UV_PYTHON_INSTALL_MIRROR": empty_mirror})
     assert r.returncode == 1
@@ -301,6 +303,10 @@ def test_uv_python_download_failure_is_explained(
     log = re.search(r"full log: (.+)", r.stderr)
     assert log is not None and "127.0.0.1" in Path(log[1]).read_text()  # uv did try the mirror
     assert {d for d in layer_dirs(devbox.store) - before if not d.startswith(".")} == set()
+    # the compiler for C extensions was installed from the suite before uv ran (what can be
+    # checked here: uv's python downloads need GitHub, which the test machine may not reach)
+    text = Path(log[1]).read_text()
+    assert "Setting up g++ " in text and text.index("Setting up g++ ") < text.index("127.0.0.1")
 
 
 def test_a_lock_rebuilds_the_same_box_in_another_store(
@@ -324,3 +330,74 @@ def test_a_lock_rebuilds_the_same_box_in_another_store(
         locked["apt"]["packages"]["libxml2-utils"]
         + locked["interpreters"]["python"]["packages"]["python3.11"]
     )
+
+
+# A C extension, as psycopg2 or Pillow are: needs Python.h, a C compiler, venv and pip.
+EXT_FILES = {
+    "ext/setup.py": "from setuptools import Extension, setup\n"
+    'setup(name="hello-ext", version="1.0", ext_modules=[Extension("hello", ["hello.c"])])\n',
+    "ext/hello.c": """#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *greet(PyObject *self, PyObject *args) { return PyUnicode_FromString("hi from C"); }
+static PyMethodDef methods[] = {{"greet", greet, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "hello", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&module); }
+""",
+}
+
+
+def test_an_interpreter_builds_c_extensions_with_nothing_else_asked(
+    devbox: Devbox, make_project: MakeProject
+) -> None:
+    spec = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\n'
+    project = make_project("c ext", spec, EXT_FILES)
+    devbox("build", cwd=project, check=True)
+    script = (
+        "set -e; python -m venv /tmp/venv; "
+        "/tmp/venv/bin/pip install -q --no-build-isolation --no-index ./ext; "
+        '/tmp/venv/bin/python -c "import hello; print(hello.greet())"'
+    )
+    r = devbox("run", "--", "sh", "-c", script, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "hi from C"
+    tools = "pip --version && cc --version && c++ --version && make --version"
+    r = devbox("run", "--", "sh", "-c", tools, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+ADDON_FILES = {
+    "addon/package.json": '{"name": "addon", "version": "1.0.0", "gypfile": true}\n',
+    "addon/binding.gyp": '{"targets": [{"target_name": "addon", "sources": ["addon.c"]}]}\n',
+    "addon/addon.c": """#include <node_api.h>
+static napi_value hello(napi_env env, napi_callback_info info) {
+  napi_value s; napi_create_string_utf8(env, "hi from C", NAPI_AUTO_LENGTH, &s); return s;
+}
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn; napi_create_function(env, "hello", NAPI_AUTO_LENGTH, hello, NULL, &fn);
+  napi_set_named_property(env, exports, "hello", fn); return exports;
+}
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+""",
+}
+
+
+@pytest.mark.parametrize("provider", ["apt", "npm"])
+def test_node_has_the_headers_and_tools_node_gyp_needs(
+    devbox: Devbox, make_project: MakeProject, provider: str
+) -> None:
+    version = "18" if provider == "apt" else "20.18.0"
+    spec = (
+        '[box]\nbase = "debian:bookworm"\n[interpreters]\n'
+        f'node = {{ version = "{version}", provider = "{provider}" }}\n'
+    )
+    project = make_project(f"node gyp {provider}", spec, ADDON_FILES)
+    devbox("build", cwd=project, check=True)
+    # node-gyp, run by npm for a package with a binding.gyp, compiles against the headers in
+    # the box (it cannot fetch them: nodejs.org may be out of reach, as on the test machine)
+    script = (
+        "set -e; cp -r addon /tmp/addon; cd /tmp/addon; npm install --offline --no-audit; "
+        "node -e \"console.log(require('./build/Release/addon.node').hello())\""
+    )
+    r = devbox("run", "--", "sh", "-c", script, cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "hi from C"

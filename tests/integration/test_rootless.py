@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from devbox.store.paths import project_id
@@ -354,3 +355,32 @@ def test_doctor_and_ls_as_json_as_the_user(users: dict[int, User], base: Path, t
     r = user.devbox("ls", "--json", cwd=base)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["store"] == str(user.home / ".local" / "share" / "devbox")
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_ctrl_c_twice_leaves_no_temp_layer_of_files_owned_by_the_box(
+    users: dict[int, User], base: Path, tier: int
+) -> None:
+    """The unfinished layer holds files only the user namespace can delete (tier 2: another
+    subuid's, in a directory only it may write): a second Ctrl-C must not cut that short."""
+    user = users[tier]
+    step = "mkdir -p /opt/x/y && touch /opt/x/y/f && chown -R nobody /opt/x && chmod -R 700 /opt/x"
+    spec = f'[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["{step}; echo started; sleep 120"]\n'
+    p = project(user, base, f"ctrl-c {tier}", spec)
+    argv = user.argv("build")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(p), env=user.env(), encoding="utf-8",
+                          timeout=900, dimensions=(24, 200))  # fmt: skip
+    child.expect("started")
+    child.sendintr()
+    child.expect("stopping")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    out = str(child.before)
+    assert child.exitstatus == 130, out
+    assert "Traceback" not in out and "Permission denied" not in out, out
+    layers = user.home / ".local" / "share" / "devbox" / "layers"
+    assert not [d.name for d in layers.iterdir() if d.name.startswith(".tmp-")]
+    (p / "devbox.toml").write_text(spec.replace("sleep 120", "true"))
+    r = user.devbox("build", cwd=p)
+    assert r.returncode == 0, r.stderr

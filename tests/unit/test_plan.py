@@ -280,6 +280,24 @@ def test_interpreters_are_layers_of_their_own_python_below_node(tmp_path: Path) 
     assert not layers[4].lockable
 
 
+@pytest.mark.parametrize(
+    ("line", "needs"),
+    [
+        ('python = "3.11"', ["python3.11-dev", "python3.11-venv", "python3-pip"]),
+        ('python = { version = "3.12.7", provider = "uv" }', []),
+        ('node = { version = "18", provider = "apt" }', ["libnode-dev", "npm", "python3"]),
+        ('node = "20"', ["python3"]),
+    ],
+)
+def test_every_interpreter_brings_what_building_native_extensions_needs(
+    tmp_path: Path, line: str, needs: list[str]
+) -> None:
+    text = f'[box]\nbase = "debian:bookworm"\n[interpreters]\n{line}\n'
+    (layer,) = plan(make_spec(tmp_path, text))[1:]
+    assert set(layer.recipe["packages"]) >= {"gcc", "g++", "libc6-dev", "make", *needs}
+    assert layer.recipe["suite"] == "bookworm"
+
+
 def test_changing_only_node_changes_only_node_and_what_is_above(tmp_path: Path) -> None:
     text = '[box]\nbase = "debian:bookworm"\n[interpreters]\npython = "3.11"\nnode = "NODE"\n'
     a = plan(make_spec(tmp_path / "a", text.replace("NODE", "20.18.0")))

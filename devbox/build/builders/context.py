@@ -38,6 +38,7 @@ class BuildContext:
     # every layer below is made only of what the Debian archive holds (recipe.from_archive):
     # apt may run over them with the suite's shared caches
     lowers_from_archive: bool = True
+    suite: str | None = None  # the Debian suite, for telling what apt did not find
 
     def apt_install_script(self, packages: Sequence[str]) -> str:
         """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""
@@ -164,6 +165,7 @@ class BuildContext:
             run_logged(
                 argv, log=self.log, display=self.display, label=self.label,
                 env={**build_env(), **sandbox.host_ca_env(bundle), **(env or {})}, pass_fds=fds,
+                suite=self.suite,
             )  # fmt: skip
         finally:
             for fd in fds:

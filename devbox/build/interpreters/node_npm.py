@@ -1,5 +1,7 @@
 """node, provider "npm": the official Node.js build for the box's architecture, published on the
 npm registry as `node-linux-<arch>`, plus the newest `npm` release that supports it (npm and npx).
+node-gyp (npm's) builds addons against the headers that build ships (npm's builtin `nodedir`),
+with the compiler and python3 installed from the suite first.
 
 `version` may be exact (20.18.0) or a prefix (20, 20.18): the newest match wins, and the lock
 records the exact version, tarball URL and integrity hash, which a locked build reuses as is.
@@ -81,6 +83,7 @@ chmod 1777 {GLOBAL}
 ln -sf {PREFIX}/bin/node /usr/local/bin/node
 ln -sf {PREFIX}/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 ln -sf {PREFIX}/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+printf 'nodedir=%s\n' {PREFIX} > {PREFIX}/lib/node_modules/npm/npmrc
 /usr/local/bin/node --version | sed 's/^v//' > "$out/node-version"
 /usr/local/bin/node -p "require('{PREFIX}/lib/node_modules/npm/package.json').version" \\
   > "$out/npm-version"
@@ -114,6 +117,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         cache,
         locked=locked,
     )
+    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
     ctx.run_over_lowers(SCRIPT + steps.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):
         (ctx.out / name).unlink()

@@ -104,6 +104,8 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         (ctx.out / "uv").write_bytes(z.read(name))
     whl.unlink()
     version = str(pins.get("version") or layer.recipe["version"])
+    # the compiler from the suite first (python-build-standalone ships headers, venv and pip)
+    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
     try:
         ctx.run_over_lowers(script(version) + steps.packages_query(OUT), env=uv_env())
     except DevboxError as e:
