@@ -27,11 +27,12 @@ NODE_LTS = {"argon": 4, "boron": 6, "carbon": 8, "dubnium": 10, "erbium": 12, "f
             "gallium": 16, "hydrogen": 18, "iron": 20, "jod": 22, "krypton": 24}  # fmt: skip
 PYTHON_MINORS = [f"3.{n}" for n in range(8, 15)]
 _CLAUSE = re.compile(r"\s*(~=|==|!=|<=|>=|<|>|\^|~)?\s*v?(\d+(?:\.\d+)*)(\.\*)?\s*")
-# packages that compile against a system library, and the Debian packages that provides
+# packages that compile against a system library, and the Debian packages that provide it (the
+# compiler and python's headers come with every python from [interpreters])
 NATIVE = {
-    "psycopg2": ("build-essential", "libpq-dev"),
-    "mysqlclient": ("build-essential", "default-libmysqlclient-dev", "pkg-config"),
-    "python-ldap": ("build-essential", "libldap2-dev", "libsasl2-dev"),
+    "psycopg2": ("libpq-dev",),
+    "mysqlclient": ("default-libmysqlclient-dev", "pkg-config"),
+    "python-ldap": ("libldap2-dev", "libsasl2-dev"),
 }
 
 
@@ -168,8 +169,7 @@ def detect_python(project: Path, suite: str, found: Found, tools: dict[str, str]
     for package, apt in NATIVE.items():
         if re.search(rf"(?im)^\s*{re.escape(package)}\b(?!-binary)|[\s\"']{package}[=<>~! \"',]",
                      names + "\n"):  # fmt: skip
-            headers = () if found.python_provider else ("python3-dev",)  # uv's has them
-            found.apt += [a for a in (*apt, *headers) if a not in found.apt]
+            found.apt += [a for a in apt if a not in found.apt]
             found.notes.append(f"{package}: compiles against {apt[-1]}, added to [packages]")
 
 
