@@ -35,7 +35,7 @@ fail = ["sh", "-c", "exit $1", "fail"]
 seven = "exit 7"
 
 [shell]
-expose = ["printenv"]
+expose = ["printenv", "echo"]
 """
 DOTENV = """\
 # local settings
@@ -138,6 +138,20 @@ def test_env_files_reach_a_shim_and_a_change_needs_allow(
     assert "env file .env changed since you allowed this project" in r.stderr, r.stderr
     devbox("allow", cwd=project, check=True)
     assert printenv("WHO").stdout == "changed\n"
+
+
+def test_a_shim_named_like_a_script_runs_its_command(
+    devbox: Devbox, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shim's command is never a [scripts] name, even with DEVBOX_RUN_SCRIPT=1 (what the front
+    says of `devbox run NAME`) in the caller's environment: through Python, then the launcher."""
+    monkeypatch.setenv("DEVBOX_HOME", str(devbox.store))
+    devbox("allow", cwd=project, check=True)
+    shim = shims.write_shims(spec_load.load_spec(project / "devbox.toml")) / "echo"
+    for _ in range(2):  # the first call checks trust in Python, the second sources the launcher
+        r = subprocess.run([str(shim), "plain"], cwd=project, capture_output=True, text=True,
+                           env=devbox.env({"DEVBOX_RUN_SCRIPT": "1"}), timeout=900)  # fmt: skip
+        assert (r.returncode, r.stdout) == (0, "plain\n"), r.stderr
 
 
 def test_a_symlinked_env_file_is_refused(devbox: Devbox, project: Path, tmp_path: Path) -> None:

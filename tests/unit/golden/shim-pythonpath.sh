@@ -9,7 +9,10 @@ export DEVBOX_SHIM_SPEC='/nonexistent/golden/my '\''project'\'' $x/devbox.toml'
 # shellcheck disable=SC3013
 if [ -O '/nonexistent/golden store' ] && [ -O '/nonexistent/golden store/projects' ] && [ -O '/nonexistent/golden store/projects/0123456789abcdef' ] && [ -O '/nonexistent/golden store/projects/0123456789abcdef/launcher' ] && [ -x '/nonexistent/golden store/projects/0123456789abcdef/launcher' ] && [ -e '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ -e '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ] && [ -e '/home/alice/.local/state/devbox/trust/it'\''s' ] &&
    [ ! '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' -nt '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ ! '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' -ot '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/spec' ] && [ ! '/home/alice/.local/state/devbox/trust/it'\''s' -nt '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ] && [ ! '/home/alice/.local/state/devbox/trust/it'\''s' -ot '/home/alice/.local/state/devbox/shims/0123456789abcdef/.verified/trust' ]; then
-  # sourced, not exec'd: one sh start-up less (the launcher ends in exec either way)
+  # sourced, not exec'd: one sh start-up less (the launcher exits either way); a shim's
+  # command never names a [scripts] entry, whatever the caller's environment says
+  # shellcheck disable=SC2034
+  DEVBOX_RUN_SCRIPT=
   set -- 'it'\''s' "$@"; . '/nonexistent/golden store/projects/0123456789abcdef/launcher'
 fi
 exec '/opt/py thon/bin/python3' '-P' '-m' 'devbox' '_shim' '/nonexistent/golden/my '\''project'\'' $x/devbox.toml' 'it'\''s' "$@"
