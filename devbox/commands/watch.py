@@ -27,11 +27,13 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from devbox import nofollow
+from devbox.build import writable
 from devbox.build.progress import Display
 from devbox.build.stack import build_box
 from devbox.errors import DevboxError
 from devbox.plan.lockfile import LOCK_NAME
 from devbox.plan.recipe import input_digests
+from devbox.sandbox.host import current_tier
 from devbox.spec.load import load_spec
 from devbox.spec.model import Spec
 from devbox.store.paths import Store
@@ -196,6 +198,8 @@ class Watcher:
                 self.targets = Targets(self.targets.spec, spec.setup.inputs)
                 self.built_from = sources(self.targets)
                 self._watch_targets()
+            # a rebuild may reset the writable layer: said, not asked (nobody is there to answer)
+            writable.warn(spec, self.st, current_tier().key, self.display)
             metas = build_box(spec, self.st, self.display)
         except DevboxError as e:
             print(e.render(), file=sys.stderr, flush=True)

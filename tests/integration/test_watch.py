@@ -87,6 +87,8 @@ def test_watch_rebuilds_on_edits_reports_errors_and_keeps_watching(
         out.wait_for("watched: ready (2 layers")
         r = devbox("run", "--", "jq", "--version", cwd=project)
         assert r.returncode == 0 and r.stdout.startswith("jq-"), r
+        # something installed by hand, outside the working tree: a rebuild says it will go
+        devbox("run", "--root", "--", "touch", "/opt/by-hand", cwd=project, check=True)
 
         # A broken edit: the error with its line; the watcher goes on.
         (project / "devbox.toml").write_text(BROKEN)
@@ -99,6 +101,8 @@ def test_watch_rebuilds_on_edits_reports_errors_and_keeps_watching(
         # Fixed, with a setup step whose input is watched from now on.
         (project / "devbox.toml").write_text(WITH_SETUP)
         out.wait_for("devbox watch: devbox.toml changed: rebuilding")
+        warned = out.wait_for("its writable layer will be reset")
+        assert "/opt" in warned, warned
         out.wait_for("watched: ready (3 layers")
         assert devbox("run", "--", "cat", "/etc/seed", cwd=project).stdout == "one\n"
 
