@@ -13,7 +13,8 @@ from devbox.build import writable
 from devbox.build.progress import Display
 from devbox.build.stack import build_box
 from devbox.errors import DevboxError
-from devbox.plan import lockfile
+from devbox.plan import lockcheck, lockfile
+from devbox.plan.recipe import plan
 from devbox.sandbox.host import current_tier
 from devbox.store.paths import Store
 
@@ -21,7 +22,11 @@ from devbox.store.paths import Store
 def build_here(display: Display, *, locked: bool, no_cache: bool, yes: bool = False) -> str:
     spec, data = spec_here()
     st = Store.default()
-    if writable.warn(spec, st, current_tier().key, display) and not yes:
+    tier = current_tier()
+    # what the lock forbids is said before anything is asked (build_box checks it again)
+    doc = lockfile.read(lockfile.lock_path(spec))
+    lockcheck.before_build(doc, plan(spec, idmap=tier.key), locked=locked)
+    if writable.warn(spec, st, tier.key, display) and not yes:
         _confirm(display)
     mark = trust.lock_mark(spec)
     metas = build_box(spec, st, display, no_cache=no_cache, locked=locked)

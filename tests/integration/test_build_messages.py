@@ -144,3 +144,21 @@ def test_on_a_terminal_a_rebuild_asks_before_resetting(
     child.close()
     assert index == 1 and child.exitstatus == 0, child.before
     assert "writable layer" in str(child.before)  # still said
+
+
+def test_on_a_terminal_a_locked_build_the_lock_refuses_asks_nothing(
+    devbox: Devbox, changed_box: Path
+) -> None:
+    """`--locked` with a spec the lock does not cover fails at once: no question first about a
+    reset that cannot happen."""
+    spec = changed_box / "devbox.toml"
+    spec.write_text(spec.read_text() + '[packages]\napt = ["jq"]\n')  # the lock has no [apt]
+    argv = devbox.argv("build", "--locked")
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(changed_box), env=devbox.env(),
+                          encoding="utf-8", timeout=300)  # fmt: skip
+    index = child.expect([r"\[Y/n\]", pexpect.EOF])
+    child.close(force=True)
+    assert index == 1, "asked before refusing"
+    assert child.exitstatus == 1, child.before
+    assert "`--locked`" in str(child.before) and "writable layer" not in str(child.before)
+    assert (_upper(devbox, changed_box) / "opt/mine/f").read_text() == "kept\n"

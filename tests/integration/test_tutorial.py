@@ -207,6 +207,7 @@ class Session:
         self.user.own(project / step.path)
 
 
+@pytest.mark.timeout(1800)  # two cold builds of the box as a new user, a compile of psycopg2
 def test_the_tutorial_in_a_terminal(user: User) -> None:
     session = Session(user)
     try:
@@ -216,6 +217,9 @@ def test_the_tutorial_in_a_terminal(user: User) -> None:
             else:
                 out = session.type(step)
                 check_output(step, out, session.transcript.getvalue())
+    except BaseException:  # a timeout too: show where the terminal stopped
+        print(session.transcript.getvalue()[-6000:])
+        raise
     finally:
         session.child.close(force=True)
     # what the tutorial says of the result, beyond what the terminal showed
