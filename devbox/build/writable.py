@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 
+from devbox import nofollow
 from devbox.build.progress import Display
-from devbox.errors import printable
+from devbox.errors import DevboxError, printable
 from devbox.plan import resolve
 from devbox.spec.model import Spec
 from devbox.store.paths import ProjectPaths, Store
@@ -30,12 +31,31 @@ def reset_ahead(spec: Spec, st: Store, idmap: str) -> list[str]:
             names = sorted(f"/{printable(e.name)}" for e in entries)
     except OSError:
         return []
+    names = [n for n in names if n != "/etc" or not _only_accounts(p)]
     if not names:
         return []
     want = resolve.stack(spec, st, idmap)
     if want is not None and "\n".join(want) == have:
         return []
     return names
+
+
+# what devbox itself writes in the writable layer: the user's line in /etc/passwd and /etc/group
+# (tiers 2 and 3; sandbox/supervisor.sh.in), made again at every start
+ACCOUNTS = {"passwd", "group"}
+
+
+def _only_accounts(p: ProjectPaths) -> bool:
+    """Does the writable layer's /etc hold only what devbox wrote there? Opened without
+    following a link (the box can make its /etc one)."""
+    try:
+        fd = nofollow.open_dir(p.upper, "etc")
+    except (OSError, DevboxError):
+        return False
+    try:
+        return set(os.listdir(fd)) <= ACCOUNTS
+    finally:
+        os.close(fd)
 
 
 def warning(names: list[str]) -> str:

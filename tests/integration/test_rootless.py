@@ -384,3 +384,26 @@ def test_ctrl_c_twice_leaves_no_temp_layer_of_files_owned_by_the_box(
     (p / "devbox.toml").write_text(spec.replace("sleep 120", "true"))
     r = user.devbox("build", cwd=p)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_a_rebuild_does_not_warn_of_the_accounts_devbox_wrote(
+    users: dict[int, User], base: Path, tier: int
+) -> None:
+    """A rootless box's writable layer holds the user's line in /etc/passwd and /etc/group,
+    which devbox writes at every start: nothing a rebuild should warn of (or, on a terminal,
+    ask about). Something the user put in /etc is still warned of."""
+    user = users[tier]
+    spec = '[box]\nbase = "debian:bookworm"\n[setup]\nrun = ["echo STEP"]\n'
+    p = project(user, base, f"accounts {tier}", spec.replace("STEP", "one"))
+    r = user.devbox("run", "--", "true", cwd=p)
+    assert r.returncode == 0, r.stderr
+    (p / "devbox.toml").write_text(spec.replace("STEP", "two"))
+    r = user.devbox("build", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert "writable layer" not in r.stderr, r.stderr
+    r = user.devbox("run", "--root", "--", "touch", "/etc/mine", cwd=p)
+    assert r.returncode == 0, r.stderr
+    (p / "devbox.toml").write_text(spec.replace("STEP", "three"))
+    r = user.devbox("build", cwd=p)
+    assert r.returncode == 0 and "writable layer" in r.stderr and "/etc" in r.stderr, r.stderr
