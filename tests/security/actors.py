@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pexpect
+
 from tests.integration.rootless import User
 
 SPEC = """\
@@ -135,3 +137,12 @@ def changed(sentinels: dict[Path, bytes]) -> list[str]:
         except OSError:
             out.append(str(path))
     return out
+
+
+def spawn(actor: Actor, argv: list[str], cwd: Path) -> pexpect.spawn[str]:
+    """`argv` as `actor`, in a terminal (pexpect), with TERM=dumb."""
+    argv = actor.argv(*argv)
+    return pexpect.spawn(
+        argv[0], argv[1:], cwd=str(cwd), env=actor.env({"TERM": "dumb"}), encoding="utf-8",
+        timeout=300, dimensions=(40, 200),
+    )  # fmt: skip

@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from devbox.store.paths import launcher_path
-from tests.security.actors import Actor
+from tests.security.actors import Actor, spawn
 from tests.terminal import Terminal, box_prompt
 
 pytestmark = pytest.mark.integration
@@ -42,14 +42,6 @@ EPERM = os.strerror(1)  # "Operation not permitted": the filter's answer, not th
 CAP_SYS_ADMIN = 21
 
 
-def _spawn(actor: Actor, argv: list[str], cwd: Path) -> pexpect.spawn[str]:
-    argv = actor.argv(*argv)
-    return pexpect.spawn(
-        argv[0], argv[1:], cwd=str(cwd), env=actor.env({"TERM": "dumb"}), encoding="utf-8",
-        timeout=300, dimensions=(40, 200),
-    )  # fmt: skip
-
-
 def _built(actor: Actor, name: str, files: dict[str, str] | None = None) -> Path:
     p = actor.project(name, files=files)
     r = actor.devbox("build", cwd=p)
@@ -66,7 +58,7 @@ def test_a_shell_cannot_push_input_into_the_host_terminal(actor: Actor) -> None:
         'while IFS= read -r line && [ "$line" != clean ]; do echo "HOST-READ:[$line]"; done; '
         "echo HOST-DONE"
     )
-    child = _spawn(actor, ["/bin/sh", "-c", host_sh, "sh", actor.python()], p)
+    child = spawn(actor, ["/bin/sh", "-c", host_sh, "sh", actor.python()], p)
     term = Terminal(child, prompt=box_prompt(p.name))
     # the high bits of the request are ignored by the kernel: they must be by the filter too
     term.sendline(
@@ -97,7 +89,7 @@ def test_a_run_with_a_terminal_cannot_push_input_either(actor: Actor) -> None:
         [actor.python(), "-m", "devbox", "run", "--", "sh", "-c", script],
         [str(launcher_path(p, actor.store())), "sh", "-c", script],
     ):
-        child = _spawn(actor, argv, p)
+        child = spawn(actor, argv, p)
         child.expect(pexpect.EOF)
         out = str(child.before)
         for req in ("5412", "541c", "100005412"):

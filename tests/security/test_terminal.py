@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from devbox.store.paths import launcher_path
-from tests.security.actors import Actor
+from tests.security.actors import Actor, spawn
 
 pytestmark = pytest.mark.integration
 
@@ -76,18 +76,10 @@ def _entry(actor: Actor, project: Path, how: str) -> Entry:
     return lambda *args: [shim, *args]
 
 
-def _spawn(actor: Actor, argv: list[str], cwd: Path) -> pexpect.spawn[str]:
-    argv = actor.argv(*argv)
-    return pexpect.spawn(
-        argv[0], argv[1:], cwd=str(cwd), env=actor.env({"TERM": "dumb"}), encoding="utf-8",
-        timeout=300, dimensions=(40, 200),
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("how", ENTRIES)
 def test_ctrl_c_reaches_the_python_repl(actor: Actor, ctrlc: Path, how: str) -> None:
     """The REPL says KeyboardInterrupt and goes on, as on the host; `exit()` then gives 0."""
-    child = _spawn(actor, _entry(actor, ctrlc, how)("-q"), ctrlc)
+    child = spawn(actor, _entry(actor, ctrlc, how)("-q"), ctrlc)
     child.expect_exact(">>> ")
     child.sendline("n = 41")
     child.expect_exact(">>> ")
@@ -105,7 +97,7 @@ def test_ctrl_c_reaches_the_python_repl(actor: Actor, ctrlc: Path, how: str) -> 
 
 @pytest.mark.parametrize("how", ENTRIES)
 def test_a_loop_with_a_handler_decides_its_exit_status(actor: Actor, ctrlc: Path, how: str) -> None:
-    child = _spawn(actor, _entry(actor, ctrlc, how)("-c", LOOP), ctrlc)
+    child = spawn(actor, _entry(actor, ctrlc, how)("-c", LOOP), ctrlc)
     child.expect_exact("looping")
     child.sendintr()
     child.expect(pexpect.EOF)
@@ -127,7 +119,7 @@ def test_a_script_keeps_the_terminal_and_stops_at_ctrl_c(
         f"{py} -c pass && {py} -c pass && echo TWO-DONE && read -r line && "
         f'echo "READ:$line" && {py} -c {shlex.quote(SLEEPER)}; echo AFTER-THIRD'
     )
-    child = _spawn(actor, ["bash", "-c", script], ctrlc)
+    child = spawn(actor, ["bash", "-c", script], ctrlc)
     child.expect_exact("TWO-DONE")
     child.sendline("typed")
     child.expect_exact("READ:typed")
