@@ -162,16 +162,7 @@ def sync_host_ca(box: Box) -> None:
     """Copy the host's CA bundle (host.ca_bundle) into the box's rc dir, which every session
     sees read-only at RC_DIR: the file's content alone, not its directory. A running box sees a
     new copy at once."""
-    copy = box.paths.rc / CA_COPY
-    data = host_ca_bytes(box.spec.project, box.store.root)
-    if data is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(copy)
-        return
-    with contextlib.suppress(OSError, DevboxError):
-        if nofollow.read_file(copy) == data:
-            return
-    write_new(copy, data)
+    _put(box.paths.rc, "", CA_COPY, host_ca_bytes(box.spec.project, box.store.root))
 
 
 def host_ca_bytes(project: Path, store_root: Path) -> bytes | None:
