@@ -38,6 +38,9 @@ class LayerMeta:
     arch: str
     pins: dict[str, Any] | None = None  # what it resolved to (devbox.lock); None for [setup]
     request: str | None = None  # the plan's request digest it was built for
+    # an image base ("oci"): the image's layers (store layers of kind "image-layer"), bottom
+    # first, mounted right below this one (expand)
+    lowers: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -57,6 +60,23 @@ def mark_used(store: Store, digests: Iterable[str]) -> None:
     for digest in digests:
         with contextlib.suppress(OSError):
             os.utime(store.layer_dir(digest))
+
+
+def expand(store: Store, stack: Iterable[str]) -> list[str]:
+    """A box's stack as overlay lower dirs, bottom first: each image base ("oci" layer) with
+    its image's layers right below it. A layer whose meta is missing or damaged is left as it is
+    (whoever mounts it reports it)."""
+    out: list[str] = []
+    for digest in stack:
+        try:
+            data = json.loads(store.layer_meta(digest).read_text())
+        except (OSError, ValueError):
+            data = None
+        lowers = data.get("lowers") if isinstance(data, dict) else None
+        if isinstance(lowers, list):
+            out.extend(d for d in lowers if isinstance(d, str))
+        out.append(digest)
+    return out
 
 
 def read_meta(store: Store, digest: str) -> LayerMeta:

@@ -112,6 +112,21 @@ class Store:
         """Verified downloads (interpreter builds), keyed by their hash."""
         return self.cache / "downloads"
 
+    @property
+    def oci(self) -> Path:
+        """Images: the blob cache, image records and pulls being staged."""
+        return self.root / "oci"
+
+    @property
+    def blobs(self) -> Path:
+        """Verified image blobs (skopeo's shared blob dir): blobs/sha256/<hex>."""
+        return self.oci / "blobs"
+
+    @property
+    def images(self) -> Path:
+        """Image records, one per pulled manifest: images/<manifest hex>.json."""
+        return self.oci / "images"
+
     def apt_cache(self, key: str) -> Path:
         return self.cache / "apt" / key
 
