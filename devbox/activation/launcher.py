@@ -29,7 +29,6 @@ from shlex import quote as q
 
 from devbox import fastpath, template
 from devbox.activation.scripts import script_cases
-from devbox.plan.recipe import workdir_of
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
@@ -68,7 +67,7 @@ def mtime_ns(path: str | Path) -> int | None:
 def watched(spec: Spec, tier: host.Tier) -> list[str]:
     """Every file the launcher's argv is derived from ([env] files too), spec and lock excepted."""
     paths = [str(spec.project / rel) for rel in spec.env_files]
-    for rel in spec.setup.inputs:
+    for rel in spec.inputs:
         p = spec.project / rel
         paths.append(str(p))
         if p.is_dir():
@@ -159,8 +158,8 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         "PROJECT_DIR": str(p.root),
         "STALE": Code(" ||\n  ".join(_stale(box, snap))),
         "STACK": "".join(f"{d} " for d in box.stack),
-        "CWD_CASES": Code("\n".join(_cwd_cases(box.spec))),
-        "WORKDIR": workdir_of(box.spec),
+        "CWD_CASES": Code("\n".join(_cwd_cases(box.spec, box.workdir))),
+        "WORKDIR": box.workdir,
         "SUPERVISOR_HEAD": supervisor.supervisor_cmdline_head(str(p.supervisor_pid)),
         "FLOCK": host.tool("flock"),
         "STACK_IDS": boxmod.stack_ids(box),
@@ -228,10 +227,10 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     return stale
 
 
-def _cwd_cases(spec: Spec) -> list[str]:
+def _cwd_cases(spec: Spec, workdir_in_box: str) -> list[str]:
     """`case $PWD` arms: under the project (as named, or its real path), the same place under
     the box's workdir."""
-    workdir = q(workdir_of(spec).rstrip("/"))
+    workdir = q(workdir_in_box.rstrip("/"))
     cases = []
     project = str(spec.project)
     for root in dict.fromkeys([project, os.path.realpath(project)]):

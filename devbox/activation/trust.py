@@ -93,7 +93,7 @@ def _load(spec_path: Path | str) -> Covered | None:
 def current(spec: Spec, data: bytes) -> Covered:
     """What the project holds now (the lock and inputs read without following a symlink)."""
     lock = covered.lock_hash(spec.project / LOCK_NAME)
-    inputs = covered.input_hashes(spec.project, spec.setup.inputs)
+    inputs = covered.input_hashes(spec.project, spec.inputs)
     inputs.update(covered.env_file_hashes(spec.project, spec.env_files))
     return Covered(covered.sha256(data), lock, inputs)
 

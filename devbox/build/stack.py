@@ -177,18 +177,19 @@ class Job:
         ctx = BuildContext(
             store=self.st,
             build=lb,
-            lowers=[m.digest for m in reversed(self.below)],
+            lowers=store.expand(self.st, [m.digest for m in self.below])[::-1],
             display=self.display,
             log=self.log,
             label=self.label,
             apt_cache_key=_apt_cache_key(self.spec),
             project=self.spec.project,
-            workdir=workdir_of(self.spec),
+            workdir=workdir_of(self.spec, self.below[0].image if self.below else None),
             tier=self.tier,
             pins=pins,
             fresh=self.fresh,
             lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
-            suite=self.spec.base.ref,
+            suite=self.spec.base.ref if self.spec.base.kind == "debian" else None,
+            base_image=self.below[0].image if self.below else None,
         )
         try:
             extra = registry()[layer.kind](ctx, layer)
@@ -198,6 +199,10 @@ class Job:
                 raise outputs.Unavailable(missing) from None
             raise host.userns_failure(e.message) or e from None
         packages, arch = outputs.read_packages(lb.tmp / "out" / "packages.tsv", self.log)
+        if arch == "unknown" and self.below:
+            arch = self.below[0].arch
+        elif arch == "unknown" and ctx.image is not None:
+            arch = str(ctx.image.get("arch") or "unknown")
         got: Pins | None = None
         if layer.lockable:
             previous = self.below[-1].packages if self.below else {}
@@ -233,6 +238,8 @@ class Job:
             arch=arch,
             pins=got,
             request=layer.digest,
+            lowers=ctx.image_lowers,
+            image=ctx.image,
         )
 
     def _commit(
@@ -262,5 +269,7 @@ def _replace(st: Store, lb: store.LayerBuild, meta: store.LayerMeta, remove: fs.
 def _apt_cache_key(spec: Spec) -> str:
     """The suite's shared apt cache, per mirror: 64 bits of the mirror's hash, so that no spec
     can find a mirror URL whose cache is another mirror's (32 bits take minutes to match)."""
+    if spec.base.kind != "debian":  # an image: its own caches (apt over it gets private ones)
+        return f"{spec.base.kind}-{hashlib.sha256(spec.base.ref.encode()).hexdigest()[:16]}"
     mirror = spec.base.mirror or ""
     return f"{spec.base.ref}-{hashlib.sha256(mirror.encode()).hexdigest()[:16]}"

@@ -194,8 +194,8 @@ class Watcher:
         spec: Spec | None = None
         try:
             spec = load_spec(self.targets.spec)
-            if spec.setup.inputs != self.targets.inputs:
-                self.targets = Targets(self.targets.spec, spec.setup.inputs)
+            if spec.inputs != self.targets.inputs:
+                self.targets = Targets(self.targets.spec, spec.inputs)
                 self.built_from = sources(self.targets)
                 self._watch_targets()
             # a rebuild may reset the writable layer: said, not asked (nobody is there to answer)

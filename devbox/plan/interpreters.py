@@ -51,7 +51,7 @@ def matches(requested: str, exact: str) -> bool:
 def python_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     suite = spec.base.ref
     minor = minor_of(interp.version)
-    problem = python_mismatch(suite, interp.version)
+    problem = python_mismatch(suite, interp.version) if spec.base.kind == "debian" else None
     if problem is not None:
         raise DevboxError(f"{spec.path}: interpreters.python: {problem[0]}", hint=problem[1])
     packages = [f"python{minor}", f"python{minor}-dev", f"python{minor}-venv", "python3-pip"]
@@ -72,7 +72,7 @@ def python_uv(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
 # node, provider "apt": the suite's own nodejs and npm.
 def node_apt(spec: Spec, interp: Interpreter) -> tuple[dict[str, Any], str]:
     suite = spec.base.ref
-    problem = node_mismatch(suite, interp.version)
+    problem = node_mismatch(suite, interp.version) if spec.base.kind == "debian" else None
     if problem is not None:
         raise DevboxError(f"{spec.path}: interpreters.node: {problem[0]}", hint=problem[1])
     # node-gyp (npm's, for native addons): node's headers, a compiler, and python3 for gyp

@@ -22,9 +22,11 @@ from devbox.errors import DevboxError
 from devbox.spec.model import Spec
 
 # Bump a kind's version when its builder changes what it puts in a layer.
-BUILDER_VERSIONS = {"debian": 1, "apt": 1, "python": 1, "node": 1, "setup": 1}
+BUILDER_VERSIONS = {"debian": 1, "oci": 1, "rootfs": 1, "apt": 1, "python": 1, "node": 1,
+                    "setup": 1}  # fmt: skip
+BASES = frozenset({"debian", "oci", "rootfs"})
 # Layers whose resolution devbox.lock records (and `build --locked` reproduces).
-LOCKABLE = frozenset({"debian", "apt", "python", "node"})
+LOCKABLE = frozenset({"debian", "oci", "rootfs", "apt", "python", "node"})
 INTERPRETER_ORDER = ("python", "node")  # the last one changes most often: rebuilds only itself
 # Layers whose every file comes from the Debian archive (through apt, run by devbox's own
 # scripts): apt runs over them with the suite's shared caches. Any other layer (a [setup] step,
@@ -37,7 +39,7 @@ Pins = dict[str, Any]
 
 @dataclass(frozen=True)
 class LayerRecipe:
-    kind: str  # "debian" | "apt" | "python" | "node" | "setup"
+    kind: str  # "debian" | "oci" | "rootfs" | "apt" | "python" | "node" | "setup"
     recipe: dict[str, Any]  # canonical inputs (JSON-able)
     parent: str | None
     digest: str  # of the request (see the module docstring)
@@ -46,7 +48,7 @@ class LayerRecipe:
     @property
     def lock_section(self) -> str:
         """The table of devbox.lock that records this layer."""
-        if self.kind == "debian":
+        if self.kind in BASES:
             return "base"
         if self.kind in ("python", "node"):
             return f"interpreters.{self.kind}"
@@ -69,6 +71,10 @@ def lock_request(layer: LayerRecipe) -> dict[str, Any]:
     r = layer.recipe
     if layer.kind == "debian":
         return {"source": f"debian:{r['suite']}", "suite": r["suite"], "mirror": r["mirror"]}
+    if layer.kind == "oci":
+        return {"source": f"oci:{r['ref']}"}
+    if layer.kind == "rootfs":
+        return {"source": f"rootfs:{r['path']}", "sha256": r["sha256"]}
     if layer.kind == "apt":
         return {"requested": list(r["packages"])}
     if layer.kind in ("python", "node"):
@@ -172,8 +178,13 @@ def hash_inputs(project: Path, inputs: tuple[str, ...]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def workdir_of(spec: Spec) -> str:
-    return spec.shell.workdir or str(spec.project)
+def workdir_of(spec: Spec, image: dict[str, Any] | None = None) -> str:
+    """Where the working tree is in the box: [shell].workdir, else an image base's WorkingDir
+    (unless that is /), else the same path as on the host."""
+    from_image = str((image or {}).get("workdir") or "")
+    if not from_image.startswith("/") or from_image.rstrip("/") == "":
+        from_image = ""
+    return spec.shell.workdir or from_image or str(spec.project)
 
 
 def plan(
@@ -182,14 +193,22 @@ def plan(
     """The layers of a box, bottom first. `idmap` names the uid map the layers are built under
     (host.Tier.key): layers built under one map are never entered under another."""
     base = spec.base
-    if base.kind != "debian":
-        raise DevboxError(
-            f"base {base.kind}:{base.ref} is not supported yet (only debian:<suite> bases for now)",
-            hint='use base = "debian:bookworm" (or bullseye, trixie, sid)',
-        )
     layers: list[LayerRecipe] = []
-    rec: dict[str, Any] = {"suite": base.ref, "mirror": base.mirror, "variant": "minbase"}
-    layers.append(_layer("debian", None, rec, f"base debian:{base.ref}", idmap))
+    rec: dict[str, Any]
+    if base.kind == "oci":
+        rec = {"ref": base.ref}
+    elif base.kind == "rootfs":
+        got = input_digests(spec.project, base.ref)
+        if got is None or len(got) != 1:
+            raise DevboxError(
+                f"{spec.path}: [box].base names the tarball {base.ref}, which "
+                + ("does not exist" if got is None else "is a directory"),
+                hint="put the rootfs tarball (.tar, .tar.gz, .tar.zst) there, or change base",
+            )
+        rec = {"path": base.ref, "sha256": next(iter(got.values()))}
+    else:
+        rec = {"suite": base.ref, "mirror": base.mirror, "variant": "minbase"}
+    layers.append(_layer(base.kind, None, rec, f"base {base.kind}:{base.ref}", idmap))
     if spec.apt:
         rec = {"packages": sorted(spec.apt)}
         title = "apt " + " ".join(spec.apt)

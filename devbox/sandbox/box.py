@@ -10,13 +10,15 @@ the writable layer twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import pwd
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from devbox import nofollow, template
 from devbox.errors import DevboxError
@@ -26,6 +28,7 @@ from devbox.sandbox import host
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import private
+from devbox.store.layers import expand
 from devbox.store.paths import ProjectPaths, Store
 
 
@@ -48,9 +51,31 @@ class Box:
     def paths(self) -> ProjectPaths:
         return ProjectPaths(self.store.project_dir(self.spec.project))
 
+    @functools.cached_property
+    def image(self) -> dict[str, Any] | None:
+        """An image base's description (LayerMeta.image: OS, Env, WorkingDir), else None."""
+        if self.spec.base.kind == "debian" or not self.stack:
+            return None
+        try:
+            data = json.loads(self.store.layer_meta(self.stack[0]).read_text())
+        except (OSError, ValueError):
+            return None
+        image = data.get("image") if isinstance(data, dict) else None
+        return image if isinstance(image, dict) else None
+
+    @property
+    def workdir(self) -> str:
+        return workdir_of(self.spec, self.image)
+
+    @property
+    def image_env(self) -> list[str]:
+        env = (self.image or {}).get("env")
+        return [e for e in env if isinstance(e, str)] if isinstance(env, list) else []
+
     def roots(self) -> list[Path]:
         """The layer roots, top first, the writable layer included."""
-        return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(self.stack)]
+        stack = expand(self.store, self.stack)
+        return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(stack)]
 
 
 def stack_ids(box: Box) -> str:
@@ -86,7 +111,7 @@ def box_binds(box: Box) -> list[sandbox.Bind]:
     home_src = str(p.home) if spec.shell.home == "isolated" else host_home
     return [
         sandbox.Bind(home_src, host_home),
-        sandbox.Bind(str(spec.project), workdir_of(spec)),
+        sandbox.Bind(str(spec.project), box.workdir),
         sandbox.Bind(str(p.rc), sandbox.RC_DIR, "ro"),
     ]
 

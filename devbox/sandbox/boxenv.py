@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from devbox.sandbox.argv import RC_BIN
 from devbox.spec import dotenv
@@ -19,6 +19,7 @@ PASS_THROUGH = (
 # layer), never the host's home (the interpreter layers make these dirs, mode 1777).
 PYTHON_USER_BASE = "/opt/devbox/python-user"
 NPM_PREFIX = "/opt/devbox/npm-global"
+IDENTITY = frozenset({"HOME", "USER", "LOGNAME", "SHELL"})  # the user's, never an image's
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -35,9 +36,15 @@ def box_env(
     home: str,
     shell: str,
     workdir: str,
+    image_env: Sequence[str] = (),
 ) -> dict[str, str]:
+    """The box's environment. `image_env`: an image base's Env (NAME=value), under [env] and
+    over devbox's defaults, except who the user is and devbox's own variables."""
     names = {i.name for i in spec.interpreters}
+    from_image = dict(e.split("=", 1) for e in image_env if "=" in e)
     path = BOX_PATH
+    if from_image.get("PATH"):
+        path = f"{from_image['PATH']}:{RC_BIN}"
     if "node" in names:
         path = f"{NPM_PREFIX}/bin:{path}"
     if "python" in names:
@@ -52,6 +59,9 @@ def box_env(
         "DEVBOX_BOX": spec.name,
         "DEVBOX_PROJECT": workdir,
     }
+    for key, value in from_image.items():
+        if key not in IDENTITY and key != "PATH" and not key.startswith("DEVBOX_"):
+            env[key] = value
     if "python" in names:
         env["PYTHONUSERBASE"] = PYTHON_USER_BASE
     if "node" in names:

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
@@ -38,9 +38,9 @@ def terminal_signals(box: Box) -> bool:
     return seccomp.supported() and shellrc.box_has(box.roots(), SIGNALS_RESET[0]) is not None
 
 
-def box_cwd(spec: Spec, host_cwd: str) -> str:
+def box_cwd(spec: Spec, host_cwd: str, image: dict[str, Any] | None = None) -> str:
     """The current directory inside the box: kept when it is inside the working tree."""
-    workdir = workdir_of(spec)
+    workdir = workdir_of(spec, image)
     project = str(spec.project)
     real = os.path.realpath(host_cwd)
     for root in {project, os.path.realpath(project)}:
@@ -75,7 +75,7 @@ def plan_entry(
     user's login shell)."""
     spec, tier, p = box.spec, box.tier, box.paths
     user, host_home, login_shell = box_.user()
-    workdir = workdir_of(spec)
+    workdir = box.workdir
     home = host_home
     if root and tier.level > 1:
         user, home = "root", "/root"
@@ -86,6 +86,7 @@ def plan_entry(
         home=home,
         shell=shell or login_shell,
         workdir=workdir,
+        image_env=box.image_env,
     )
     env.update(sandbox.host_ca_env(host.ca_bundle()))
     env.update(box_.git_env(box))
@@ -102,7 +103,7 @@ def plan_entry(
     session = sandbox.Session(
         root=str(p.merged),
         argv=tuple(argv),
-        cwd=box_cwd(spec, cwd),
+        cwd=box_cwd(spec, cwd, box.image),
         new_session=not interactive,
         caps=sandbox.root_caps(tier.level) if root else (),
         hostname=spec.name,

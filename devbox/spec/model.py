@@ -56,6 +56,12 @@ class Spec:
     def project(self) -> Path:
         return self.path.parent
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Files in the project a build reads: [setup].inputs, and a rootfs base's tarball."""
+        tarball = (self.base.ref,) if self.base.kind == "rootfs" else ()
+        return (*tarball, *self.setup.inputs)
+
 
 # -- finding and loading -------------------------------------------------------------------------
 

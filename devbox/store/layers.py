@@ -41,6 +41,8 @@ class LayerMeta:
     # an image base ("oci"): the image's layers (store layers of kind "image-layer"), bottom
     # first, mounted right below this one (expand)
     lowers: list[str] | None = None
+    # an image base ("oci", "rootfs"): its OS, whether it has apt, its config's Env and WorkingDir
+    image: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -86,11 +86,12 @@ def test_status_of_an_unbuilt_project(tmp_path: Path) -> None:
     assert "needs `devbox build`" in r.stdout
 
 
-def test_not_yet_supported_keys_are_refused_clearly(tmp_path: Path) -> None:
-    (tmp_path / "devbox.toml").write_text('[box]\nbase = "oci:docker.io/library/debian:bookworm"\n')
+def test_an_image_base_on_a_registry_that_is_down_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "devbox.toml").write_text('[box]\nbase = "oci:127.0.0.1:1/team/base:1"\n')
     r = devbox("build", cwd=tmp_path)
-    assert r.returncode == 1
-    assert "not supported yet" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "cannot reach the registry" in r.stderr and "Traceback" not in r.stderr
+    assert "skopeo:" in r.stderr
 
 
 def test_gc_older_than_takes_a_duration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from devbox.errors import DevboxError
 from devbox.plan import recipe as plan_mod
-from devbox.plan.recipe import LayerRecipe, hash_inputs, plan, workdir_of
+from devbox.plan.recipe import LayerRecipe, hash_inputs, lock_request, plan, workdir_of
 from devbox.spec.load import parse_spec
 from devbox.spec.model import DEFAULT_MIRROR, Spec
 
@@ -258,14 +258,34 @@ def test_given_input_hashes_are_used_instead_of_reading_files(tmp_path: Path) ->
 # -- errors --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "base", ["oci:docker.io/library/debian:bookworm", "rootfs:images/root.tar.gz"]
-)
-def test_non_debian_bases_are_not_supported_yet(tmp_path: Path, base: str) -> None:
-    spec = make_spec(tmp_path, f'[box]\nbase = "{base}"\n')
-    with pytest.raises(DevboxError, match="not supported yet") as info:
+def test_an_oci_base_is_one_lockable_base_layer_named_by_its_reference(tmp_path: Path) -> None:
+    ref = "localhost:5000/team/base:1"
+    layers = plan(make_spec(tmp_path, f'[box]\nbase = "oci:{ref}"\n[packages]\napt = ["jq"]\n'))
+    assert [layer.kind for layer in layers] == ["oci", "apt"]
+    base = layers[0]
+    assert base.recipe == {"ref": ref} and base.lockable and base.lock_section == "base"
+    assert lock_request(base) == {"source": f"oci:{ref}"}
+    other = plan(make_spec(tmp_path, '[box]\nbase = "oci:localhost:5000/team/base:2"\n'))
+    assert other[0].digest != base.digest
+
+
+def test_a_rootfs_base_is_keyed_by_the_tarball_content(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    tarball = tmp_path / "images" / "root.tar.gz"
+    tarball.write_bytes(b"one")
+    spec = make_spec(tmp_path, '[box]\nbase = "rootfs:images/root.tar.gz"\n')
+    first = plan(spec)[0]
+    assert first.kind == "rootfs" and first.recipe["path"] == "images/root.tar.gz"
+    assert lock_request(first)["sha256"] == first.recipe["sha256"]
+    tarball.write_bytes(b"two")
+    assert plan(spec)[0].digest != first.digest
+
+
+def test_a_missing_rootfs_tarball_is_named(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, '[box]\nbase = "rootfs:images/root.tar.gz"\n')
+    with pytest.raises(DevboxError, match="does not exist") as info:
         plan(spec)
-    assert base in info.value.message
+    assert "images/root.tar.gz" in info.value.message
 
 
 def test_interpreters_are_layers_of_their_own_python_below_node(tmp_path: Path) -> None:

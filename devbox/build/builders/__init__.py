@@ -23,10 +23,12 @@ def _interpreter(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
 
 
 def registry() -> dict[str, Builder]:
-    from devbox.build.builders import apt, debian, setup
+    from devbox.build.builders import apt, debian, image, setup
 
     return {
         "debian": debian.build,
+        "oci": image.build_oci,
+        "rootfs": image.build_rootfs,
         "apt": apt.build,
         "python": _interpreter,
         "node": _interpreter,

@@ -9,5 +9,6 @@ from devbox.plan.recipe import LayerRecipe
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    ctx.refuse_apt("devbox.toml [packages].apt")
     ctx.run_over_lowers(ctx.apt_install_script(layer.recipe["packages"]), apt=True)
     return {}

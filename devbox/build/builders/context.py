@@ -12,6 +12,7 @@ from typing import Any
 from devbox import nofollow
 from devbox.build import steps
 from devbox.build.progress import Display, run_logged
+from devbox.errors import DevboxError
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box, host, seccomp
 from devbox.sandbox.host import Tier
@@ -39,6 +40,25 @@ class BuildContext:
     # apt may run over them with the suite's shared caches
     lowers_from_archive: bool = True
     suite: str | None = None  # the Debian suite, for telling what apt did not find
+    # an image base: what the base builder found (LayerMeta.image) and the image's layers
+    image: dict[str, Any] | None = None
+    image_lowers: list[str] | None = None
+    base_image: dict[str, Any] | None = None  # the image base below this layer, if any
+
+    def has_apt(self) -> bool:
+        """Can apt install over the layers below (a Debian suite, or an image with apt-get)?"""
+        return self.base_image is None or bool(self.base_image.get("apt"))
+
+    def refuse_apt(self, what: str) -> None:
+        """An image without apt-get: `what` (which asks for apt) cannot be built on it."""
+        if not self.has_apt():
+            assert self.base_image is not None
+            raise DevboxError(
+                f"{what} needs apt, and the base image {self.base_image.get('ref', '')} is "
+                f"{self.base_image.get('os')}, which has no apt-get",
+                hint="install packages with the image's own package manager in [setup], or use "
+                "a Debian or Ubuntu image",
+            )
 
     def apt_install_script(self, packages: Sequence[str]) -> str:
         """apt_script for `packages` as this build needs it: its tier, its pins, the cache."""

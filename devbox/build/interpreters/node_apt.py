@@ -12,6 +12,7 @@ from devbox.sandbox.boxenv import NPM_PREFIX
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    ctx.refuse_apt("devbox.toml interpreters.node (provider apt)")
     script = ctx.apt_install_script(layer.recipe["packages"])
     ctx.run_over_lowers(f"{script}\nmkdir -p {NPM_PREFIX} && chmod 1777 {NPM_PREFIX}", apt=True)
     installed = ctx.installed_packages().get("nodejs")

@@ -117,7 +117,8 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         cache,
         locked=locked,
     )
-    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
+    if ctx.has_apt():  # an image without apt: the interpreter alone, no compiler
+        ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
     ctx.run_over_lowers(SCRIPT + steps.packages_query(OUT))
     for name in ("node.tgz", "npm.tgz"):
         (ctx.out / name).unlink()

@@ -38,6 +38,7 @@ def script(layer: LayerRecipe, install: str) -> str:
 
 
 def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
+    ctx.refuse_apt("devbox.toml interpreters.python (provider apt)")
     ctx.run_over_lowers(script(layer, ctx.apt_install_script(layer.recipe["packages"])), apt=True)
     minor = minor_of(layer.recipe["version"])
     installed = ctx.installed_packages().get(f"python{minor}")

@@ -105,7 +105,8 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
     whl.unlink()
     version = str(pins.get("version") or layer.recipe["version"])
     # the compiler from the suite first (python-build-standalone ships headers, venv and pip)
-    ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
+    if ctx.has_apt():  # an image without apt: the interpreter alone, no compiler
+        ctx.run_over_lowers(ctx.apt_install_script(layer.recipe.get("packages", [])), apt=True)
     try:
         ctx.run_over_lowers(script(version) + steps.packages_query(OUT), env=uv_env())
     except DevboxError as e:
