@@ -20,6 +20,7 @@ from pathlib import Path
 from devbox.errors import DevboxError, printable
 from devbox.sandbox import host
 from devbox.store import private
+from devbox.store.fs import remove_tree
 
 RETRIES = "3"
 _MSG = re.compile(r'level=\w+ msg="((?:[^"\\]|\\.)*)"')
@@ -97,11 +98,17 @@ def _run(
     """Run skopeo so that it dies with devbox (setpriv's parent-death signal, as build tools),
     its stderr (progress and errors) appended to `log` and passed line by line to `on_line`."""
     died_with_us = [host.tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
+    env = dict(os.environ)
+    if os.geteuid() != 0 and not env.get("XDG_RUNTIME_DIR"):
+        # without a runtime dir skopeo looks for /run/containers/UID/auth.json, and fails when
+        # that dir is root's (0700, made by root's podman): point it at an empty one of ours, so
+        # it goes on to ~/.config/containers/auth.json and ~/.docker/config.json
+        env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="devbox-skopeo-")
     with tempfile.TemporaryFile() as out:
         try:
             proc = subprocess.Popen(
                 died_with_us, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, env=env,
             )  # fmt: skip
         except OSError as e:
             raise DevboxError(f"cannot run skopeo: {e.strerror}") from e
@@ -122,6 +129,8 @@ def _run(
         finally:
             pump.join()
             host.end_session(proc.pid)
+        if env.get("XDG_RUNTIME_DIR") != os.environ.get("XDG_RUNTIME_DIR"):
+            remove_tree(Path(env["XDG_RUNTIME_DIR"]))
         out.seek(0)
         return rc, out.read(), bytes(err)
 

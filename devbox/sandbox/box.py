@@ -74,8 +74,13 @@ class Box:
 
     def roots(self) -> list[Path]:
         """The layer roots, top first, the writable layer included."""
-        stack = expand(self.store, self.stack)
-        return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(stack)]
+        return [self.paths.upper] + [self.store.layer_rootfs(d) for d in reversed(self.lowers)]
+
+    @property
+    def lowers(self) -> list[str]:
+        """The layers mounted below the writable one, bottom first: an image base brings its
+        image's layers (read only for such a box: a Debian box's entry reads no meta)."""
+        return expand(self.store, self.stack) if self.spec.base.kind == "oci" else list(self.stack)
 
 
 def stack_ids(box: Box) -> str:

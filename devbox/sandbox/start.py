@@ -16,7 +16,6 @@ from devbox.sandbox import box as box_
 from devbox.sandbox import host, sessions, shellrc, supervisor
 from devbox.sandbox.box import Box, Reporter
 from devbox.store import fs, private
-from devbox.store.layers import expand
 
 
 def _check_not_mounted(box: Box) -> None:
@@ -86,7 +85,7 @@ def box_fstab(box: Box) -> str:
     def rel(q: Path) -> str:
         return str(q.relative_to(box.store.root))
 
-    lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(expand(box.store, box.stack))]
+    lowers = [rel(box.store.layer_rootfs(d)) for d in reversed(box.lowers)]
     opts = sandbox.overlay_options(lowers, rel(p.upper), rel(p.work), userxattr=box.tier.level > 1)
     binds = box_.box_binds(box)
     masks = box_.store_masks(box, binds)
