@@ -221,7 +221,7 @@ def gc(
         ),
     ] = "",
 ) -> None:
-    """Delete layers and state that no live project uses; print what was freed."""
+    """Delete layers, image blobs and state that no live project uses; print what was freed."""
     from devbox.commands.gc import collect, parse_duration
     from devbox.sandbox.host import current_tier
 
@@ -238,7 +238,8 @@ def gc(
         _echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
         for what in freed.kept:
             _echo(f"  {what}")
-    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
+    counts = ": " + ", ".join(freed.counts()) if freed.counts() else ""
+    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}{counts}")
 
 
 @command()
