@@ -6,11 +6,11 @@ time), so listing never walks a layer's rootfs. Only writable layers and caches 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devbox.commands.columns import in_one_unit, iso, table, when
 from devbox.commands.gc import last_used
 from devbox.errors import DevboxError, printable
 from devbox.sandbox.sessions import supervisor_pid
@@ -20,7 +20,6 @@ from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
 KIND_ORDER = {"debian": 0, "apt": 1, "python": 2, "node": 3, "setup": 4}
-UNITS = ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
 @dataclass(frozen=True)
@@ -45,30 +44,6 @@ class BoxRow:
     running: bool
     used: float | None
     writable: int
-
-
-def human(n: int) -> str:
-    """A size for people: 0 B, 512 B, 3.5 KiB, 242.1 MiB, 1.3 GiB."""
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
-def in_one_unit(sizes: list[int]) -> list[str]:
-    """Sizes for one column, all in the unit that suits the largest (MiB at least), so they
-    line up and compare at a glance: 177.4 MiB, 0.0 MiB, 1.3 GiB and 0.2 GiB."""
-    top = max(sizes, default=0)
-    scale, unit = next(((s, u) for s, u in UNITS[:2] if top >= s), UNITS[1])
-    return [f"{n / scale:.1f} {unit}" for n in sizes]
-
-
-def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts is not None else "unknown"
 
 
 def _resolved(meta: store.LayerMeta) -> str | None:
@@ -143,21 +118,6 @@ def read_boxes(st: Store) -> list[BoxRow]:
     return sorted(rows, key=lambda b: (b.name, b.path))
 
 
-def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
-    """Columns padded to their widest cell (right-aligned where asked), two spaces apart."""
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for r in rows:
-        cells = [
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(r, widths))
-        ]
-        out.append(("  " + "  ".join(cells)).rstrip())
-    return out
-
-
 @dataclass(frozen=True)
 class Contents:
     """Everything `devbox ls` shows, read once."""
@@ -229,7 +189,7 @@ def listing(st: Store) -> list[str]:
                 "running" if b.running else "",
             ]
         )
-    lines += _table(box_rows, right=frozenset({3, 4})) if data.boxes else ["  none"]
+    lines += table(box_rows, right=frozenset({3, 4})) if data.boxes else ["  none"]
 
     lines.append("layers:")
     users = data.users()
@@ -245,18 +205,13 @@ def listing(st: Store) -> list[str]:
             if all(b.gone and not b.running for b in by):
                 use += "; devbox gc frees it"
         layer_rows.append([r.digest[:12], layer_what(r), layer_on(data, r), size, use])
-    lines += _table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
+    lines += table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
 
     total, caches = in_one_unit([data.total(), data.caches])
     lines.append(
         f"store: {st.root}  total {total} on disk (shared layers counted once), caches {caches}"
     )
     return lines
-
-
-def iso(ts: float | None) -> str | None:
-    """A time for `--json`: ISO 8601 in UTC, to the second."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else None
 
 
 def listing_json(st: Store) -> dict[str, Any]:
