@@ -260,7 +260,8 @@ def doctor(as_json: JsonFlag = False) -> None:
 @command()
 def ls(as_json: JsonFlag = False) -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
-    from devbox.commands.listing import listing, listing_json
+    from devbox.commands.listing import listing
+    from devbox.commands.listing_json import listing_json
 
     if as_json:
         return _echo_json(listing_json(Store.default()))

@@ -1,16 +1,20 @@
 """`devbox ls`: every box and layer in the store, their sizes, who uses what, and when.
 
 Reads only what the store records: layer sizes come from meta.json (measured once, at build
-time), so listing never walks a layer's rootfs. Only writable layers and caches are measured.
+time), so listing never walks a layer's rootfs. Only writable layers and caches are measured
+(the apt and download caches, and the images' blob cache with their records).
+
+A box's size includes the layers of its image base (their image layers, shared on disk with any
+other box on the same image: the total counts them once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from devbox.commands.columns import in_one_unit, iso, table, when
+from devbox.commands import imagestore as images
+from devbox.commands.columns import in_one_unit, table, when
 from devbox.commands.gc import last_used
 from devbox.errors import DevboxError, printable
 from devbox.sandbox.sessions import supervisor_pid
@@ -19,7 +23,8 @@ from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
-KIND_ORDER = {"debian": 0, "apt": 1, "python": 2, "node": 3, "setup": 4}
+KIND_ORDER = {"image-layer": 0, "oci": 1, "rootfs": 1, "debian": 1, "apt": 2, "python": 3,
+              "node": 4, "setup": 5}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,12 @@ class BoxRow:
     running: bool
     used: float | None
     writable: int
+    layers: tuple[str, ...] = ()  # the stack with its image bases' layers (store.expand)
+
+    @property
+    def image_layers(self) -> int:
+        """How many layers its image base brings below it."""
+        return len(self.layers) - len(set(self.stack))
 
 
 def _resolved(meta: store.LayerMeta) -> str | None:
@@ -102,17 +113,17 @@ def read_boxes(st: Store) -> list[BoxRow]:
         paths = ProjectPaths(pdir)
         path = info.get("path")
         stack = info.get("stack")
+        recorded = tuple(d for d in stack if isinstance(d, str)) if isinstance(stack, list) else ()
         rows.append(
             BoxRow(
                 name=str(info.get("name") or pdir.name),
                 path=str(path) if path else "(not recorded)",
-                stack=tuple(d for d in stack if isinstance(d, str))
-                if isinstance(stack, list)
-                else (),
+                stack=recorded,
                 gone=not (path and (Path(path) / SPEC_NAME).is_file()),
                 running=supervisor_pid(paths) is not None,
                 used=last_used(pdir, info),
                 writable=fs.disk_usage(paths.upper) if paths.upper.exists() else 0,
+                layers=tuple(dict.fromkeys(store.expand(st, recorded))),
             )
         )
     return sorted(rows, key=lambda b: (b.name, b.path))
@@ -125,13 +136,28 @@ class Contents:
     layers: dict[str, LayerRow]
     boxes: list[BoxRow]
     caches: int
+    blobs: tuple[int, int] = (0, 0)  # the blob cache: how many, bytes on disk
+    oci: int = 0  # bytes on disk under Store.oci: blobs, image records, pulls being staged
 
     def users(self) -> dict[str, list[BoxRow]]:
         out: dict[str, list[BoxRow]] = {}
         for b in self.boxes:
-            for d in dict.fromkeys(b.stack):
+            for d in b.layers:
                 out.setdefault(d, []).append(b)
         return out
+
+    def shared_image_layers(self) -> tuple[int, int]:
+        """Image layers that several boxes use: how many, and their size (stored once)."""
+        users = self.users()
+        shared = [
+            r
+            for r in self.layers.values()
+            if r.kind == images.IMAGE_LAYER and len(users.get(r.digest, ())) > 1
+        ]
+        return len(shared), sum(r.size for r in shared)
+
+    def has_images(self) -> bool:
+        return self.blobs[0] > 0 or any(r.kind == images.IMAGE_LAYER for r in self.layers.values())
 
     def ordered(self) -> list[LayerRow]:
         rank = len(KIND_ORDER)
@@ -141,16 +167,19 @@ class Contents:
         )
 
     def box_size(self, b: BoxRow) -> int:
-        return sum(self.layers[d].size for d in b.stack if d in self.layers)
+        return sum(self.layers[d].size for d in b.layers if d in self.layers)
 
     def total(self) -> int:
         layers = sum(r.size for r in self.layers.values())
-        return layers + sum(b.writable for b in self.boxes) + self.caches
+        return layers + sum(b.writable for b in self.boxes) + self.caches + self.oci
 
 
 def read(st: Store) -> Contents:
     caches = fs.disk_usage(st.cache) if st.cache.is_dir() else 0
-    return Contents(read_layers(st), read_boxes(st), caches)
+    blobs = images.blobs(st)
+    oci = fs.disk_usage(st.oci) if st.oci.is_dir() else 0
+    blob_cache = (len(blobs), sum(b.size for b in blobs))
+    return Contents(read_layers(st), read_boxes(st), caches, blob_cache, oci)
 
 
 def layer_what(r: LayerRow) -> str:
@@ -167,6 +196,17 @@ def layer_on(data: Contents, r: LayerRow) -> str:
     return ", ".join(p for p in parts if p) or "-"
 
 
+def images_line(data: Contents) -> str:
+    """The blob cache and the image layers that boxes share: 'images: 7 cached blobs
+    (12.0 MiB), 2 image layers shared by several boxes (100.0 MiB)'."""
+    count, blob_bytes = data.blobs
+    shared, shared_bytes = data.shared_image_layers()
+    blob_size, shared_size = in_one_unit([blob_bytes, shared_bytes])
+    blobs = f"{count} cached blob{'s' * (count != 1)} ({blob_size})"
+    layers = f"{shared} image layer{'s' * (shared != 1)} shared by several boxes"
+    return f"images: {blobs}, {layers} ({shared_size})"
+
+
 def listing(st: Store) -> list[str]:
     data = read(st)
     if not data.layers and not data.boxes:
@@ -177,12 +217,14 @@ def listing(st: Store) -> list[str]:
     writable = in_one_unit([b.writable for b in data.boxes])
     box_rows = [["BOX", "PATH", "LAYERS", "SIZE", "WRITABLE", "LAST USED", "STATE"]]
     for n, b in enumerate(data.boxes):
-        missing = sum(d not in data.layers for d in b.stack)
+        missing = sum(d not in data.layers for d in b.layers)
+        notes = [f"{b.image_layers} image"] * (b.image_layers > 0)
+        notes += [f"{missing} missing"] * (missing > 0)
         box_rows.append(
             [
                 b.name,
                 printable(b.path) + (" (gone)" if b.gone else ""),
-                str(len(b.stack)) + (f" ({missing} missing)" if missing else ""),
+                str(len(b.layers)) + (f" ({', '.join(notes)})" if notes else ""),
                 sizes[n],
                 writable[n],
                 when(b.used),
@@ -207,47 +249,10 @@ def listing(st: Store) -> list[str]:
         layer_rows.append([r.digest[:12], layer_what(r), layer_on(data, r), size, use])
     lines += table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
 
+    if data.has_images():
+        lines.append(images_line(data))
     total, caches = in_one_unit([data.total(), data.caches])
     lines.append(
         f"store: {st.root}  total {total} on disk (shared layers counted once), caches {caches}"
     )
     return lines
-
-
-def listing_json(st: Store) -> dict[str, Any]:
-    """`devbox ls --json`: the same facts as `listing`, sizes in bytes (docs/spec.md)."""
-    data = read(st)
-    users = data.users()
-    return {
-        "store": str(st.root),
-        "total_bytes": data.total(),
-        "caches_bytes": data.caches,
-        "boxes": [
-            {
-                "name": b.name,
-                "path": b.path,
-                "gone": b.gone,
-                "running": b.running,
-                "layers": list(b.stack),
-                "missing_layers": [d for d in b.stack if d not in data.layers],
-                "size_bytes": data.box_size(b),
-                "writable_bytes": b.writable,
-                "last_used": iso(b.used),
-            }
-            for b in data.boxes
-        ],
-        "layers": [
-            {
-                "digest": r.digest,
-                "kind": r.kind or None,
-                "title": r.title,
-                "resolved": r.resolved,
-                "suite": suite_of(data.layers, r.digest),
-                "tier": r.tier,
-                "size_bytes": r.size,
-                "created": iso(r.created),
-                "used_by": [b.path for b in users.get(r.digest, [])],
-            }
-            for r in data.ordered()
-        ],
-    }
