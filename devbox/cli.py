@@ -244,7 +244,7 @@ def gc(
 
 @command()
 def doctor(as_json: JsonFlag = False) -> None:
-    """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
+    """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap, skopeo."""
     from devbox.commands.doctor import report, report_json, run_checks
 
     checks, tier, works = run_checks()
