@@ -221,7 +221,7 @@ def gc(
         ),
     ] = "",
 ) -> None:
-    """Delete layers and state that no live project uses; print what was freed."""
+    """Delete layers, image blobs and state that no live project uses; print what was freed."""
     from devbox.commands.gc import collect, parse_duration
     from devbox.sandbox.host import current_tier
 
@@ -238,12 +238,13 @@ def gc(
         _echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
         for what in freed.kept:
             _echo(f"  {what}")
-    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}")
+    counts = ": " + ", ".join(freed.counts()) if freed.counts() else ""
+    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}{counts}")
 
 
 @command()
 def doctor(as_json: JsonFlag = False) -> None:
-    """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap."""
+    """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap, skopeo."""
     from devbox.commands.doctor import report, report_json, run_checks
 
     checks, tier, works = run_checks()
@@ -259,7 +260,8 @@ def doctor(as_json: JsonFlag = False) -> None:
 @command()
 def ls(as_json: JsonFlag = False) -> None:
     """Every box and layer in the store: sizes, which projects use them, last used."""
-    from devbox.commands.listing import listing, listing_json
+    from devbox.commands.listing import listing
+    from devbox.commands.listing_json import listing_json
 
     if as_json:
         return _echo_json(listing_json(Store.default()))

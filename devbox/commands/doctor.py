@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devbox.commands import imagestore as images
 from devbox.errors import DevboxError
 from devbox.sandbox import host
-from devbox.store import private
-from devbox.store.paths import store_root
+from devbox.spec.model import SPEC_NAME
+from devbox.store import private, projects
+from devbox.store.paths import Store, store_root
+
+SKOPEO_FIX = "sudo apt-get install skopeo"
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,55 @@ def _store() -> Check:
     )
 
 
+def uses_images(st: Store) -> bool:
+    """Whether a registered project whose devbox.toml is still there has an image base (a layer
+    of kind "oci" in its recorded stack). Reads only the store; a project never built on an
+    image yet does not count."""
+    for _, info in projects.registered(st):
+        path = info.get("path")
+        stack = info.get("stack")
+        if not (isinstance(path, str) and isinstance(stack, list)):
+            continue
+        if not (Path(path) / SPEC_NAME).is_file():
+            continue
+        if any(
+            isinstance(d, str) and images.kind(images.read_meta(st.layer_dir(d))) == "oci"
+            for d in stack
+        ):
+            return True
+    return False
+
+
+def _skopeo(needed: bool) -> list[Check]:
+    """skopeo pulls `oci:` bases: there, and `skopeo --version` runs. Missing is a warning
+    (optional) unless a registered project's box is on an image."""
+    who = "a registered project's box is on an image" if needed else "only oci: bases need it"
+    path = host.which("skopeo")
+    if path is None:
+        return [Check("skopeo", False, f"not installed ({who})", SKOPEO_FIX, not needed)]
+    ok, out = _run([path, "--version"])
+    m = re.search(r"version (\d+\.\d+(?:\.\d+)?)", out)
+    if not ok or m is None:
+        said = out.strip().splitlines()[-1] if out.strip() else "no output"
+        fix = "sudo apt-get install --reinstall skopeo"
+        detail = f"`skopeo --version` failed: {said}"
+        return [
+            Check("skopeo", True, path),
+            Check("skopeo version", False, detail, fix, not needed),
+        ]
+    return [
+        Check("skopeo", True, path),
+        Check("skopeo version", True, f"{m.group(1)} (pulls oci: bases)"),
+    ]
+
+
+def _needs_images() -> bool:
+    try:
+        return uses_images(Store(store_root()))
+    except OSError:
+        return False
+
+
 def run_checks() -> tuple[list[Check], host.Tier, bool]:
     """All checks, the tier devbox will use, and whether it works."""
     tier = host.current_tier()
@@ -157,11 +210,16 @@ def run_checks() -> tuple[list[Check], host.Tier, bool]:
         checks.append(_subids(tier))
         checks.append(_userns_probe(tier.userns.unshare_flags if tier.userns else ()))
     checks.append(_overlay_probe(tier))
+    checks += _skopeo(_needs_images())
     checks.append(_store())
-    works = all(
-        c.ok for c in checks if c.name not in ("subuid/subgid", "newuidmap", "newgidmap", "store")
-    )
-    return checks, tier, works
+    return checks, tier, works(checks)
+
+
+def works(checks: list[Check]) -> bool:
+    """Whether devbox works with these: optional pieces (a lower tier, skopeo when no project is
+    on an image) and the store's free space do not count."""
+    optional = ("subuid/subgid", "newuidmap", "newgidmap", "store")
+    return all(c.ok for c in checks if not c.optional and c.name not in optional)
 
 
 def report(checks: list[Check], tier: host.Tier, works: bool) -> list[str]:

@@ -6,6 +6,11 @@ Layers, writable layers, isolated homes, apt caches and the by-path index entrie
 projects go; so do temp dirs of builds that died. Files owned by subuids are deleted from inside
 the user namespace (tier 2).
 
+Images: an image layer (kind "image-layer") is live while a live layer's `lowers` names it; an
+image record while a live image base (kind "oci") was built from its manifest; a cached blob
+while a live image record names it (its config or a layer). Staging dirs of pulls that died
+(their lock free) go; while a pull is under way no blob goes (its record is not written yet).
+
 `--older-than` keeps what was used recently even if no live project uses it now: a dead
 project's state and an unused layer go only when their last use is older than the cutoff. A
 layer's last use is the later of its directory's mtime (stamped when a build or a session uses
@@ -17,10 +22,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devbox.commands import imagestore as images
 from devbox.sandbox import sessions
 from devbox.sandbox.host import Tier, remover
 from devbox.sandbox.sessions import supervisor_pid
@@ -47,6 +54,9 @@ def parse_duration(text: str) -> float:
 class Freed:
     items: list[tuple[str, int]] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # unused, but used within --older-than
+    image_layers: int = 0  # of the layers in items
+    blobs: int = 0
+    blob_bytes: int = 0
 
     def add(self, what: str, size: int) -> None:
         self.items.append((what, size))
@@ -54,6 +64,16 @@ class Freed:
     @property
     def total(self) -> int:
         return sum(size for _, size in self.items)
+
+    def counts(self) -> list[str]:
+        """What images gave back, counted apart: "2 image layers", "5 cached blobs (3.1 MiB)"."""
+        out = []
+        if self.image_layers:
+            out.append(f"{self.image_layers} image layer{'s' * (self.image_layers != 1)}")
+        if self.blobs:
+            mib = self.blob_bytes / 2**20
+            out.append(f"{self.blobs} cached blob{'s' * (self.blobs != 1)} ({mib:.1f} MiB)")
+        return out
 
 
 def is_live(pdir: Path, info: dict[str, Any], *, stop_idle: bool = False) -> bool:
@@ -135,17 +155,40 @@ def collect(
                     freed.kept.append(what)
             else:
                 drop(pdir, what)
-        if st.layers.is_dir():
-            for layer in sorted(st.layers.iterdir()):
-                if layer.name.startswith(store.TMP_PREFIX) or layer.name in used:
-                    continue
-                if cutoff is not None and layer_last_used(layer, by_projects) > cutoff:
-                    freed.kept.append(f"layer {layer.name[:12]} {_title(layer)}")
-                    continue
-                with fs.flocked(st.layer_lock(layer.name), blocking=False) as free:
-                    if free:
-                        title = _title(layer)
-                        drop(layer, f"layer {layer.name[:12]} {title}")
+        entries = sorted(st.layers.iterdir()) if st.layers.is_dir() else []
+        entries = [e for e in entries if not e.name.startswith(store.TMP_PREFIX)]
+        metas = {e.name: images.read_meta(e) for e in entries}
+        keep: set[str] = set()  # the layers gc keeps
+
+        def consider(layer: Path) -> None:
+            """An unused layer: kept if used within the cutoff or being built, else dropped."""
+            if cutoff is not None and layer_last_used(layer, by_projects) > cutoff:
+                freed.kept.append(f"layer {layer.name[:12]} {_title(layer)}")
+                keep.add(layer.name)
+                return
+            with fs.flocked(st.layer_lock(layer.name), blocking=False) as free:
+                if not free:
+                    keep.add(layer.name)
+                    return
+                drop(layer, f"layer {layer.name[:12]} {_title(layer)}")
+                freed.image_layers += images.kind(metas[layer.name]) == images.IMAGE_LAYER
+
+        image_layers = [e for e in entries if images.kind(metas[e.name]) == images.IMAGE_LAYER]
+        for layer in entries:
+            if layer in image_layers:
+                continue
+            if layer.name in used:
+                keep.add(layer.name)
+            else:
+                consider(layer)
+        # image layers last: one is live while a layer kept above names it in its lowers
+        wanted = used | images.wanted_layers(metas, keep)
+        for layer in image_layers:
+            if layer.name in wanted:
+                keep.add(layer.name)
+            else:
+                consider(layer)
+        _images(st, remove, metas, keep, drop, freed, dry_run=dry_run)
         apt = st.cache / "apt"
         if apt.is_dir() and not keep_all_caches:
             for cache in sorted(apt.iterdir()):
@@ -162,6 +205,42 @@ def collect(
             _old_logs(st)
             _orphan_locks(st)
     return freed
+
+
+def _images(
+    st: Store,
+    remove: fs.Remover,
+    metas: dict[str, dict[str, Any] | None],
+    live: set[str],
+    drop: Callable[[Path, str], None],
+    freed: Freed,
+    *,
+    dry_run: bool,
+) -> None:
+    """Pulls that died, image records no live image base was built from, and cached blobs no
+    kept record names."""
+    stale, pulling = images.clean_staging(st, remove, dry_run=dry_run)
+    for tmp in stale:
+        freed.add(f"staging dir of a pull that died: {tmp.name}", 0)
+    if pulling:  # its blobs are in the cache before its record is written
+        freed.kept.append("image records and cached blobs: a pull is under way")
+        return
+    wanted = images.wanted_records(metas, live)
+    blobs: set[str] = set()
+    for path in images.records(st):
+        record = images.read_record(path) or {}
+        if path.name.removesuffix(".json") in wanted:
+            blobs |= images.record_blobs(record)
+        else:
+            drop(path, f"image record {record.get('ref', path.name)}")
+    for blob in images.blobs(st):
+        if blob.hexdigest not in blobs:
+            freed.blobs += 1
+            freed.blob_bytes += blob.size
+            if not dry_run:
+                blob.path.unlink(missing_ok=True)
+    if freed.blobs:
+        freed.add(f"{freed.blobs} cached blob(s) no kept image names", freed.blob_bytes)
 
 
 def _wanted_downloads(st: Store, dropped: set[Path]) -> set[str]:

@@ -1,16 +1,20 @@
 """`devbox ls`: every box and layer in the store, their sizes, who uses what, and when.
 
 Reads only what the store records: layer sizes come from meta.json (measured once, at build
-time), so listing never walks a layer's rootfs. Only writable layers and caches are measured.
+time), so listing never walks a layer's rootfs. Only writable layers and caches are measured
+(the apt and download caches, and the images' blob cache with their records).
+
+A box's size includes the layers of its image base (their image layers, shared on disk with any
+other box on the same image: the total counts them once).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from devbox.commands import imagestore as images
+from devbox.commands.columns import in_one_unit, table, when
 from devbox.commands.gc import last_used
 from devbox.errors import DevboxError, printable
 from devbox.sandbox.sessions import supervisor_pid
@@ -19,8 +23,8 @@ from devbox.store import fs, projects
 from devbox.store import layers as store
 from devbox.store.paths import ProjectPaths, Store
 
-KIND_ORDER = {"debian": 0, "apt": 1, "python": 2, "node": 3, "setup": 4}
-UNITS = ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+KIND_ORDER = {"image-layer": 0, "oci": 1, "rootfs": 1, "debian": 1, "apt": 2, "python": 3,
+              "node": 4, "setup": 5}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,30 +49,12 @@ class BoxRow:
     running: bool
     used: float | None
     writable: int
+    layers: tuple[str, ...] = ()  # the stack with its image bases' layers (store.expand)
 
-
-def human(n: int) -> str:
-    """A size for people: 0 B, 512 B, 3.5 KiB, 242.1 MiB, 1.3 GiB."""
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
-def in_one_unit(sizes: list[int]) -> list[str]:
-    """Sizes for one column, all in the unit that suits the largest (MiB at least), so they
-    line up and compare at a glance: 177.4 MiB, 0.0 MiB, 1.3 GiB and 0.2 GiB."""
-    top = max(sizes, default=0)
-    scale, unit = next(((s, u) for s, u in UNITS[:2] if top >= s), UNITS[1])
-    return [f"{n / scale:.1f} {unit}" for n in sizes]
-
-
-def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts is not None else "unknown"
+    @property
+    def image_layers(self) -> int:
+        """How many layers its image base brings below it."""
+        return len(self.layers) - len(set(self.stack))
 
 
 def _resolved(meta: store.LayerMeta) -> str | None:
@@ -127,35 +113,20 @@ def read_boxes(st: Store) -> list[BoxRow]:
         paths = ProjectPaths(pdir)
         path = info.get("path")
         stack = info.get("stack")
+        recorded = tuple(d for d in stack if isinstance(d, str)) if isinstance(stack, list) else ()
         rows.append(
             BoxRow(
                 name=str(info.get("name") or pdir.name),
                 path=str(path) if path else "(not recorded)",
-                stack=tuple(d for d in stack if isinstance(d, str))
-                if isinstance(stack, list)
-                else (),
+                stack=recorded,
                 gone=not (path and (Path(path) / SPEC_NAME).is_file()),
                 running=supervisor_pid(paths) is not None,
                 used=last_used(pdir, info),
                 writable=fs.disk_usage(paths.upper) if paths.upper.exists() else 0,
+                layers=tuple(dict.fromkeys(store.expand(st, recorded))),
             )
         )
     return sorted(rows, key=lambda b: (b.name, b.path))
-
-
-def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
-    """Columns padded to their widest cell (right-aligned where asked), two spaces apart."""
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for r in rows:
-        cells = [
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(r, widths))
-        ]
-        out.append(("  " + "  ".join(cells)).rstrip())
-    return out
 
 
 @dataclass(frozen=True)
@@ -165,13 +136,28 @@ class Contents:
     layers: dict[str, LayerRow]
     boxes: list[BoxRow]
     caches: int
+    blobs: tuple[int, int] = (0, 0)  # the blob cache: how many, bytes on disk
+    oci: int = 0  # bytes on disk under Store.oci: blobs, image records, pulls being staged
 
     def users(self) -> dict[str, list[BoxRow]]:
         out: dict[str, list[BoxRow]] = {}
         for b in self.boxes:
-            for d in dict.fromkeys(b.stack):
+            for d in b.layers:
                 out.setdefault(d, []).append(b)
         return out
+
+    def shared_image_layers(self) -> tuple[int, int]:
+        """Image layers that several boxes use: how many, and their size (stored once)."""
+        users = self.users()
+        shared = [
+            r
+            for r in self.layers.values()
+            if r.kind == images.IMAGE_LAYER and len(users.get(r.digest, ())) > 1
+        ]
+        return len(shared), sum(r.size for r in shared)
+
+    def has_images(self) -> bool:
+        return self.blobs[0] > 0 or any(r.kind == images.IMAGE_LAYER for r in self.layers.values())
 
     def ordered(self) -> list[LayerRow]:
         rank = len(KIND_ORDER)
@@ -181,16 +167,19 @@ class Contents:
         )
 
     def box_size(self, b: BoxRow) -> int:
-        return sum(self.layers[d].size for d in b.stack if d in self.layers)
+        return sum(self.layers[d].size for d in b.layers if d in self.layers)
 
     def total(self) -> int:
         layers = sum(r.size for r in self.layers.values())
-        return layers + sum(b.writable for b in self.boxes) + self.caches
+        return layers + sum(b.writable for b in self.boxes) + self.caches + self.oci
 
 
 def read(st: Store) -> Contents:
     caches = fs.disk_usage(st.cache) if st.cache.is_dir() else 0
-    return Contents(read_layers(st), read_boxes(st), caches)
+    blobs = images.blobs(st)
+    oci = fs.disk_usage(st.oci) if st.oci.is_dir() else 0
+    blob_cache = (len(blobs), sum(b.size for b in blobs))
+    return Contents(read_layers(st), read_boxes(st), caches, blob_cache, oci)
 
 
 def layer_what(r: LayerRow) -> str:
@@ -207,6 +196,17 @@ def layer_on(data: Contents, r: LayerRow) -> str:
     return ", ".join(p for p in parts if p) or "-"
 
 
+def images_line(data: Contents) -> str:
+    """The blob cache and the image layers that boxes share: 'images: 7 cached blobs
+    (12.0 MiB), 2 image layers shared by several boxes (100.0 MiB)'."""
+    count, blob_bytes = data.blobs
+    shared, shared_bytes = data.shared_image_layers()
+    blob_size, shared_size = in_one_unit([blob_bytes, shared_bytes])
+    blobs = f"{count} cached blob{'s' * (count != 1)} ({blob_size})"
+    layers = f"{shared} image layer{'s' * (shared != 1)} shared by several boxes"
+    return f"images: {blobs}, {layers} ({shared_size})"
+
+
 def listing(st: Store) -> list[str]:
     data = read(st)
     if not data.layers and not data.boxes:
@@ -217,19 +217,21 @@ def listing(st: Store) -> list[str]:
     writable = in_one_unit([b.writable for b in data.boxes])
     box_rows = [["BOX", "PATH", "LAYERS", "SIZE", "WRITABLE", "LAST USED", "STATE"]]
     for n, b in enumerate(data.boxes):
-        missing = sum(d not in data.layers for d in b.stack)
+        missing = sum(d not in data.layers for d in b.layers)
+        notes = [f"{b.image_layers} image"] * (b.image_layers > 0)
+        notes += [f"{missing} missing"] * (missing > 0)
         box_rows.append(
             [
                 b.name,
                 printable(b.path) + (" (gone)" if b.gone else ""),
-                str(len(b.stack)) + (f" ({missing} missing)" if missing else ""),
+                str(len(b.layers)) + (f" ({', '.join(notes)})" if notes else ""),
                 sizes[n],
                 writable[n],
                 when(b.used),
                 "running" if b.running else "",
             ]
         )
-    lines += _table(box_rows, right=frozenset({3, 4})) if data.boxes else ["  none"]
+    lines += table(box_rows, right=frozenset({3, 4})) if data.boxes else ["  none"]
 
     lines.append("layers:")
     users = data.users()
@@ -245,54 +247,12 @@ def listing(st: Store) -> list[str]:
             if all(b.gone and not b.running for b in by):
                 use += "; devbox gc frees it"
         layer_rows.append([r.digest[:12], layer_what(r), layer_on(data, r), size, use])
-    lines += _table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
+    lines += table(layer_rows, right=frozenset({3})) if ordered else ["  none"]
 
+    if data.has_images():
+        lines.append(images_line(data))
     total, caches = in_one_unit([data.total(), data.caches])
     lines.append(
         f"store: {st.root}  total {total} on disk (shared layers counted once), caches {caches}"
     )
     return lines
-
-
-def iso(ts: float | None) -> str | None:
-    """A time for `--json`: ISO 8601 in UTC, to the second."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else None
-
-
-def listing_json(st: Store) -> dict[str, Any]:
-    """`devbox ls --json`: the same facts as `listing`, sizes in bytes (docs/spec.md)."""
-    data = read(st)
-    users = data.users()
-    return {
-        "store": str(st.root),
-        "total_bytes": data.total(),
-        "caches_bytes": data.caches,
-        "boxes": [
-            {
-                "name": b.name,
-                "path": b.path,
-                "gone": b.gone,
-                "running": b.running,
-                "layers": list(b.stack),
-                "missing_layers": [d for d in b.stack if d not in data.layers],
-                "size_bytes": data.box_size(b),
-                "writable_bytes": b.writable,
-                "last_used": iso(b.used),
-            }
-            for b in data.boxes
-        ],
-        "layers": [
-            {
-                "digest": r.digest,
-                "kind": r.kind or None,
-                "title": r.title,
-                "resolved": r.resolved,
-                "suite": suite_of(data.layers, r.digest),
-                "tier": r.tier,
-                "size_bytes": r.size,
-                "created": iso(r.created),
-                "used_by": [b.path for b in users.get(r.digest, [])],
-            }
-            for r in data.ordered()
-        ],
-    }

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from devbox.commands.listing import human, listing
+from devbox.commands.columns import human
+from devbox.commands.listing import listing
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
 from devbox.store.fs import disk_usage
 from devbox.store.paths import ProjectPaths, Store
