@@ -125,6 +125,12 @@ class Podman:
              f"localhost/{name}", f"docker://{self.reg.ref(name)}")  # fmt: skip
 
 
+def need_tools() -> None:
+    for tool in ("mmdebstrap", "podman", "skopeo", "runc"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} is missing: scripts/setup.sh installs it")
+
+
 def base_tarball(cache: Path) -> Path:
     """mmdebstrap minbase bookworm with the base's test files, made once into `cache`."""
     tar = cache / "base.tar"
@@ -138,16 +144,19 @@ def base_tarball(cache: Path) -> Path:
     return tar
 
 
+def push_base(podman: Podman, cache: Path) -> None:
+    """Make `test/base:1` (the mmdebstrap tarball `podman import`ed: one layer) and push it."""
+    tar = base_tarball(cache)
+    podman("import", "--quiet", str(tar), "localhost/test/base:1")
+    podman.push("test/base:1")
+
+
 def build_images(reg: Registry, tmp: Path, cache: Path | None = None) -> Images:
     """Build and push every test image (about 40 s here, most of it mmdebstrap); `cache` keeps
     the mmdebstrap tarball (default: `tmp`)."""
-    for tool in ("mmdebstrap", "podman", "skopeo", "runc"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is missing: scripts/setup.sh installs it")
-    tar = base_tarball(cache or tmp)
+    need_tools()
     podman = Podman(reg, tmp / "podman")
-    podman("import", "--quiet", str(tar), "localhost/test/base:1")
-    podman.push("test/base:1")
+    push_base(podman, cache or tmp)
     podman.build("test/two:1", f"FROM localhost/test/base:1\nRUN {TWO_RUN}\n", tmp / "ctx-two")
     podman.build("test/sib:1", f"FROM localhost/test/base:1\nRUN {SIB_RUN}\n", tmp / "ctx-sib")
     podman.build("test/noapt:1", f"FROM localhost/test/base:1\nRUN {NOAPT_RUN}\n", tmp / "ctx-na")
