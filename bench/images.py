@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,27 +129,37 @@ def rootless(work: Path, reg: Registry, ref: str, runs: int, note: str) -> list[
         return [_row(w, "", "newuidmap is missing (uidmap)", 0) for w in names]
     user = make_user(USER, work, runtime(work), subids=True)
     try:
-        return _rootless(user, work, reg, ref, runs, note, names)
+        return _rootless(user, reg, ref, runs, note, names)
     finally:
         remove_user(USER)
 
 
-def _rootless(user: User, work: Path, reg: Registry, ref: str, runs: int, note: str,
+def _rootless(user: User, reg: Registry, ref: str, runs: int, note: str,
               names: tuple[str, str]) -> list[Row]:  # fmt: skip
     owner = (user.uid, user.gid)
     reg.trust(user.home, owner)
     reg.login(user.home, owner)
-    xdg = user.home / ".run"  # a login session's runtime dir (skopeo and podman want one)
-    xdg.mkdir(mode=0o700, exist_ok=True)
+    # a login session's runtime dir (skopeo and podman want one), short: rootless podman refuses
+    # a runroot of over 50 characters
+    xdg = Path(tempfile.mkdtemp(prefix="dbx-", dir="/tmp"))
+    os.chown(xdg, user.uid, user.gid)
+    try:
+        return _pulls(user, xdg, ref, runs, note, names)
+    finally:
+        _clear(xdg)
+
+
+def _pulls(user: User, xdg: Path, ref: str, runs: int, note: str, names: tuple[str, str]
+           ) -> list[Row]:  # fmt: skip
     proj = _project(user.home / "img", ref)
     user.own(user.home)
     store, pod = user.home / "store", user.home / "podman"
     env = user.env({"DEVBOX_HOME": str(store), "XDG_RUNTIME_DIR": str(xdg)})
     drop = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
-    podman = [*drop, "podman", "--root", str(pod / "root"), "--runroot", str(pod / "run"), *PODMAN]
+    podman = [*drop, "podman", "--root", str(pod / "root"), "--runroot", str(xdg / "pod"), *PODMAN]
 
     def before() -> None:
-        _clear(store, pod)  # as root: files of the user's subordinate ids too
+        _clear(store, pod, xdg / "pod")  # as root: files of the user's subordinate ids too
         (proj / "devbox.lock").unlink(missing_ok=True)
 
     got = _alternate({
@@ -163,3 +174,23 @@ def _rootless(user: User, work: Path, reg: Registry, ref: str, runs: int, note: 
         _row(names[1] + " (empty --root)", "podman --root EMPTY pull REF", got["podman"], runs,
              f"{note}; storage driver: {driver.stdout.strip() or '?'}"),
     ]  # fmt: skip
+
+
+def main() -> None:
+    """`sudo .venv/bin/python -m bench.images [RUNS]`: these rows alone, as markdown lines."""
+    from bench.report import fmt
+
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (sudo): it creates a throwaway user")
+    work = Path(tempfile.mkdtemp(prefix="devbox-bench-", dir="/tmp"))
+    work.chmod(0o755)
+    try:
+        rows = measure(work, int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    finally:
+        _clear(work)
+    for r in rows:
+        print(f"| {r.what} | `{r.command}` | {fmt(r)} |  | {r.note} |")
+
+
+if __name__ == "__main__":
+    main()
