@@ -78,8 +78,12 @@ def measure(work: Path, runs: int) -> list[Row]:
         return [_row("pull + unpack an image", "", str(e), 0)]
     reg = start_registry(work / "registry")
     try:
-        push_base(Podman(reg, work / "podman-build"), work)
-        _clear(work / "podman-build")
+        podman = Podman(reg, work / "podman-build")
+        try:
+            push_base(podman, work)
+        finally:
+            podman.close()
+            _clear(work / "podman-build")
         ref = reg.ref("test/base:1")
         note = f"one layer, {_size(reg)}"
         rows = root(work, reg, ref, runs, note)
