@@ -14,6 +14,7 @@ SECTIONS = {
     "build": "Builds (cold apt cache for both devbox and mmdebstrap: each build starts from an "
     "empty store and downloads every .deb)",
     "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
+    "image": "Pulling and unpacking an image into an empty store (from a registry on 127.0.0.1)",
 }
 
 
@@ -64,6 +65,9 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
           1.25)  # fmt: skip
     ratio("adding one package vs the cold build", find(rows, "incremental"),
           find(rows, "cold build"), 0.35)  # fmt: skip
+    for who in ("root", "rootless"):
+        mine, podman = find(rows, f"{who}: devbox build"), find(rows, f"{who}: podman pull")
+        ratio(f"pulling an image ({who}): devbox build vs podman pull", mine, podman, 1.2)
     grow = next((r for r in rows if "bytes" in r.extra), None)
     if grow is None:
         out.append(("second project's store growth", "not measured", None, "≤ 25 MiB"))
@@ -83,7 +87,7 @@ def write(
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine}.",
         f"Regenerate with `{command}` from the repository root (as root; it took "
         f"{took / 60:.0f} min). Figures are medians: {args.runs} runs for entering and "
-        f"{args.build_runs} for builds; all measured in this one run.",
+        f"{args.build_runs} for builds and image pulls; all measured in this one run.",
         "",
         "## Acceptance ratios",
         "",
@@ -135,4 +139,13 @@ NOTES = [
     "network (this machine lacks what podman's defaults need; `bench/anchors.py` sets them), "
     "the same layers imported as an image; distrobox's first enter (which sets the container "
     "up) is not timed.",
+    "- **Pulling an image.** `bench/images.py` starts Debian's docker-registry on 127.0.0.1 "
+    "(TLS from a test CA, an htpasswd login) and pushes the test suite's `base` image into it "
+    "(mmdebstrap minbase bookworm, `podman import`ed: one layer). Each round empties both "
+    'stores (untimed), then times `devbox build` of a project whose `base = "oci:REF"` with '
+    "a fresh DEVBOX_HOME (skopeo pulls the blobs, devbox unpacks the layer into its store) and "
+    "`podman pull REF` into an empty `--root` (runc, cgroupfs, kernel overlayfs storage), one "
+    "after the other. Both read the CA and the login from their home (`~/.config/containers/"
+    "certs.d`, `~/.docker/config.json`). As root, then as a created user with a subuid range "
+    "(rootless podman, with a runtime dir of its own).",
 ]

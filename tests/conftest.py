@@ -26,21 +26,31 @@ USER_TESTS = (
     "tests/integration/test_rootless_trust.py::",
     "tests/integration/test_demo.py::",
     "tests/integration/test_tutorial.py::",
+    "tests/integration/test_registry_fixture.py::test_a_user_",
+    "tests/integration/test_images_rootless",
     "tests/security/",
 )
+# Tests of images (pulled from the session's registry, tests/integration/conftest.py): one group,
+# so the images are built once, in one worker, beside the integration group. (Image tests with
+# created users are in USER_TESTS above: test_images_rootless*.py.)
+IMAGE_TESTS = ("tests/integration/test_images", "tests/integration/test_registry_fixture.py::")
 
 
 def xdist_group(nodeid: str) -> str | None:
     """The tests that must run in one xdist worker, one after another (scripts/test runs two
     workers with --dist loadgroup): the integration tests, and apart from them the ones with
-    real users.
+    real users, and the image tests (which share the session's test images).
 
     Spread over workers, each worker would bootstrap its own base into its own store (the
     session's), and tests that check what a build leaves in the store would see the other
     worker's builds. The users' tests share nothing with them, so that group runs beside the
-    integration one, and the unit and CLI tests fill in around both."""
+    integration one, and the unit and CLI tests fill in around both. The image tests build
+    their own images (no mmdebstrap base shared with the integration group), so they too run
+    beside it."""
     if nodeid.startswith(USER_TESTS):
         return "users"
+    if nodeid.startswith(IMAGE_TESTS):
+        return "images"
     if nodeid.startswith("tests/integration/"):
         return "integration"
     return None
