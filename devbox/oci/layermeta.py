@@ -134,7 +134,10 @@ def set_xattrs(target: int | bytes, attrs: list[tuple[bytes, bytes]], entry: str
     """Set them on an fd, or a path (a symlink's, under /proc/self/fd: not followed)."""
     for name, value in attrs:
         try:
-            os.setxattr(target, name, value, follow_symlinks=False)
+            if isinstance(target, int):
+                os.setxattr(target, name, value)
+            else:
+                os.setxattr(target, name, value, follow_symlinks=False)
         except OSError as e:
             if e.errno in SKIPPED_ERRNOS:
                 continue
