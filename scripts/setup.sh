@@ -13,10 +13,10 @@ VENV="$REPO_ROOT/.venv"
 cd "$REPO_ROOT"
 
 # Debian/Ubuntu packages: the sandbox and layer tools devbox drives (bubblewrap, mmdebstrap,
-# uidmap, util-linux, mount), the shells the tests start (zsh, fish), shellcheck for the shell
+# uidmap, util-linux, mount, zstd for zstd-compressed image layers), the shells the tests start (zsh, fish), shellcheck for the shell
 # scripts (scripts/test, pre-commit), and Python for .venv.
 SETUP_APT_PACKAGES=(
-  bubblewrap mmdebstrap uidmap util-linux mount zsh fish shellcheck
+  bubblewrap mmdebstrap uidmap util-linux mount zstd zsh fish shellcheck
   python3 python3-venv python3-pip ca-certificates
 )
 
