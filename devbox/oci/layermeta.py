@@ -125,6 +125,8 @@ def xattrs(m: tarfile.TarInfo, entry: str) -> list[tuple[bytes, bytes]]:
         if name.startswith(OVERLAY):
             raise BadLayer(f"{entry}: carries the overlayfs attribute {name}; a layer may not "
                            "set overlayfs attributes itself")  # fmt: skip
+        if name == "security.capability" and not m.isreg():
+            continue  # a capability acts only on a regular file (the kernel refuses it elsewhere)
         if name.startswith(KEPT) or name in KEPT_NAMES:
             out.append((raw(name), data))
     return out

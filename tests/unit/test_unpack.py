@@ -9,6 +9,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,12 +132,22 @@ def test_a_file_capability_is_kept(tmp_path: Path) -> None:
                     "trusted.other": b"skipped",
                     "security.selinux": b"skipped",
                 },
-            )
+            ),
+            E("bin/", "dir", xattrs={"user.dir": b"d", "security.capability": CAP_NET_RAW}),
+            E(
+                "bin/l",
+                "symlink",
+                target="ping",
+                xattrs={"security.capability": CAP_NET_RAW, "user.x": b"1"},
+            ),
+            E("bin/p", "fifo", xattrs={"user.fifo": b"skipped: the kernel refuses it"}),
         ]
     )
     into = fresh(tmp_path)
     r = unpack(into, tar)
     assert r.code == 0, r.err
+    assert os.listxattr(into / "bin") == ["user.dir"]
+    assert os.listxattr(into / "bin/l", follow_symlinks=False) == []
     f = into / "bin/ping"
     assert os.getxattr(f, "security.capability") == CAP_NET_RAW
     if shutil.which("getcap"):  # Debian's libcap2-bin reads it as the capability meant
@@ -322,3 +333,32 @@ def test_an_overlay_of_two_layers_acts_as_the_image_meant(tmp_path: Path) -> Non
         assert (mnt / "opt/new").read_bytes() == b"new"
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_full_disk_exits_1_on_one_line(tmp_path: Path) -> None:
+    small = fresh(tmp_path, "small")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        into = fresh(small)
+        blob = tmp_path / "blob"
+        blob.write_bytes(make_tar([E("big", data=BIG)]))
+        r = unpack(into, blob)
+        assert r.code == 1 and r.err == "devbox-unpack: no space left on device\n", r.err
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_the_blob_from_an_inherited_fd(tmp_path: Path) -> None:
+    tar = make_tar([E("f", data=b"from the fd")])
+    blob = tmp_path / "blob"
+    blob.write_bytes(compress(tar, "zstd"))
+    into = fresh(tmp_path)
+    fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        argv = [sys.executable, "-m", "devbox.oci.unpack", "--into", str(into),
+                "--media-type", "tar+zstd", "--fd", str(fd), "--diff-id", sha(tar)]  # fmt: skip
+        r = subprocess.run(argv, pass_fds=[fd], capture_output=True, text=True, check=False)
+    finally:
+        os.close(fd)
+    assert r.returncode == 0, r.stderr
+    assert (into / "f").read_bytes() == b"from the fd"
