@@ -13,17 +13,17 @@ VENV="$REPO_ROOT/.venv"
 cd "$REPO_ROOT"
 
 # Debian/Ubuntu packages: the sandbox and layer tools devbox drives (bubblewrap, mmdebstrap,
-# uidmap, util-linux, mount), skopeo to pull images (`base = "oci:REF"`), the shells the tests
+# uidmap, util-linux, mount), skopeo to pull images (`base = "oci:REF"`) and zstd to unpack zstd layers, the shells the tests
 # start (zsh, fish), shellcheck for the shell scripts (scripts/test, pre-commit), and Python for
 # .venv. For the image tests and benchmarks: a local registry (docker-registry), clients that
 # build, push and pull images (podman with runc, buildah), an independent unpacker to check
 # against (umoci), htpasswd for the registry's bcrypt logins (apache2-utils), openssl for its
-# test CA, zstd for zstd-compressed layers, and getcap/setcap (libcap2-bin) to check file
+# test CA, and getcap/setcap (libcap2-bin) to check file
 # capabilities in unpacked layers.
 SETUP_APT_PACKAGES=(
-  bubblewrap mmdebstrap uidmap util-linux mount skopeo zsh fish shellcheck
+  bubblewrap mmdebstrap uidmap util-linux mount skopeo zstd zsh fish shellcheck
   python3 python3-venv python3-pip ca-certificates
-  docker-registry podman runc buildah umoci apache2-utils openssl zstd libcap2-bin
+  docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin
 )
 
 _setup_log() { printf 'setup: %s\n' "$*" >&2; }

@@ -125,6 +125,8 @@ def xattrs(m: tarfile.TarInfo, entry: str) -> list[tuple[bytes, bytes]]:
         if name.startswith(OVERLAY):
             raise BadLayer(f"{entry}: carries the overlayfs attribute {name}; a layer may not "
                            "set overlayfs attributes itself")  # fmt: skip
+        if name == "security.capability" and not m.isreg():
+            continue  # a capability acts only on a regular file (the kernel refuses it elsewhere)
         if name.startswith(KEPT) or name in KEPT_NAMES:
             out.append((raw(name), data))
     return out
@@ -134,7 +136,10 @@ def set_xattrs(target: int | bytes, attrs: list[tuple[bytes, bytes]], entry: str
     """Set them on an fd, or a path (a symlink's, under /proc/self/fd: not followed)."""
     for name, value in attrs:
         try:
-            os.setxattr(target, name, value, follow_symlinks=False)
+            if isinstance(target, int):
+                os.setxattr(target, name, value)
+            else:
+                os.setxattr(target, name, value, follow_symlinks=False)
         except OSError as e:
             if e.errno in SKIPPED_ERRNOS:
                 continue

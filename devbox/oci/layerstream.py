@@ -169,7 +169,7 @@ class _Zstd(_Raw):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.feeder.join()
+        self.feeder.join(timeout=5)  # it ends with zstd's input (or is blocked reading the blob)
         for f in (self.proc.stdout, self.err):
             if f is not None:
                 f.close()

@@ -68,7 +68,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def say(reason: str) -> None:
-    sys.stderr.write(f"devbox-unpack: {printable(reason)}\n")
+    line = f"devbox-unpack: {printable(reason)}\n"  # one line: the reason's own are escaped
+    sys.stderr.write(printable(line, keep="\n"))
     sys.stderr.flush()
 
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line, never a traceback
         say(f"internal error: {type(e).__name__}: {e}")
         return 1
-    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.write(printable(json.dumps(result) + "\n", keep="\n"))  # ASCII JSON anyway
     return 0
 
 
