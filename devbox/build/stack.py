@@ -169,7 +169,8 @@ class Job:
                     lb.abort()
                 raise
             secs = time.monotonic() - start
-            display.info(f"{label}: built in {secs:.1f}s ({meta.size / 2**20:.0f} MiB)")
+            size = store.size_of(st, meta) / 2**20
+            display.info(f"{label}: built in {secs:.1f}s ({size:.0f} MiB)")
             return meta
 
     def _run(self, lb: store.LayerBuild, pins: Pins | None) -> store.LayerMeta:

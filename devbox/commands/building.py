@@ -16,6 +16,7 @@ from devbox.errors import DevboxError
 from devbox.plan import lockcheck, lockfile
 from devbox.plan.recipe import plan
 from devbox.sandbox.host import current_tier
+from devbox.store.layers import size_of
 from devbox.store.paths import Store
 
 
@@ -31,7 +32,7 @@ def build_here(display: Display, *, locked: bool, no_cache: bool, yes: bool = Fa
     mark = trust.lock_mark(spec)
     metas = build_box(spec, st, display, no_cache=no_cache, locked=locked)
     trust.follow_lock(spec, data, mark, lambda: metas)
-    size = sum(m.size for m in metas) / 2**20
+    size = sum(size_of(st, m) for m in metas) / 2**20
     how = " exactly as devbox.lock says" if locked else ""
     return f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)"
 

@@ -36,6 +36,7 @@ from devbox.plan.recipe import input_digests
 from devbox.sandbox.host import current_tier
 from devbox.spec.load import load_spec
 from devbox.spec.model import Spec
+from devbox.store.layers import size_of
 from devbox.store.paths import Store
 
 DEBOUNCE = 0.4  # seconds of quiet before acting on a burst of events
@@ -213,7 +214,7 @@ class Watcher:
             return None
         finally:
             self.lock_after = lock_content(self.targets)
-        size = sum(m.size for m in metas) / 2**20
+        size = sum(size_of(self.st, m) for m in metas) / 2**20
         self.say(f"{spec.name}: ready ({len(metas)} layers, {size:.0f} MiB)")
         return spec
 

@@ -61,7 +61,8 @@ def resolve(ref: mf.Reference, pins: dict[str, Any] | None, log: Path) -> tuple[
     (pulled by digest: a moved tag changes nothing), else what the registry says now."""
     if pins and isinstance(pins.get("manifest"), str):
         return pins["manifest"], str(pins.get("index") or ""), str(pins.get("platform") or "")
-    raw = skopeo.inspect_raw(str(ref), log)
+    # a tag beside a digest: the digest wins (skopeo takes no reference with both)
+    raw = skopeo.inspect_raw(ref.by_digest(ref.digest) if ref.digest else str(ref), log)
     top = mf.digest_of(raw)
     if ref.digest is not None and top != ref.digest:
         raise DevboxError(f"{ref}: the registry sent a manifest whose digest is {top}")

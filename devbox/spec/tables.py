@@ -7,8 +7,10 @@ import difflib
 import re
 from pathlib import PurePosixPath
 
+from devbox.errors import DevboxError
 from devbox.spec import suites
 from devbox.spec import validate as v
+from devbox.spec.imageref import parse_reference
 from devbox.spec.model import DEBIAN_SUITES, DEFAULT_MIRROR, Base, Interpreter, Shell
 from devbox.spec.tomlpos import KeyPath
 from devbox.spec.validate import Ctx, Table, get_str, get_str_list, wrong_type
@@ -34,10 +36,10 @@ TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
 MIRROR_SCHEMES = ("http://", "https://", "file:/")
 
 
-PLANNED = "oci: and rootfs: bases are planned, not supported yet"
-
-
-BASE_FORMS = f"debian:<suite> ({', '.join(DEBIAN_SUITES)}); {PLANNED}"
+BASE_FORMS = (
+    f"debian:<suite> ({', '.join(DEBIAN_SUITES)}); oci:<image reference>; "
+    "rootfs:<tarball in the project>"
+)
 
 
 PROVIDERS = {"python": ("apt", "uv"), "node": ("apt", "npm")}
@@ -116,15 +118,23 @@ def _base(ctx: Ctx, box: Table) -> Base:
             raise ctx.fail(key, message, allowed=", ".join(DEBIAN_SUITES))
         return Base("debian", ref, DEFAULT_MIRROR)
     if kind == "oci":
+        example = "oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm"
         if not ref or any(c.isspace() for c in ref) or ref.startswith("/"):
-            example = (
-                f"oci:<image reference>, e.g. oci:docker.io/library/debian:bookworm ({PLANNED})"
-            )
             raise ctx.fail(key, f'"{ref}" is not an image reference', allowed=example)
+        try:
+            parse_reference(ref)
+        except DevboxError as e:
+            raise ctx.fail(key, e.message, allowed=example) from None
         return Base("oci", ref)
     if not ref.endswith(TARBALL_SUFFIXES) or ref in TARBALL_SUFFIXES:
-        allowed = f"rootfs:<path ending in {', '.join(TARBALL_SUFFIXES)}> ({PLANNED})"
+        allowed = f"rootfs:<path in the project ending in {', '.join(TARBALL_SUFFIXES)}>"
         raise ctx.fail(key, f'"{ref}" is not a rootfs tarball', allowed=allowed)
+    problem = relative_path_problem(ref) or (".. in it" if ".." in ref.split("/") else None)
+    if problem is not None:
+        message = f'the rootfs tarball "{ref}" {problem}'
+        raise ctx.fail(
+            key, message, allowed="a path inside the project, e.g. rootfs:images/root.tar"
+        )
     return Base("rootfs", ref)
 
 

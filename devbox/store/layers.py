@@ -81,6 +81,15 @@ def expand(store: Store, stack: Iterable[str]) -> list[str]:
     return out
 
 
+def size_of(store: Store, meta: LayerMeta) -> int:
+    """A layer's size on disk, with its image's layers (an image base) counted in."""
+    size = meta.size
+    for digest in meta.lowers or ():
+        with contextlib.suppress(DevboxError):
+            size += read_meta(store, digest).size
+    return size
+
+
 def read_meta(store: Store, digest: str) -> LayerMeta:
     try:
         data = json.loads(store.layer_meta(digest).read_text())

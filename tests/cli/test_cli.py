@@ -143,8 +143,8 @@ SPEC_HINTS = {
     "unknown base": (
         '[box]\nbase = "ubuntu:jammy"\n',
         '/devbox.toml:2: box.base: "ubuntu:jammy" is not a known base form\n  allowed: '
-        "debian:<suite> (bullseye, bookworm, trixie, sid); oci: and rootfs: bases are planned, "
-        "not supported yet\n",
+        "debian:<suite> (bullseye, bookworm, trixie, sid); oci:<image reference>; "
+        "rootfs:<tarball in the project>\n",
     ),
 }
 

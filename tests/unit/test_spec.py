@@ -98,16 +98,19 @@ def test_custom_mirror(mirror: str) -> None:
     assert spec.base == Base("debian", "sid", mirror)
 
 
+DIGEST = "sha256:" + "a" * 64
+
+
 @pytest.mark.parametrize(
     ("base", "expected"),
     [
         ("oci:docker.io/library/debian:bookworm", Base("oci", "docker.io/library/debian:bookworm")),
         ("oci:localhost:5000/team/base:1", Base("oci", "localhost:5000/team/base:1")),
-        ("oci:debian@sha256:abc123", Base("oci", "debian@sha256:abc123")),
+        (f"oci:debian@{DIGEST}", Base("oci", f"debian@{DIGEST}")),
         ("rootfs:images/root.tar", Base("rootfs", "images/root.tar")),
         ("rootfs:root.tar.gz", Base("rootfs", "root.tar.gz")),
         ("rootfs:root.tgz", Base("rootfs", "root.tgz")),
-        ("rootfs:/abs/root.tar.zst", Base("rootfs", "/abs/root.tar.zst")),
+        ("rootfs:images/root.tar.zst", Base("rootfs", "images/root.tar.zst")),
     ],
 )
 def test_other_bases_have_no_mirror(base: str, expected: Base) -> None:
@@ -234,7 +237,7 @@ ERRORS = [
     ),
     ("name-bad", '[box]\nname = "-x"\nbase = "debian:sid"\n', "box.name", "name =", "box name"),
     ("base-missing", '\n[box]\nname = "x"\n', "box.base", "[box]", "missing"),
-    ("base-scheme", '[box]\nbase = "docker:debian"\n', "box.base", "base =", "planned"),
+    ("base-scheme", '[box]\nbase = "docker:debian"\n', "box.base", "base =", "rootfs:<tarball"),
     (
         "base-typo",
         '[box]\nbase = "debain:bookworm"\n',
