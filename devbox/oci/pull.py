@@ -56,11 +56,14 @@ def blob_path(st: Store, digest: str) -> Path:
     return st.blobs / algo / hexdigest
 
 
-def resolve(ref: mf.Reference, pins: dict[str, Any] | None, log: Path) -> tuple[str, str, str]:
-    """(manifest digest, index digest or "", platform) for `ref`: the lock's pins when given
-    (pulled by digest: a moved tag changes nothing), else what the registry says now."""
+def resolve(
+    ref: mf.Reference, pins: dict[str, Any] | None, log: Path
+) -> tuple[str, str, str, bytes | None]:
+    """(manifest digest, index digest or "", platform, the manifest if already fetched) for
+    `ref`: the lock's pins when given (pulled by digest: a moved tag changes nothing), else what
+    the registry says now."""
     if pins and isinstance(pins.get("manifest"), str):
-        return pins["manifest"], str(pins.get("index") or ""), str(pins.get("platform") or "")
+        return pins["manifest"], str(pins.get("index") or ""), str(pins.get("platform") or ""), None
     # a tag beside a digest: the digest wins (skopeo takes no reference with both)
     raw = skopeo.inspect_raw(ref.by_digest(ref.digest) if ref.digest else str(ref), log)
     top = mf.digest_of(raw)
@@ -68,8 +71,8 @@ def resolve(ref: mf.Reference, pins: dict[str, Any] | None, log: Path) -> tuple[
         raise DevboxError(f"{ref}: the registry sent a manifest whose digest is {top}")
     if mf.kind(raw) == "index":
         chosen, plat = mf.choose(raw)
-        return chosen, top, plat
-    return top, "", ""
+        return chosen, top, plat, None
+    return top, "", "", raw
 
 
 def pull(
@@ -81,9 +84,10 @@ def pull(
 ) -> Image:
     """The image `text` (a reference) in the store, pulled if its blobs are not all there."""
     ref = mf.parse_reference(text)
-    manifest_digest, index, plat = resolve(ref, pins, log)
+    manifest_digest, index, plat, raw = resolve(ref, pins, log)
     by_digest = ref.by_digest(manifest_digest)
-    raw = skopeo.inspect_raw(by_digest, log)
+    if raw is None:
+        raw = skopeo.inspect_raw(by_digest, log)
     if mf.digest_of(raw) != manifest_digest:
         raise DevboxError(f"{by_digest}: the registry sent a manifest with another digest")
     if mf.kind(raw) != "manifest":
@@ -93,7 +97,8 @@ def pull(
     missing = [b for b in wanted if not blob_path(st, b.digest).is_file()]
     fresh_record = not record_path(st, manifest_digest).exists()
     if missing:
-        say(f"pulling {len(missing)} of {len(wanted)} blobs")
+        size = sum(b.size for b in missing) / 2**20
+        say(f"downloading {len(missing)} of {len(wanted)} blobs ({size:.1f} MiB)")
         _fetch(st, by_digest, wanted, log, say)
     try:
         config = mf.parse_config(_read_blob(st, m.config))

@@ -87,16 +87,21 @@ def copy(
         tool(), "copy", "--retry-times", RETRIES, "--dest-shared-blob-dir", str(blobs),
         f"docker://{ref}", f"oci:{layout}:devbox",
     ]  # fmt: skip
-    rc, _, err = _run(argv, log, on_line)
+    rc, _, err = _run(argv, log, on_line, merge=True)
     if rc != 0:
         raise explain(ref, err.decode(errors="replace"))
 
 
 def _run(
-    argv: Sequence[str], log: Path | None, on_line: Callable[[str], None] | None = None
+    argv: Sequence[str],
+    log: Path | None,
+    on_line: Callable[[str], None] | None = None,
+    *,
+    merge: bool = False,
 ) -> tuple[int, bytes, bytes]:
     """Run skopeo so that it dies with devbox (setpriv's parent-death signal, as build tools),
-    its stderr (progress and errors) appended to `log` and passed line by line to `on_line`."""
+    its stderr (errors; with `merge` its stdout too: copy's per-blob progress) appended to `log`
+    and passed line by line to `on_line`."""
     died_with_us = [host.tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     env = dict(os.environ)
     if os.geteuid() != 0 and not env.get("XDG_RUNTIME_DIR"):
@@ -107,18 +112,21 @@ def _run(
     with tempfile.TemporaryFile() as out:
         try:
             proc = subprocess.Popen(
-                died_with_us, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                died_with_us, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if merge else out,
+                stderr=subprocess.STDOUT if merge else subprocess.PIPE,
                 start_new_session=True, env=env,
             )  # fmt: skip
         except OSError as e:
             raise DevboxError(f"cannot run skopeo: {e.strerror}") from e
-        assert proc.stderr is not None
+        pipe = proc.stdout if merge else proc.stderr
+        assert pipe is not None
         err = bytearray()
         if log is not None:
             private.mkdirs(log.parent)
             with open(log, "ab") as logf:
                 logf.write(("\n$ " + " ".join(argv) + "\n").encode(errors="replace"))
-        pump = threading.Thread(target=_pump, args=(proc.stderr, err, log, on_line), daemon=True)
+        pump = threading.Thread(target=_pump, args=(pipe, err, log, on_line), daemon=True)
         pump.start()
         try:
             rc = proc.wait()
