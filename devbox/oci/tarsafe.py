@@ -18,6 +18,7 @@ import tarfile
 from typing import Protocol
 
 from devbox.oci import layermeta as meta
+from devbox.oci.filepool import BIG, Pool, file_job, is_dir, read_all
 from devbox.oci.layermeta import Parts, text
 from devbox.oci.layerstream import CHUNK, BadLayer
 
@@ -44,8 +45,10 @@ class Tree:
         self.stale: list[int] = []  # fds of removed directories, closed before the next entry
         self.modes: dict[Parts, tuple[int, int, int]] = {}  # directory: mode, atime, mtime
         self.files = self.bytes = self.devices = 0
+        self.pool = Pool()
 
     def close(self) -> None:
+        self.pool.close()
         for fd in [*self.dirs.values(), *self.stale]:
             os.close(fd)
         self.dirs, self.stale = {}, []
@@ -115,6 +118,8 @@ class Tree:
         self.next_entry()
         entry = m.name
         parts = meta.split(m.name, entry)
+        if self.pool.busy(parts):  # a file at or under this name is still being written
+            self.pool.settle()
         if parts and parts[-1].startswith(WHITEOUT):
             return self.whiteout(parts, entry)
         attrs = meta.xattrs(m, entry)
@@ -128,8 +133,12 @@ class Tree:
         parent = self.dir(parts[:-1], entry)
         if m.isdir():
             return self.directory(m, parts, entry, attrs)
-        if m.isreg():
+        if m.isreg() and m.size <= BIG and not is_dir(parent, parts[-1]):
             assert tar is not None
+            self.hand_over(parent, parts, read_all(tar, m.size, entry), m, entry, attrs)
+        elif m.isreg():
+            assert tar is not None
+            self.pool.settle()
             fd = self.create(parent, parts)
             try:
                 self.copy(tar, fd, m.size, entry)
@@ -152,6 +161,13 @@ class Tree:
             raise BadLayer(f"{entry}: a tar entry of type {m.type!r}, which devbox does not unpack")
         self.files += 1
         return None
+
+    def hand_over(self, parent: int, parts: Parts, data: bytes, m: tarfile.TarInfo, entry: str,
+                  attrs: list[tuple[bytes, bytes]]) -> None:  # fmt: skip
+        """The file is made by the pool's thread (what is at its name is no directory)."""
+        self.bytes += len(data)
+        finish = lambda fd: self.metadata(fd, m, entry, attrs)  # noqa: E731
+        self.pool.submit(parts, file_job(parent, parts[-1], data, finish))
 
     def create(self, parent: int, parts: Parts) -> int:
         try:
@@ -223,6 +239,8 @@ class Tree:
             raise BadLayer(f"{entry}: a hard link without a target")
         if target == parts:
             return
+        if self.pool.busy(target):
+            self.pool.settle()
         role = "links to a file"
         tdir = self.dir(target[:-1], entry, create=False, role=role)
         try:
@@ -255,6 +273,8 @@ class Tree:
         if name in (b"", b".", b".."):
             raise BadLayer(f"{entry}: a whiteout of no name")
         gone = (*parts[:-1], name)
+        if self.pool.busy(gone):
+            self.pool.settle()
         self.clear(parent, gone)
         os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
         self.files += 1
@@ -262,6 +282,7 @@ class Tree:
     def finish(self) -> None:
         """Directories' modes and times, deepest first (adding children changed their times);
         one that a later entry replaced is left alone."""
+        self.pool.settle()
         self.next_entry()
         for parts, (mode, atime, mtime) in sorted(self.modes.items(), key=lambda i: -len(i[0])):
             try:

@@ -362,3 +362,33 @@ def test_the_blob_from_an_inherited_fd(tmp_path: Path) -> None:
         os.close(fd)
     assert r.returncode == 0, r.stderr
     assert (into / "f").read_bytes() == b"from the fd"
+
+
+def test_a_name_written_again_in_one_layer_ends_as_the_last_entry_says(tmp_path: Path) -> None:
+    """Files are made by a second thread: what follows a file at its name (or under it, or
+    linking to it) waits for it, so the layer is as written in order."""
+    many = [E(f"bulk/{i}", data=b"x" * i) for i in range(300)]
+    entries = [
+        *many,
+        E("a", data=b"1"),
+        E("a", data=b"2"),  # the same name again: the second wins
+        E("b", data=b"linked"),
+        E("c", "link", target="b"),  # a hard link to a file just handed over
+        E("d", data=b"gone"),
+        E(".wh.d"),  # deleted in the same layer
+        E("e", data=b"file"),
+        E("e", "symlink", target="/elsewhere"),  # a file replaced by a symlink
+        E("g", data=b"file"),
+        E("g", "dir"),  # a file replaced by a directory
+        E("g/h", data=b"in the dir"),
+    ]
+    into = fresh(tmp_path)
+    r = unpack(into, make_tar(entries))
+    assert r.code == 0, r.err
+    assert (into / "a").read_bytes() == b"2"
+    assert (into / "b").stat().st_ino == (into / "c").stat().st_ino
+    d = (into / "d").lstat()
+    assert stat.S_ISCHR(d.st_mode) and d.st_rdev == 0
+    assert os.readlink(into / "e") == "/elsewhere"
+    assert (into / "g/h").read_bytes() == b"in the dir"
+    assert all((into / f"bulk/{i}").read_bytes() == b"x" * i for i in range(300))
