@@ -40,7 +40,11 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
         if digest is not None:
             meta = store.read_meta(st, digest)
             metas.append(meta)
-            lines.append(f"  {layer.kind:<7} {digest[:12]}  {_mib(meta.size):>10}  {layer.title}")
+            size, title = store.size_of(st, meta), layer.title
+            if meta.lowers:
+                image = meta.image or {}
+                title += f" ({len(meta.lowers)} image layers; {image.get('os', 'unknown OS')})"
+            lines.append(f"  {layer.kind:<7} {digest[:12]}  {_mib(size):>10}  {printable(title)}")
         else:
             lines.append(f"  {layer.kind:<7} {'-':<12}  {'not built':>10}  {layer.title}")
     box = Box(spec, st, tuple(m.digest for m in metas), tier)

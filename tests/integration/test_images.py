@@ -271,3 +271,39 @@ def test_a_rootfs_tarball_is_a_base(
     r = devbox("build", cwd=p)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "symlink" in r.stderr or "link" in r.stderr
+
+
+def test_an_index_gives_this_machines_platform_and_the_lock_records_both(
+    images: Images, home: Path, devbox: Devbox, tmp_path: Path
+) -> None:
+    p = project(tmp_path, "multi", images.multi.ref)
+    r = devbox("run", "--", "cat", "/opt/gone", cwd=p, env={"HOME": str(home)})
+    assert r.returncode == 0 and r.stdout.strip() == "gone", r.stderr  # the amd64 entry: base
+    base = lock_base(p)
+    host = next(k for k in images.multi.platforms if not k.endswith("arm64"))
+    assert base["index"] == images.multi.digest and base["platform"] == host
+    assert base["manifest"] == images.multi.platforms[host] == images.base.digest
+
+
+def test_a_mirror_in_registries_conf_is_used(
+    registry: Registry, images: Images, home: Path, devbox: Devbox, tmp_path: Path
+) -> None:
+    """A registry that does not exist, mirrored (as registries.conf says) by the test registry:
+    devbox pulls through skopeo's own settings, as podman would."""
+    if os.geteuid() != 0:
+        pytest.skip("root reads registries.conf from /etc only")
+    conf = Path("/etc/containers/registries.conf.d") / f"devbox-test-{os.getpid()}.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        '[[registry]]\nlocation = "registry.invalid"\n'
+        f'[[registry.mirror]]\nlocation = "{registry.host}"\n'
+    )
+    try:
+        before = registry.requests("GET", "/v2/test/base/manifests/")
+        p = project(tmp_path, "mirrored", "registry.invalid/test/base:1")
+        r = devbox("run", "--", "cat", "/opt/gone", cwd=p, env={"HOME": str(home)})
+        assert r.returncode == 0 and r.stdout.strip() == "gone", r.stderr
+        assert registry.requests("GET", "/v2/test/base/manifests/") > before
+        assert lock_base(p)["manifest"] == images.base.digest
+    finally:
+        conf.unlink()
