@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,6 +95,19 @@ def test_an_image_is_a_box_base_with_its_lock_and_layers_shared(
     assert len(shared) == 1  # once on disk, below both boxes
     bases = [m for m in metas if m["kind"] == "oci"]
     assert len(bases) == 2 and all(shared[0]["digest"] in m["lowers"] for m in bases)
+
+    # ls knows both boxes share the layer; gc, once `two` is gone, frees only what was its own
+    r = devbox("ls", cwd=q, env=env)
+    assert r.returncode == 0 and "1 image layer shared by several boxes" in r.stdout, r.stdout
+    shutil.rmtree(p)
+    r = devbox("gc", cwd=q, env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\b1 image layer\b", r.stdout) and "2 cached blobs" in r.stdout, r.stdout
+    blobs = {e.name for e in (devbox.store / "oci/blobs/sha256").iterdir()}
+    assert images.two.layers[1].split(":")[1] not in blobs
+    assert images.sib.layers[0].split(":")[1] in blobs
+    r = devbox("run", "--", "cat", "/opt/sib/hello", cwd=q, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "sib", r.stderr
 
 
 def test_apt_on_a_debian_image_and_refused_on_one_without_apt(
