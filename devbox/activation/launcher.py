@@ -208,11 +208,16 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
     stale = [f"! [ -f {q(path)} ]" for path in layer_files(box)]
     stale += [f"! [ -d {q(str(d))} ]" for d in (p.run, p.rc, p.upper, p.work, p.merged, p.home)]
     code = set(made_of(*SHAPED_BY))
+    # an [env] file that became a symlink is refused by devbox: hand over whatever its mtime (a
+    # link to a file written in the same clock tick has the same one)
+    env_files = {str(box.spec.project / rel) for rel in box.spec.env_files}
     for i, (path, mtime) in enumerate(snap.items()):
         if mtime is None:
             stale.append(f"[ -e {q(path)} ]")
         elif path in code:  # replaced by an edit or an install: newer than every one was
             stale.append(f'[ {q(path)} -nt "$S/{CODE_STAMP}" ]')
+        elif path in env_files:
+            stale.append(f'changed {q(path)} "$S/{i}" || [ -h {q(path)} ]')
         else:
             stale.append(f'changed {q(path)} "$S/{i}"')
     if code & snap.keys():
