@@ -188,16 +188,20 @@ class Tree:
             left -= len(chunk)
         self.bytes += size
 
-    def metadata(self, fd: int, m: tarfile.TarInfo, entry: str, attrs: list[tuple[bytes, bytes]]
-                 ) -> None:  # fmt: skip
-        """Owner, then mode (chown clears set-id bits), then xattrs (chown clears file
-        capabilities), then times."""
+    def own(self, fd: int, m: tarfile.TarInfo, entry: str) -> None:
+        """The entry's owner (unless the namespace maps one id only)."""
         if self.chown:
             ids = meta.owner(m, entry)
             try:
                 os.fchown(fd, *ids)
             except OSError as e:
                 raise meta.chown_failed(e, entry, ids) from None
+
+    def metadata(self, fd: int, m: tarfile.TarInfo, entry: str, attrs: list[tuple[bytes, bytes]]
+                 ) -> None:  # fmt: skip
+        """Owner, then mode (chown clears set-id bits), then xattrs (chown clears file
+        capabilities), then times."""
+        self.own(fd, m, entry)
         os.fchmod(fd, m.mode & 0o7777)
         meta.set_xattrs(fd, attrs, entry)
         os.utime(fd, ns=meta.times(m, entry))
@@ -207,12 +211,7 @@ class Tree:
         if parts and not self.clear(self.dir(parts[:-1], entry), parts, keep_dir=True):
             os.mkdir(parts[-1], 0o700, dir_fd=self.dir(parts[:-1], entry))
         fd = self.dir(parts, entry)
-        if self.chown:
-            ids = meta.owner(m, entry)
-            try:
-                os.fchown(fd, *ids)
-            except OSError as e:
-                raise meta.chown_failed(e, entry, ids) from None
+        self.own(fd, m, entry)
         meta.set_xattrs(fd, attrs, entry)
         self.modes[parts] = (m.mode & 0o7777, *meta.times(m, entry))
         if parts:
