@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from devbox.errors import DevboxError
-from devbox.spec.imageref import Reference, parse_reference
+from devbox.spec.imageref import DIGEST, Reference, parse_reference
 
 __all__ = ["Reference", "parse_reference"]
 
@@ -42,7 +41,6 @@ LAYER_TYPES = frozenset(
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     }
 )
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # machine -> (GOARCH, variant), as images name platforms
 _ARCH = {
     "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", "v8"),
@@ -106,7 +104,7 @@ def _blob(d: object, what: str) -> Blob:
     if not isinstance(d, dict):
         raise DevboxError(f"the image's {what} is not a descriptor")
     digest, media, size = d.get("digest"), d.get("mediaType", ""), d.get("size", 0)
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not DIGEST.match(digest):
         raise DevboxError(f"the image's {what} has no sha256 digest ({digest!r})")
     if not isinstance(media, str) or not isinstance(size, int) or size < 0:
         raise DevboxError(f"the image's {what} has a bad media type or size")
@@ -178,7 +176,7 @@ def parse_config(raw: bytes) -> Config:
     rootfs = doc.get("rootfs") if isinstance(doc.get("rootfs"), dict) else {}
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or not all(
-        isinstance(d, str) and _DIGEST.match(d) for d in diff_ids
+        isinstance(d, str) and DIGEST.match(d) for d in diff_ids
     ):
         raise DevboxError("the image config has no valid rootfs.diff_ids")
     conf = doc.get("config") if isinstance(doc.get("config"), dict) else {}

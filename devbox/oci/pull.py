@@ -52,8 +52,7 @@ class Image:
 
 
 def blob_path(st: Store, digest: str) -> Path:
-    algo, _, hexdigest = digest.partition(":")
-    return st.blobs / algo / hexdigest
+    return blob_path_in(st.blobs, digest)
 
 
 def resolve(

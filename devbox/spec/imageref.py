@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from devbox.errors import DevboxError
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")  # the only digests devbox reads
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def parse_reference(text: str) -> Reference:
     """`registry[:port]/repo[:tag][@sha256:...]`; the registry part may be left out (skopeo
     then takes docker.io, as docker does)."""
     rest, _, digest = text.partition("@")
-    if digest and not _DIGEST.match(digest):
+    if digest and not DIGEST.match(digest):
         raise DevboxError(f"{text!r}: {digest!r} is not a sha256 digest (sha256:<64 hex digits>)")
     name, tag = rest, None
     slash = rest.rfind("/")
