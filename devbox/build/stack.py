@@ -184,7 +184,7 @@ class Job:
             label=self.label,
             apt_cache_key=_apt_cache_key(self.spec),
             project=self.spec.project,
-            workdir=workdir_of(self.spec, self.below[0].image if self.below else None),
+            workdir=workdir_of(self.spec),
             tier=self.tier,
             pins=pins,
             fresh=self.fresh,
