@@ -3,11 +3,14 @@ read-only (a build step makes the layer, not files in the tree)."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from devbox import nofollow
 from devbox.build import steps
 from devbox.build.builders.context import BuildContext
+from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe
 from devbox.sandbox import argv as sandbox
 
@@ -27,7 +30,26 @@ def new_mountpoints(ctx: BuildContext, workdir: str) -> list[str]:
     p = PurePosixPath(workdir)
     for prefix in [p, *p.parents]:
         rel = str(prefix).lstrip("/")
-        if not rel or any((ctx.store.layer_rootfs(d) / rel).exists() for d in ctx.lowers):
+        if not rel or any(_in_layer(ctx.store.layer_rootfs(d), rel) for d in ctx.lowers):
             break
         out.append(rel)
     return out
+
+
+def _in_layer(root: Path, rel: str) -> bool:
+    """Does this layer hold something at `rel`? Looked up without following a link: a layer's
+    content is untrusted (an image's above all), and a link on the way counts as something."""
+    *dirs, name = rel.split("/")
+    try:
+        fd = nofollow.open_dir(root, "/".join(dirs))
+    except FileNotFoundError:
+        return False
+    except (DevboxError, OSError):  # a symlink or a file on the way
+        return True
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)
