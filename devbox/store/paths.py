@@ -127,6 +127,17 @@ class Store:
         """Image records, one per pulled manifest: images/<manifest hex>.json."""
         return self.oci / "images"
 
+    @property
+    def packed(self) -> Path:
+        """Store layers packed as image layers (export, push, the team cache):
+        packed/<layer key>.json names the blob in `blobs`."""
+        return self.oci / "packed"
+
+    @property
+    def history(self) -> Path:
+        """Each project's generations (successful builds): history/<project id>/<n>.json."""
+        return self.root / "history"
+
     def apt_cache(self, key: str) -> Path:
         return self.cache / "apt" / key
 

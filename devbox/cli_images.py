@@ -1,0 +1,3 @@
+"""The export, push and pull verbs (typer), registered on the app in cli.py. Thin: parse, call, print."""
+
+from __future__ import annotations
