@@ -1,3 +1,3 @@
-"""The devcontainer and kube verbs (typer), registered on the app in cli.py. Thin: parse, call, print."""
+"""The devcontainer and kube verbs (typer), registered in cli.py."""
 
 from __future__ import annotations

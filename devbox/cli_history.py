@@ -1,3 +1,3 @@
-"""The history and rollback verbs (typer), registered on the app in cli.py. Thin: parse, call, print."""
+"""The history and rollback verbs (typer), registered in cli.py."""
 
 from __future__ import annotations

@@ -1,3 +1,3 @@
-"""The export, push and pull verbs (typer), registered on the app in cli.py. Thin: parse, call, print."""
+"""The export, push and pull verbs (typer), registered in cli.py."""
 
 from __future__ import annotations
