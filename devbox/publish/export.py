@@ -48,7 +48,7 @@ def built_stack(spec: Spec, st: Store, tier: Tier) -> list[str]:
     found = resolve.stack(spec, st, tier.key)
     if found is None:
         raise DevboxError(
-            f"the box {printable(spec.name)} is not built (or devbox.toml or devbox.lock "
+            f"{printable(spec.name)}: the box is not built (or devbox.toml or devbox.lock "
             "changed since its last build)",
             hint="run `devbox build` first",
         )
