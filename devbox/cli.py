@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__, cli_shell
+from devbox import __version__, cli_images, cli_shell
 from devbox.build.progress import Display
 from devbox.cli_shell import OPTS
 from devbox.clihelp import Command
@@ -117,6 +117,9 @@ def build(
         ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    push: Annotated[
+        bool, typer.Option("--push-cache", help="Push the layers the team cache lacks.")
+    ] = False,
     yes: Annotated[
         bool,
         typer.Option(
@@ -128,7 +131,7 @@ def build(
     from devbox.commands.building import build_here
 
     display = _display()
-    display.info(build_here(display, locked=locked, no_cache=no_cache, yes=yes))
+    display.info(build_here(display, locked=locked, no_cache=no_cache, yes=yes, push_cache=push))
 
 
 @command()
@@ -291,3 +294,4 @@ command(name="deactivate")(cli_shell.deactivate)
 command(name="completion")(cli_shell.completion)
 command(name="allow")(cli_shell.allow)
 command(name="deny")(cli_shell.deny)
+command(name="pull")(cli_images.pull)
