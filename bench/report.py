@@ -15,6 +15,8 @@ SECTIONS = {
     "empty store and downloads every .deb)",
     "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
     "image": "Pulling and unpacking an image into an empty store (from a registry on 127.0.0.1)",
+    "cache": "The team layer cache: a locked build from it or from the archive, and devbox pull "
+    "(fresh stores)",
 }
 
 
