@@ -17,6 +17,8 @@ SECTIONS = {
     "image": "Pulling and unpacking an image into an empty store (from a registry on 127.0.0.1)",
     "publish": "A box out as an image: export against podman commit + save, push against podman "
     "push (root, a registry on 127.0.0.1, empty repositories)",
+    "cache": "The team layer cache: a locked build from it or from the archive, and devbox pull "
+    "(fresh stores)",
 }
 
 

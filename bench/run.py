@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchors, builds, entering, images, publish
+from bench import anchors, builds, cache, entering, images, publish
 from bench.report import write
 from bench.timing import Row, Skip
 
@@ -102,6 +102,8 @@ def main() -> None:
             rows += images.measure(work, args.build_runs)
             print("images out (devbox export and push; podman commit, save, push) ...", flush=True)
             rows += publish.measure(work, args.build_runs)
+            print("the team cache (build --locked from it or the archive; pull) ...", flush=True)
+            rows += cache.measure(work, args.build_runs)
     except Skip as e:
         raise SystemExit(f"bench: cannot run: {e}") from None
     finally:

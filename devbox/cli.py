@@ -117,6 +117,9 @@ def build(
         ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    push: Annotated[
+        bool, typer.Option("--push-cache", help="Push the layers the team cache lacks.")
+    ] = False,
     yes: Annotated[
         bool,
         typer.Option(
@@ -128,7 +131,7 @@ def build(
     from devbox.commands.building import build_here
 
     display = _display()
-    display.info(build_here(display, locked=locked, no_cache=no_cache, yes=yes))
+    display.info(build_here(display, locked=locked, no_cache=no_cache, yes=yes, push_cache=push))
 
 
 @command()
@@ -293,3 +296,4 @@ command(name="allow")(cli_shell.allow)
 command(name="deny")(cli_shell.deny)
 command(name="export")(cli_images.export)
 command(name="push")(cli_images.push)
+command(name="pull")(cli_images.pull)

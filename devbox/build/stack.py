@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devbox.build import outputs, writable
 from devbox.build.builders import registry
@@ -20,6 +21,9 @@ from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
 from devbox.store import layers as store
 from devbox.store.paths import Store
+
+if TYPE_CHECKING:
+    from devbox.teamcache.lookup import TeamCache
 
 
 def build_box(
@@ -36,7 +40,10 @@ def build_box(
     With devbox.lock, each layer whose request the lock records is built to its pins (a
     version the archive lost is resolved afresh, and the lock updated). `locked`: the lock
     must cover the spec and every pin must be met, or nothing changes. `update`: resolve
-    every layer afresh, ignoring the lock."""
+    every layer afresh, ignoring the lock. Layers the store lacks come from the team cache
+    when it has them (`teamcache`), else are built."""
+    from devbox.teamcache.lookup import TeamCache  # builds only: entering never loads it
+
     tier = host.current_tier()
     layers = plan(spec, idmap=tier.key)
     doc = None if update else lockfile.read(lockfile.lock_path(spec))
@@ -53,6 +60,7 @@ def build_box(
             )
         log = st.logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}.log"
         metas: list[store.LayerMeta] = []
+        cache = TeamCache(spec, st, tier, display, log, layers)
         n = len(layers)
         drifted = False
         for i, (layer, pins) in enumerate(zip(layers, chain), 1):
@@ -66,12 +74,15 @@ def build_box(
             if found is not None:
                 metas.append(store.read_meta(st, found))
                 display.info(f"{label}: cached")
+                cache.came(label, "store")
                 continue
             job = Job(spec, st, display, layer, metas, label, log, tier, no_cache, fresh, locked)
+            job.cache = cache
             meta = job.build(pins)
             drifted |= layer.lockable and meta.pins != pins
             metas.append(meta)
             display.status("")
+        cache.summary()
         if locked and doc is not None:
             lockcheck.after_locked_build(doc, spec, metas)
         register(spec, st, [m.digest for m in metas], tier)
@@ -118,6 +129,7 @@ class Job:
     no_cache: bool  # rebuild even what exists, replacing it
     fresh: bool  # resolve afresh: don't reuse what an unlocked build of this left
     locked: bool
+    cache: TeamCache | None = None
 
     @property
     def parent(self) -> str | None:
@@ -135,6 +147,12 @@ class Job:
             if found is not None:
                 display.info(f"{label}: built by another devbox")
                 return store.read_meta(st, found)
+            cache = self.cache
+            got = cache.fetch(layer, pins, self.below, label) if cache and not self.fresh else None
+            if cache is not None:
+                cache.came(label, "team cache" if got else "built")
+            if got is not None:
+                return got
             start = time.monotonic()
             display.status(f"{label}  starting")
             lb = store.LayerBuild(st, key, host.remover(self.tier))
@@ -145,7 +163,8 @@ class Job:
                     if self.locked:
                         raise DevboxError(
                             f"`--locked`: devbox.lock [{layer.lock_section}] pins versions the "
-                            f"archive does not have: {', '.join(e.items)}",
+                            f"archive does not have: {', '.join(e.items)}"
+                            + (self.cache.why_not() if self.cache else ""),
                             hint="`devbox lock --update` resolves afresh (and changes the lock); "
                             "a snapshot mirror ([box].mirror) keeps old versions",
                             log=str(self.log),

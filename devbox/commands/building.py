@@ -20,7 +20,9 @@ from devbox.store.layers import size_of
 from devbox.store.paths import Store
 
 
-def build_here(display: Display, *, locked: bool, no_cache: bool, yes: bool = False) -> str:
+def build_here(
+    display: Display, *, locked: bool, no_cache: bool, yes: bool = False, push_cache: bool = False
+) -> str:
     spec, data = spec_here()
     st = Store.default()
     tier = current_tier()
@@ -33,6 +35,10 @@ def build_here(display: Display, *, locked: bool, no_cache: bool, yes: bool = Fa
     metas = build_box(spec, st, display, no_cache=no_cache, locked=locked)
     trust.follow_lock(spec, data, mark, lambda: metas)
     size = sum(size_of(st, m) for m in metas) / 2**20
+    if push_cache:
+        from devbox.teamcache.upload import push_cache as push
+
+        push(spec, st, tier, metas, display)
     how = " exactly as devbox.lock says" if locked else ""
     return f"{spec.name}: ready{how} ({len(metas)} layers, {size:.0f} MiB)"
 

@@ -79,6 +79,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         shell=t.shell_table(ctx, tables["shell"]),
         scripts=scripts_.scripts_table(ctx, tables["scripts"]),
         env_files=envtable.env_files(ctx, tables["env"]),
+        cache=v.cache_registry(ctx, tables["cache"]),
     )
 
 

@@ -51,6 +51,7 @@ class Spec:
     # [scripts]: name -> a command line (str) or argv (tuple), in file order
     scripts: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     env_files: tuple[str, ...] = ()  # [env] files: project-relative .env files
+    cache: str | None = None  # [cache] registry: the team layer cache, HOST[:PORT]/REPO
 
     @property
     def project(self) -> Path:

@@ -1,5 +1,5 @@
-"""Each table of devbox.toml checked: [box], [packages], [interpreters], [env], [setup] and
-[shell], each key's rule in one place (the generic checks are validate.py)."""
+"""Each table of devbox.toml checked: [box], [packages], [interpreters], [env], [setup],
+[shell] and [cache], each key's rule in one place (the generic checks are validate.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "setup": ("run", "inputs"),
     "shell": ("program", "workdir", "expose", "home"),
     "scripts": (),
+    "cache": ("registry",),
 }
 
 

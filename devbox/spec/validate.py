@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from devbox.errors import SpecError
+from devbox.errors import DevboxError, SpecError
+from devbox.spec.imageref import parse_reference
 from devbox.spec.tomlpos import KeyPath, dotted, line_of
 
 Table = Mapping[str, object]
@@ -158,3 +159,35 @@ def one_of(ctx: Ctx, path: KeyPath, value: str, allowed: Sequence[str]) -> str:
 
 
 # -- values ----------------------------------------------------------------------------------------
+
+
+# -- [cache] ---------------------------------------------------------------------------------------
+
+CACHE_FORM = 'HOST[:PORT]/REPOSITORY, e.g. "registry.example.com/team/devbox-cache"'
+
+
+def registry_problem(text: str) -> str | None:
+    """Why `text` is not a team cache's repository (`HOST[:PORT]/REPO`, no tag, no digest)."""
+    if not text or any(c.isspace() for c in text) or "://" in text:
+        return f'"{text}" is not a repository'
+    if "@" in text or ":" in text.rpartition("/")[2]:
+        return f'"{text}" names a tag or digest: the cache names each entry by its own tag'
+    host, slash, _ = text.partition("/")
+    if not slash or not ("." in host or ":" in host or host == "localhost"):
+        return f'"{text}" names no registry host'
+    try:
+        parse_reference(text)
+    except DevboxError as e:
+        return e.message
+    return None
+
+
+def cache_registry(ctx: Ctx, table: Table) -> str | None:
+    """[cache] registry: where the team layer cache is, or None."""
+    text = get_str(ctx, table, ("cache", "registry"))
+    if text is None:
+        return None
+    problem = registry_problem(text)
+    if problem is not None:
+        raise ctx.fail(("cache", "registry"), problem, allowed=CACHE_FORM)
+    return text
