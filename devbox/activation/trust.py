@@ -5,6 +5,8 @@ everything they may build from is what was allowed: the spec's content, devbox.l
 setup inputs' (covered.py reads them, never through a symlink). Any change makes the project
 "changed since allowed", naming what changed, until `devbox allow` again; a lock that devbox
 itself rewrites in an allowed project (a build) is followed (`follow_lock`).
+A record also remembers the earlier states the user allowed (`restore`: `devbox rollback` to a
+spec and lock allowed before is trusted again; one never allowed is not).
 Each decision is one small file in `<state dir>/trust/`, named by a hash of the project's real
 path, so the hook can watch that one directory (its mtime) to notice an allow or deny in any shell.
 """
