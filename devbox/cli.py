@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from devbox import __version__, cli_images, cli_shell
+from devbox import __version__, cli_history, cli_shell
 from devbox.build.progress import Display
 from devbox.cli_shell import OPTS
 from devbox.clihelp import Command
@@ -212,6 +213,9 @@ def reset() -> None:
     _display().info(f"{spec.name}: writable layer reset")
 
 
+KEEP_HELP = "Keep the layers of each project's newest N builds (1: the current only)."
+
+
 @command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
@@ -223,6 +227,7 @@ def gc(
             help="Only what was last used longer ago than this: 30d, 12h, 90m, 1d12h.",
         ),
     ] = "",
+    keep: Annotated[int, typer.Option("--keep", metavar="N", min=1, help=KEEP_HELP)] = 3,
 ) -> None:
     """Delete layers, image blobs and state that no live project uses; print what was freed."""
     from devbox.commands.gc import collect, parse_duration
@@ -233,7 +238,7 @@ def gc(
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="'--older-than'") from None
     st = Store.default()
-    freed = collect(st, current_tier(), dry_run=dry_run, older_than=age)
+    freed = collect(st, current_tier(), dry_run=dry_run, older_than=age, generations_kept=keep)
     verb = "would free" if dry_run else "freed"
     for what, size in freed.items:
         _echo(f"  {size / 2**20:8.1f} MiB  {what}")
@@ -297,3 +302,5 @@ command(name="deny")(cli_shell.deny)
 command(name="export")(cli_images.export)
 command(name="push")(cli_images.push)
 command(name="pull")(cli_images.pull)
+command(name="history")(cli_history.history)
+command(name="rollback")(cli_history.rollback)

@@ -5,6 +5,8 @@ everything they may build from is what was allowed: the spec's content, devbox.l
 setup inputs' (covered.py reads them, never through a symlink). Any change makes the project
 "changed since allowed", naming what changed, until `devbox allow` again; a lock that devbox
 itself rewrites in an allowed project (a build) is followed (`follow_lock`).
+A record also remembers the earlier states the user allowed (`restore`: `devbox rollback` to a
+spec and lock allowed before is trusted again; one never allowed is not).
 Each decision is one small file in `<state dir>/trust/`, named by a hash of the project's real
 path, so the hook can watch that one directory (its mtime) to notice an allow or deny in any shell.
 """
@@ -35,6 +37,7 @@ ALLOWED = "allowed"
 NOT_ALLOWED = "not allowed"
 CHANGED = "changed since allowed"
 VERSION = 2  # records of version 1 trusted a spec's path and content only: allow again
+EARLIER = 16  # allowed states a record remembers besides its own (restore, after a rollback)
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,26 @@ def record_path(spec_path: Path | str) -> Path:
 
 
 def _load(spec_path: Path | str) -> Covered | None:
+    return _read(spec_path)[0]
+
+
+def _read(spec_path: Path | str) -> tuple[Covered | None, list[Covered]]:
+    """The record's allowed state, and the earlier ones it remembers (newest first)."""
     try:
         doc: Any = json.loads(record_path(spec_path).read_text())
     except (OSError, ValueError):
-        return None
+        return None, []
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
-        return None
+        return None, []
     if doc.get("project") != project_of(spec_path):
+        return None, []
+    earlier = doc.get("earlier")
+    states = [_covered(d) for d in earlier] if isinstance(earlier, list) else []
+    return _covered(doc), [c for c in states if c is not None]
+
+
+def _covered(doc: Any) -> Covered | None:
+    if not isinstance(doc, dict):
         return None
     spec, lock, inputs = doc.get("spec"), doc.get("lock"), doc.get("inputs")
     if not isinstance(spec, str) or not isinstance(lock, (str, type(None))):
@@ -157,8 +173,14 @@ def read_trusted(spec_path: Path) -> tuple[bytes, Spec]:
 
 
 def _write(spec_path: Path, what: Covered) -> None:
+    """Make `what` the allowed state; the one it replaces is remembered (`earlier`, for
+    restore after a rollback)."""
+    now, earlier = _read(spec_path)
+    kept = [c for c in ([now] if now else []) + earlier if c != what][:EARLIER]
     doc = {"version": VERSION, "project": project_of(spec_path), "spec": what.spec,
-           "lock": what.lock, "inputs": what.inputs}  # fmt: skip
+           "lock": what.lock, "inputs": what.inputs,
+           "earlier": [{"spec": c.spec, "lock": c.lock, "inputs": c.inputs} for c in kept],
+           }  # fmt: skip
     d = trust_dir()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
@@ -206,6 +228,21 @@ def follow_lock(
     if now is None or now == before or now != covered.sha256(render(spec, metas()).encode()):
         return False
     _write(spec.path, Covered(allowed.spec, now, allowed.inputs))
+    return True
+
+
+def restore(spec_path: Path, spec: str, lock: str | None) -> bool:
+    """After `devbox rollback` put back a spec and lock (their sha256): the project is trusted
+    again as it was when the user allowed exactly those (the record, or an earlier state it
+    remembers, inputs included). False, the record left as it is, if they never allowed them:
+    a rollback never makes a spec trusted."""
+    now, earlier = _read(spec_path)
+    found = next((c for c in [*([now] if now else []), *earlier] if (c.spec, c.lock) ==
+                  (spec, lock)), None)  # fmt: skip
+    if found is None:
+        return False
+    if found != now:
+        _write(spec_path, found)
     return True
 
 

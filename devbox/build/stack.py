@@ -89,6 +89,9 @@ def build_box(
         store.mark_used(st, [m.digest for m in metas])
     if not locked:
         lockfile.write(spec, metas)
+    from devbox.history.records import record_build  # here: entering a box never needs it
+
+    record_build(st, spec, metas, tier.key, locked=locked)
     return metas
 
 

@@ -15,6 +15,7 @@ while a live image record names it (its config or a layer). Staging dirs of pull
 project's state and an unused layer go only when their last use is older than the cutoff. A
 layer's last use is the later of its directory's mtime (stamped when a build or a session uses
 it, see store.mark_used) and the last use of any project, live or dead, that recorded it.
+A kept project keeps the layers of its newest generations too (`--keep`, history.keep).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from devbox.commands import imagestore as images
+from devbox.history import keep as hist
 from devbox.sandbox import sessions
 from devbox.sandbox.host import Tier, remover
 from devbox.sandbox.sessions import supervisor_pid
@@ -117,9 +119,11 @@ def collect(
     dry_run: bool = False,
     older_than: float | None = None,
     now: float | None = None,
+    generations_kept: int = hist.DEFAULT_KEEP,
 ) -> Freed:
     """Delete what no live project uses; with `older_than` (seconds), only what was last used
-    longer ago than that."""
+    longer ago than that. `generations_kept`: how many generations of a kept project keep
+    their layers."""
     remove = remover(tier)
     freed = Freed()
     cutoff = None if older_than is None else (time.time() if now is None else now) - older_than
@@ -149,12 +153,14 @@ def collect(
             what = f"project {info.get('name', pdir.name)} ({info.get('path', '?')})"
             if live or (cutoff is not None and used_at > cutoff):
                 used.update(stack)
+                used |= hist.kept_layers(st, pdir.name, stack, generations_kept, dry_run=dry_run)
                 caches.add(info.get("apt_cache", ""))
                 keep_all_caches |= "apt_cache" not in info  # recorded before caches were
                 if not live:
                     freed.kept.append(what)
             else:
                 drop(pdir, what)
+                hist.forget(st, pdir.name, dry_run=dry_run)
         entries = sorted(st.layers.iterdir()) if st.layers.is_dir() else []
         entries = [e for e in entries if not e.name.startswith(store.TMP_PREFIX)]
         metas = {e.name: images.read_meta(e) for e in entries}
