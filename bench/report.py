@@ -15,6 +15,8 @@ SECTIONS = {
     "empty store and downloads every .deb)",
     "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
     "image": "Pulling and unpacking an image into an empty store (from a registry on 127.0.0.1)",
+    "publish": "A box out as an image: export against podman commit + save, push against podman "
+    "push (root, a registry on 127.0.0.1, empty repositories)",
 }
 
 

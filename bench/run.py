@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchors, builds, entering, images
+from bench import anchors, builds, entering, images, publish
 from bench.report import write
 from bench.timing import Row, Skip
 
@@ -100,6 +100,8 @@ def main() -> None:
         else:
             print("pulling an image (devbox build, podman pull; root and rootless) ...", flush=True)
             rows += images.measure(work, args.build_runs)
+            print("images out (devbox export and push; podman commit, save, push) ...", flush=True)
+            rows += publish.measure(work, args.build_runs)
     except Skip as e:
         raise SystemExit(f"bench: cannot run: {e}") from None
     finally:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__, cli_devcontainer, cli_shell
+from devbox import __version__, cli_devcontainer, cli_images, cli_shell
 from devbox.build.progress import Display
 from devbox.cli_shell import OPTS
 from devbox.clihelp import Command
@@ -291,5 +291,7 @@ command(name="deactivate")(cli_shell.deactivate)
 command(name="completion")(cli_shell.completion)
 command(name="allow")(cli_shell.allow)
 command(name="deny")(cli_shell.deny)
+command(name="export")(cli_images.export)
+command(name="push")(cli_images.push)
 command(name="devcontainer")(cli_devcontainer.devcontainer)
 command(name="kube")(cli_devcontainer.kube)
