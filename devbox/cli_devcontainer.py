@@ -75,7 +75,7 @@ def kube(
     img, spec = _box_image(image)
     text = k.yaml(k.render(img, spec.project, command or ()))
     if output is None:
-        typer.echo(text, nl=False)
+        typer.echo(terminal(text), nl=False)
         return
     from devbox import nofollow
 

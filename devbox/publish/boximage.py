@@ -62,7 +62,12 @@ def pushed_ref(st: Store, spec: Spec) -> str:
 def read(ref: str, spec: Spec, log: Path) -> BoxImage:
     """The image `ref`'s config (skopeo inspect --config), validated."""
     parse_reference(ref)
-    raw = skopeo.inspect_config(ref, log)
+    return parse(ref, skopeo.inspect_config(ref, log), spec)
+
+
+def parse(ref: str, raw: bytes, spec: Spec) -> BoxImage:
+    """An image config (the registry's bytes) as far as devbox writes it into other tools'
+    files, or a DevboxError naming the value it refuses."""
     try:
         doc = json.loads(raw)
     except ValueError:
