@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from devbox.errors import terminal
@@ -16,10 +15,9 @@ if TYPE_CHECKING:
     from devbox.spec.model import Spec
 
 
-def _say(line: str) -> None:
+def _say(ctx: typer.Context, line: str) -> None:
     """A line for the user on stderr, unless the global --quiet was given."""
-    root = click.get_current_context().find_root()
-    if not root.params.get("quiet"):
+    if not ctx.find_root().params.get("quiet"):
         typer.echo(terminal(line), err=True)
 
 
@@ -40,6 +38,7 @@ def _box_image(image: str | None) -> tuple[BoxImage, Spec]:
 
 
 def devcontainer(
+    ctx: typer.Context,
     image: Annotated[str | None, typer.Option("--image", metavar="REF", help=IMAGE_HELP)] = None,
     force: Annotated[
         bool,
@@ -51,10 +50,11 @@ def devcontainer(
 
     img, spec = _box_image(image)
     path = dc.write(spec.project, dc.render(img), force=force)
-    _say(f"wrote {path} for {img.ref}")
+    _say(ctx, f"wrote {path} for {img.ref}")
 
 
 def kube(
+    ctx: typer.Context,
     command: Annotated[
         list[str] | None,
         typer.Argument(
@@ -81,4 +81,4 @@ def kube(
 
     target = output.absolute()
     nofollow.write_replace(target.parent, target.name, text.encode())
-    _say(f"wrote {target} for {img.ref}")
+    _say(ctx, f"wrote {target} for {img.ref}")
