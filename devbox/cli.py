@@ -9,8 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__, cli_images, cli_shell
-from devbox import __version__, cli_history, cli_shell
+from devbox import __version__, cli_devcontainer, cli_history, cli_images, cli_shell
 from devbox.build.progress import Display
 from devbox.cli_shell import OPTS
 from devbox.clihelp import Command
@@ -304,3 +303,5 @@ command(name="push")(cli_images.push)
 command(name="pull")(cli_images.pull)
 command(name="history")(cli_history.history)
 command(name="rollback")(cli_history.rollback)
+command(name="devcontainer")(cli_devcontainer.devcontainer)
+command(name="kube")(cli_devcontainer.kube)

@@ -19,12 +19,21 @@ cd "$REPO_ROOT"
 # build, push and pull images (podman with runc, buildah), an independent unpacker to check
 # against (umoci), htpasswd for the registry's bcrypt logins (apache2-utils), openssl for its
 # test CA, and getcap/setcap (libcap2-bin) to check file
-# capabilities in unpacked layers.
+# capabilities in unpacked layers. For the sharing tests: catatonit (the init of the pods
+# `podman kube play` makes) and Node.js for the reference devcontainer CLI (below).
 SETUP_APT_PACKAGES=(
   bubblewrap mmdebstrap uidmap util-linux mount skopeo zstd zsh fish shellcheck
   python3 python3-venv python3-pip ca-certificates
-  docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin
+  docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin catatonit
 )
+# Node.js and npm, unless the machine has them already (from another source: Debian's npm
+# package would conflict with a Node.js that ships its own npm)
+if ! command -v npm >/dev/null 2>&1; then
+  SETUP_APT_PACKAGES+=(nodejs npm)
+fi
+# The reference implementation of the devcontainer spec, which the tests run on the
+# devcontainer.json devbox writes. 0.83.0: the last release that runs on Debian 12's Node.js 18.
+DEVCONTAINER_CLI_VERSION="0.83.0"
 
 _setup_log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -80,6 +89,19 @@ _setup_venv() {
   touch "$stamp"
 }
 
+# The devcontainer CLI into .venv/npm (repo-local; nothing global), once per version.
+_setup_devcontainer_cli() {
+  local prefix="$VENV/npm"
+  local installed="$prefix/node_modules/@devcontainers/cli/package.json"
+  if [[ -f "$installed" ]] && grep -q "\"version\": \"$DEVCONTAINER_CLI_VERSION\"" "$installed"; then
+    return 0
+  fi
+  _setup_log "installing @devcontainers/cli $DEVCONTAINER_CLI_VERSION into .venv/npm"
+  npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error \
+    "@devcontainers/cli@$DEVCONTAINER_CLI_VERSION" >/dev/null
+}
+
 _setup_system_packages || exit 1
 _setup_venv
+_setup_devcontainer_cli
 _setup_log "ready ($VENV)"

@@ -51,7 +51,7 @@ def tool() -> str:
     return host.tool("skopeo")
 
 
-def explain(ref: str, output: str) -> DevboxError:
+def explain(ref: str, output: str, doing: str = "pulling") -> DevboxError:
     """skopeo's failure in devbox's words, its own last line kept."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     last = lines[-1] if lines else "(no output)"
@@ -61,8 +61,8 @@ def explain(ref: str, output: str) -> DevboxError:
     low = output.lower()
     for needles, what, hint in _KNOWN:
         if any(n in low for n in needles):
-            return DevboxError(f"pulling {ref}: {what}\n  skopeo: {printable(last)}", hint=hint)
-    return DevboxError(f"pulling {ref} failed\n  skopeo: {printable(last)}")
+            return DevboxError(f"{doing} {ref}: {what}\n  skopeo: {printable(last)}", hint=hint)
+    return DevboxError(f"{doing} {ref} failed\n  skopeo: {printable(last)}")
 
 
 def inspect_raw(ref: str, log: Path | None = None) -> bytes:
@@ -71,6 +71,15 @@ def inspect_raw(ref: str, log: Path | None = None) -> bytes:
     rc, out, err = _run(argv, log)
     if rc != 0:
         raise explain(ref, err.decode(errors="replace"))
+    return out
+
+
+def inspect_config(ref: str, log: Path | None = None) -> bytes:
+    """The image config of `ref` (for an index: the host platform's image), byte for byte."""
+    argv = [tool(), "inspect", "--config", "--retry-times", RETRIES, f"docker://{ref}"]
+    rc, out, err = _run(argv, log)
+    if rc != 0:
+        raise explain(ref, err.decode(errors="replace"), doing="reading")
     return out
 
 
