@@ -212,43 +212,6 @@ def reset() -> None:
     _display().info(f"{spec.name}: writable layer reset")
 
 
-KEEP_HELP = "Keep the layers of each project's newest N builds (1: the current only)."
-
-
-@command()
-def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go.")] = False,
-    older_than: Annotated[
-        str,
-        typer.Option(
-            "--older-than",
-            metavar="DURATION",
-            help="Only what was last used longer ago than this: 30d, 12h, 90m, 1d12h.",
-        ),
-    ] = "",
-    keep: Annotated[int, typer.Option("--keep", metavar="N", min=1, help=KEEP_HELP)] = 3,
-) -> None:
-    """Delete layers, image blobs and state that no live project uses; print what was freed."""
-    from devbox.commands.gc import collect, parse_duration
-    from devbox.sandbox.host import current_tier
-
-    try:
-        age = parse_duration(older_than) if older_than else None
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="'--older-than'") from None
-    st = Store.default()
-    freed = collect(st, current_tier(), dry_run=dry_run, older_than=age, generations_kept=keep)
-    verb = "would free" if dry_run else "freed"
-    for what, size in freed.items:
-        _echo(f"  {size / 2**20:8.1f} MiB  {what}")
-    if freed.kept:
-        _echo(f"kept {len(freed.kept)} unused item(s) used within {older_than}:")
-        for what in freed.kept:
-            _echo(f"  {what}")
-    counts = ": " + ", ".join(freed.counts()) if freed.counts() else ""
-    _echo(f"{verb} {freed.total / 2**20:.1f} MiB in {st.root}{counts}")
-
-
 @command()
 def doctor(as_json: JsonFlag = False) -> None:
     """Check the host: user namespaces, subuid ranges, bwrap, overlayfs, mmdebstrap, skopeo."""
@@ -301,6 +264,7 @@ command(name="deny")(cli_shell.deny)
 command(name="export")(cli_images.export)
 command(name="push")(cli_images.push)
 command(name="pull")(cli_images.pull)
+command(name="gc")(cli_history.gc)
 command(name="history")(cli_history.history)
 command(name="rollback")(cli_history.rollback)
 command(name="devcontainer")(cli_devcontainer.devcontainer)

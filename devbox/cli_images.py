@@ -88,6 +88,7 @@ def push(
                      changes=with_changes)  # fmt: skip
     say(f"{spec.name}: pushed {ref} ({digest})")
 
+
 def pull(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="The image, REGISTRY/REPO:TAG or @sha256:DIGEST.")],

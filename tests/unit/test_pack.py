@@ -60,8 +60,12 @@ def fill(d: Path, devices: bool = True) -> None:
     (d / "bin/ping").write_bytes(b"\x7fELF")
     os.setxattr(d / "bin/ping", "security.capability", CAP)
     (d / "new\nline").write_bytes(b"")
-    with socket.socket(socket.AF_UNIX) as s:
-        s.bind(str(d / "sock"))
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # through the dir fd: a tmp path may be longer than a socket address may be
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(f"/proc/self/fd/{dfd}/sock")
+    finally:
+        os.close(dfd)
     for p in sorted(d.rglob("*"), reverse=True):
         os.utime(p, (MTIME, MTIME), follow_symlinks=False)
 
