@@ -1,16 +1,18 @@
 """Images out: `devbox export` of a built box against `podman commit` + `podman save` of an
-equivalent container (one made from the same image), and `devbox push` against `podman push`
-of that image, to the same registry on 127.0.0.1 (TLS, a login: tests/registry.py), each round
-to empty repositories. As root. The box is the bundled example's (bookworm, libxml2-utils, a
-setup step). Each export starts from no packed layers (the packing is what is measured); the
-commands alternate round by round; medians.
+equivalent container (one made from the same image), and `devbox push` against `podman push` of
+that image, each to a registry of its own on 127.0.0.1 (TLS, a login: tests/registry.py) started
+empty for that one push, so no push mounts blobs an earlier one sent. As root. The box is the
+bundled example's (bookworm, libxml2-utils, a setup step). Each export starts from no packed
+layers (the packing is what is measured); the commands alternate round by round; medians.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +70,8 @@ def _measure(work: Path, reg: Registry, runs: int) -> list[Row]:
     run([*devbox, "-q", "export", str(image)], cwd=proj, env=env)
     pod = work / "pub-podman"
     podman = ["podman", "--root", str(pod / "root"), "--runroot", str(pod / "run"), *PODMAN]
-    run([*podman, "pull", "-q", f"oci:{image}"], env=env)
+    # relative: podman names the image after the path, and a temp dir's name may not be a name
+    run([*podman, "pull", "-q", f"oci:{image.name}"], cwd=image.parent, env=env)
     run([*podman, "tag", _image_id(podman, env), "localhost/bench-export:1"], env=env)
     run([*podman, "create", "--name", "bench-export", "localhost/bench-export:1"], env=env)
     rounds = {"n": 0}
@@ -90,30 +93,44 @@ def _measure(work: Path, reg: Registry, runs: int) -> list[Row]:
         run([*podman, "save", "-q", "--format", "oci-archive", "-o", str(work / "pub-save.tar"),
              "localhost/bench-commit:1"], env=env)  # fmt: skip
 
-    def devbox_push() -> None:
-        ref = reg.ref(f"bench/devbox{rounds['n']}:1")
-        run([*devbox, "-q", "push", ref], cwd=proj, env=env)
-
-    def podman_push() -> None:
-        ref = reg.ref(f"bench/podman{rounds['n']}:1")
-        run([*podman, "push", "-q", "localhost/bench-export:1", f"docker://{ref}"], env=env)
-
-    def next_round() -> None:
+    def pushes(tool: str) -> float:
+        """One timed push to a registry of its own, started for it (untimed): neither tool finds
+        the other's blobs there, nor its own from an earlier round, to mount instead of send."""
         rounds["n"] += 1
+        own = start_registry(work / f"pub-registry-{rounds['n']}")
+        try:
+            own.trust(home)
+            own.login(home)
+            ref = own.ref(f"bench/{tool}:1")
+            if tool == "devbox":
+                argv, cwd = [*devbox, "-q", "push", ref], proj
+            else:
+                argv, cwd = (
+                    [*podman, "push", "-q", "localhost/bench-export:1", f"docker://{ref}"],
+                    None,
+                )
+            t = time.perf_counter()
+            run(argv, cwd=cwd, env=env)
+            return time.perf_counter() - t
+        finally:
+            own.stop()
 
     exports: dict[str, Callable[[], None]] = {"devbox": devbox_export, "podman": podman_export}
     got = _alternate(exports, before, runs)
-    pushes: dict[str, Callable[[], None]] = {"devbox": devbox_push, "podman": podman_push}
-    pushed = _alternate(pushes, next_round, runs)
+    times: dict[str, list[float]] = {"devbox": [], "podman": []}
+    for _ in range(runs):
+        for tool in times:
+            times[tool].append(pushes(tool))
+    pushed: dict[str, float | str] = {k: statistics.median(v) for k, v in times.items()}
     note = "bookworm + libxml2-utils + setup, 4 layers"
     return [
         _row("root: devbox export (OCI layout, nothing packed before)", "devbox export DIR",
              got["devbox"], runs, note),
         _row("root: podman commit + podman save (oci-archive)",
              "podman commit C I; podman save -o F I", got["podman"], runs, note),
-        _row("root: devbox push (empty repository)", "devbox push REF", pushed["devbox"],
+        _row("root: devbox push (an empty registry)", "devbox push REF", pushed["devbox"],
              runs, note),
-        _row("root: podman push of the exported image (empty repository)",
+        _row("root: podman push of the exported image (an empty registry)",
              "podman push I docker://REF", pushed["podman"], runs, note),
     ]  # fmt: skip
 

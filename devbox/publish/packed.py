@@ -1,12 +1,16 @@
-"""Store layers packed as OCI image layers: a gzip blob in the blob cache and a record.
+"""Store layers packed as OCI image layers: an uncompressed tar blob in the blob cache, a record.
 
 The packer (`python -m devbox.publish.pack`) runs as its own process in the tier's user
 namespace and writes a tar on its stdout; nothing it says is trusted beyond those bytes. Here
-they are hashed (the diff ID), gzipped (zlib, level 6, no name, mtime 0: the same tar gives the
-same blob) into a staging dir under `STORE/oci/` (held by a lock, as a pull's is: gc removes a
-dead one), hashed again (the digest) and renamed into `blobs/sha256/<hex>`; then the record
-`packed/<key>.json` is written (with the layer meta's `created`: a layer built again under the
+they are hashed (the diff ID, which is also the blob's digest) as they are written into a staging
+dir under `STORE/oci/` (held by a lock, as a pull's is: gc removes a dead one) and renamed into
+`blobs/sha256/<hex>`; then the record `packed/<key>.json` is written (with the layer meta's `created`: a layer built again under the
 same key is packed again). A record is only ever written after its blob is in place.
+
+Why no compression here: an export is read from a local disk (`docker save` and `podman save`
+write plain tars too), its digests are then the diff IDs, the same whatever zlib a machine has;
+and a push is compressed by skopeo as it sends (in parallel, and remembered in its blob info
+cache, so an unchanged layer is not compressed or sent again), as `podman push` does.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +35,8 @@ from devbox.store import private
 from devbox.store.fs import flocked, remove_tree
 from devbox.store.paths import Store
 
-LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-PACKER_VERSION = 1
-LEVEL = 6
+LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+PACKER_VERSION = 2  # 2: the blob is the tar, uncompressed
 STAGING = ".tmp-"  # as a pull's: STORE/oci/.tmp-NAME held by .tmp-NAME.lock (gc knows them)
 CHUNK = 1 << 20
 
@@ -44,9 +45,9 @@ CHUNK = 1 << 20
 class Packed:
     key: str  # the store layer key it was packed from ("" for a writable layer)
     diff_id: str  # "sha256:<hex>" of the uncompressed tar
-    digest: str  # "sha256:<hex>" of the compressed blob, stored in st.blobs/sha256/<hex>
+    digest: str  # "sha256:<hex>" of the blob in st.blobs/sha256/<hex> (the tar: = diff_id)
     size: int  # the blob's size in bytes
-    media_type: str = LAYER_GZIP
+    media_type: str = LAYER_TAR
 
 
 def blob_path(st: Store, digest: str) -> Path:
@@ -146,11 +147,12 @@ def _pack(st: Store, tier: Tier, root: Path, key: str, log: Path, what: str) -> 
     finally:
         with contextlib.suppress(OSError):
             os.unlink(lock)
-    return Packed(key, diff_id, digest, size, LAYER_GZIP)
+    return Packed(key, diff_id, digest, size, LAYER_TAR)
 
 
 def _run(argv: list[str], blob: Path, log: Path, what: str) -> tuple[str, str, int]:
-    """Run the packer; its tar hashed and gzipped into `blob`: (diff ID, digest, size)."""
+    """Run the packer; its tar hashed into `blob`: (diff ID, digest, size), the digest being
+    the diff ID (the blob is the tar itself)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     private.mkdirs(log.parent)
@@ -166,7 +168,7 @@ def _run(argv: list[str], blob: Path, log: Path, what: str) -> tuple[str, str, i
             raise DevboxError(f"cannot run the packer: {e.strerror}") from e
         assert proc.stdout is not None
         try:
-            tar_hash, blob_hash, size = _gzip(proc.stdout, out)
+            tar_hash, size = _copy(proc.stdout, out)
             rc = proc.wait()
         except BaseException:
             proc.kill()
@@ -180,7 +182,7 @@ def _run(argv: list[str], blob: Path, log: Path, what: str) -> tuple[str, str, i
     with open(log, "ab") as logf:
         logf.write(said_bytes)
     if rc == 0:
-        return "sha256:" + tar_hash, "sha256:" + blob_hash, size
+        return "sha256:" + tar_hash, "sha256:" + tar_hash, size
     lines = [ln for ln in said_bytes.decode(errors="replace").splitlines() if ln.strip()]
     said = lines[-1].removeprefix("devbox-pack: ") if lines else f"exit {rc}"
     failure = host.userns_failure(said) if rc not in (1, 3) else None
@@ -195,57 +197,13 @@ def _run(argv: list[str], blob: Path, log: Path, what: str) -> tuple[str, str, i
     raise DevboxError(f"packing {what} failed: {printable(said)}", log=str(log))
 
 
-def _gzip(src: IO[bytes], out: IO[bytes]) -> tuple[str, str, int]:
-    """Hash `src` (the tar), gzip it into `out`, hash that: the compression runs in a thread of
-    its own (zlib lets go of the GIL), reading and hashing the tar in this one."""
-    tar_hash, blob_hash = hashlib.sha256(), hashlib.sha256()
-    z = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header, mtime 0, no name
+def _copy(src: IO[bytes], out: IO[bytes]) -> tuple[str, int]:
+    """Hash `src` (the tar) as it is written to `out`: (hex digest, size)."""
+    tar_hash = hashlib.sha256()
     size = 0
-    chunks: list[bytes | None] = []
-    ready = threading.Condition()
-    failed: list[BaseException] = []
-
-    def write(data: bytes) -> None:
-        nonlocal size
-        if data:
-            blob_hash.update(data)
-            out.write(data)
-            size += len(data)
-
-    def compress() -> None:
-        try:
-            while True:
-                with ready:
-                    ready.wait_for(lambda: bool(chunks))
-                    chunk = chunks.pop(0)
-                    ready.notify_all()
-                if chunk is None:
-                    write(z.flush())
-                    return
-                write(z.compress(chunk))
-        except BaseException as e:
-            failed.append(e)
-            with ready:
-                chunks.clear()
-                ready.notify_all()
-
-    worker = threading.Thread(target=compress, daemon=True)
-    worker.start()
-    try:
-        while chunk := src.read(CHUNK):
-            tar_hash.update(chunk)
-            with ready:
-                ready.wait_for(lambda: len(chunks) < 4 or bool(failed))
-                if failed:
-                    break
-                chunks.append(chunk)
-                ready.notify_all()
-    finally:
-        with ready:
-            chunks.append(None)
-            ready.notify_all()
-        worker.join()
-    if failed:
-        raise failed[0]
+    while chunk := src.read(CHUNK):
+        tar_hash.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
     out.flush()
-    return tar_hash.hexdigest(), blob_hash.hexdigest(), size
+    return tar_hash.hexdigest(), size

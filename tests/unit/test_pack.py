@@ -4,7 +4,6 @@ As root (CI is root): owners, whiteouts (0:0 devices) and trusted.* xattrs."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -84,7 +83,7 @@ def pack(st: Store, key: str, log: Path) -> Packed:
 
 
 def members(st: Store, p: Packed) -> list[tarfile.TarInfo]:
-    raw = gzip.decompress(blob_path(st, p.digest).read_bytes())
+    raw = blob_path(st, p.digest).read_bytes()  # the blob is the tar itself
     assert sha(raw) == p.diff_id
     with tarfile.open(fileobj=io.BytesIO(raw), encoding="utf-8", errors="surrogateescape") as t:
         return t.getmembers()
