@@ -5,18 +5,16 @@ session's registry; bad input is one line, exit 1, and leaves nothing half-writt
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from devbox.sandbox.boxenv import PASS_THROUGH
-from tests.helpers import Devbox, write_project
-from tests.images import Podman, need_tools
+from tests.helpers import write_project
+from tests.images import Podman
+from tests.integration.conftest import Box  # the session's built box (fixture `box`)
 from tests.registry import Registry, free_port
 
 SPEC = """\
@@ -45,33 +43,6 @@ BY_DESIGN = {
     *PASS_THROUGH,  # the terminal's and the host's proxies, passed through at entry
 }  # fmt: skip
 ULIMITS = ("--ulimit", "nofile=1000:1000", "--ulimit", "nproc=1000:1000")
-
-
-@dataclass
-class Box:
-    project: Path
-    devbox: Devbox
-    home: Path  # HOME for skopeo: the registry's login is there
-    tmp: Path
-
-    def __call__(self, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return self.devbox(*args, cwd=self.project, env={"HOME": str(home or self.home)})
-
-
-@pytest.fixture(scope="session")
-def box(
-    shared_store: Path, registry: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Box]:
-    if os.geteuid() != 0:
-        pytest.skip("exporting a Debian box needs root here (mmdebstrap, podman)")
-    need_tools()
-    tmp = tmp_path_factory.mktemp("export")
-    project = write_project(tmp / "proj", SPEC)
-    registry.trust(tmp / "home")
-    registry.login(tmp / "home")
-    b = Box(project, Devbox(shared_store), tmp / "home", tmp)
-    b.devbox("build", cwd=project, check=True)
-    yield b
 
 
 @pytest.fixture(scope="session")
