@@ -28,11 +28,13 @@ USER_TESTS = (
     "tests/integration/test_tutorial.py::",
     "tests/integration/test_registry_fixture.py::test_a_user_",
     "tests/integration/test_images_rootless",
+    "tests/integration/test_images_export_rootless.py::",
     "tests/security/",
 )
 # Tests of images (pulled from the session's registry, tests/integration/conftest.py): one group,
 # so the images are built once, in one worker, beside the integration group. (Image tests with
-# created users are in USER_TESTS above: test_images_rootless*.py.)
+# created users are in USER_TESTS above: test_images_rootless*.py and
+# test_images_export_rootless.py.)
 IMAGE_TESTS = ("tests/integration/test_images", "tests/integration/test_registry_fixture.py::")
 
 
