@@ -5,7 +5,8 @@ namespace and writes a tar on its stdout; nothing it says is trusted beyond thos
 they are hashed (the diff ID, which is also the blob's digest) as they are written into a staging
 dir under `STORE/oci/` (held by a lock, as a pull's is: gc removes a dead one) and renamed into
 `blobs/sha256/<hex>`; then the record `packed/<key>.json` is written (with the layer meta's
-`created`: a layer built again under the same key is packed again). A record is only ever written after its blob is in place.
+`created`: a layer built again under the same key is packed again). A record is only ever
+written after its blob is in place.
 
 Why no compression here: an export is read from a local disk (`docker save` and `podman save`
 write plain tars too), its digests are then the diff IDs, the same whatever zlib a machine has;
