@@ -103,6 +103,9 @@ def _measure(
     conf = user.home / ".config" / "containers" / "containers.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(CONTAINERS_CONF)
+    # the kernel's overlayfs: without it rootless podman 4.3 falls back to vfs here (/dev/fuse is
+    # root's, so no fuse-overlayfs) and copies the whole image for each container
+    (conf.parent / "storage.conf").write_text('[storage]\ndriver = "overlay"\n')
     (user.home / ".run").mkdir(mode=0o700, exist_ok=True)
     user.own(user.home)
     tar = work / "rootfs.tar"
