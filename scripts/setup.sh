@@ -97,11 +97,20 @@ _setup_devcontainer_cli() {
     return 0
   fi
   _setup_log "installing @devcontainers/cli $DEVCONTAINER_CLI_VERSION into .venv/npm"
+  # node trusts its own CA list, not the system's: a proxy or mirror whose CA is in the system
+  # bundle (as on machines behind a TLS-inspecting proxy) is trusted through the bundle
+  local bundle=/etc/ssl/certs/ca-certificates.crt
+  if [[ -z "${NODE_EXTRA_CA_CERTS:-}" && -r "$bundle" ]]; then
+    export NODE_EXTRA_CA_CERTS="$bundle"
+  fi
   npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error \
     "@devcontainers/cli@$DEVCONTAINER_CLI_VERSION" >/dev/null
 }
 
 _setup_system_packages || exit 1
 _setup_venv
-_setup_devcontainer_cli
+# the tests' tool only (scripts/test sets SETUP_FOR_TESTS): the demo does not need it
+if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then
+  _setup_devcontainer_cli
+fi
 _setup_log "ready ($VENV)"

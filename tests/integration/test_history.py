@@ -14,8 +14,10 @@ from typing import Any
 from tests.helpers import Devbox, MakeProject, layer_dirs
 
 SPEC = '[box]\nname = "hist"\nbase = "debian:bookworm"\n[packages]\napt = {}\n'
-ONE, TWO = SPEC.format('["jq"]'), SPEC.format('["jq", "tree"]')
-BROKEN = SPEC.format('["jq=0.0-nope"]')
+# packages no other test asks for alone: the shared store must not hold a layer another test
+# expects to build (test_watch builds ["jq"])
+ONE, TWO = SPEC.format('["bc"]'), SPEC.format('["bc", "units"]')
+BROKEN = SPEC.format('["bc=0.0-nope"]')
 NO_BUILD = ("built in", "[1/", "building")
 
 
@@ -37,7 +39,7 @@ def test_a_failed_build_leaves_the_box_and_rollback_goes_back_at_once(
     devbox("build", cwd=project, check=True)
     devbox("build", cwd=project, check=True)  # nothing changed: no generation
     session = devbox.popen(
-        "run", "--", "sh", "-c", "read line; dpkg-query -W tree",
+        "run", "--", "sh", "-c", "read line; dpkg-query -W units",
         cwd=project, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
@@ -50,11 +52,11 @@ def test_a_failed_build_leaves_the_box_and_rollback_goes_back_at_once(
         assert doc["current"] == 2
         assert [g["n"] for g in doc["generations"]] == [2, 1]
         lines = devbox("history", cwd=project, check=True).stdout.splitlines()
-        assert re.match(r"\*   2  .* layers stored  added tree \S+$", lines[0]), lines
+        assert re.match(r"\*   2  .* layers stored  added units \S+$", lines[0]), lines
         assert re.match(r"    1  .* layers stored  ", lines[1]), lines
         (project / "devbox.toml").write_text(TWO)  # the session's box is still generation 2
         out, err = session.communicate("go\n", timeout=60)
-        assert session.returncode == 0 and out.startswith("tree\t"), (out, err)
+        assert session.returncode == 0 and out.startswith("units\t"), (out, err)
     finally:
         session.kill()
         session.wait()
@@ -68,7 +70,7 @@ def test_a_failed_build_leaves_the_box_and_rollback_goes_back_at_once(
     assert (project / "devbox.toml").read_text() == ONE
     time.sleep(2.5)  # the box of generation 2 (DEVBOX_LINGER=2) is gone
     got = packages(devbox, project).split()
-    assert "jq" in got and "tree" not in got
+    assert "bc" in got and "units" not in got
     doc = history(devbox, project)
     assert doc["current"] == 1 and len(doc["generations"]) == 2
 
