@@ -25,13 +25,13 @@ from devbox.oci import skopeo
 from devbox.plan import resolve
 from devbox.publish import config as cfg
 from devbox.publish.layout import write_layout
-from devbox.publish.packed import STAGING, Packed, cached, pack_layer, pack_tree
+from devbox.publish.packed import Packed, cached, pack_layer, pack_tree, staging
 from devbox.publish.send import check_ref, push_layout
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import layers as store
 from devbox.store import private
-from devbox.store.fs import flocked, remove_tree
+from devbox.store.fs import remove_tree
 from devbox.store.paths import ProjectPaths, Store
 
 FORMATS = ("oci", "oci-archive", "docker-archive")
@@ -94,26 +94,9 @@ def _tree_or_empty(st: Store, upper: Path) -> Iterator[Path]:
     if os.path.lexists(upper):
         yield upper
         return
-    with _staging(st) as stage:
+    with staging(st) as stage:
         (stage / "empty").mkdir()
         yield stage / "empty"
-
-
-@contextlib.contextmanager
-def _staging(st: Store) -> Iterator[Path]:
-    """A temp dir under STORE/oci/ held by its lock (gc removes one whose holder died)."""
-    private.mkdirs(st.oci)
-    stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=st.oci))
-    lock = stage.with_name(stage.name + ".lock")
-    try:
-        with flocked(lock):
-            try:
-                yield stage
-            finally:
-                remove_tree(stage)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
 
 
 def _name(spec: Spec) -> str:
@@ -193,7 +176,7 @@ def push(
     (pushed.json: ref, digest, time); returns the pushed manifest digest."""
     check_ref(ref)
     image = make_image(spec, spec_bytes, st, tier, log, say, changes)
-    with _staging(st) as stage:
+    with staging(st) as stage:
         write_layout(st, stage / "layout", image.layers, image.config)
         say(f"pushing to {printable(ref)}")
         digest = push_layout(stage / "layout", ref, log)

@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -132,22 +132,30 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
         raise
 
 
-def _pack(st: Store, tier: Tier, root: Path, key: str, log: Path, what: str) -> Packed:
+@contextlib.contextmanager
+def staging(st: Store) -> Iterator[Path]:
+    """A temp dir under STORE/oci/ held by its lock, as a pull's is (gc removes one whose holder
+    died); removed on the way out, whatever happened."""
     private.mkdirs(st.oci)
     stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=st.oci))
     lock = stage.with_name(stage.name + ".lock")
     try:
         with flocked(lock):
             try:
-                blob = stage / "blob"
-                diff_id, digest, size = _run(pack_argv(tier, root), blob, log, what)
-                private.mkdirs(st.blobs / "sha256")
-                os.replace(blob, blob_path(st, digest))  # same bytes if it was there
+                yield stage
             finally:
                 remove_tree(stage)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(lock)
+
+
+def _pack(st: Store, tier: Tier, root: Path, key: str, log: Path, what: str) -> Packed:
+    with staging(st) as stage:
+        blob = stage / "blob"
+        diff_id, digest, size = _run(pack_argv(tier, root), blob, log, what)
+        private.mkdirs(st.blobs / "sha256")
+        os.replace(blob, blob_path(st, digest))  # same bytes if it was there
     return Packed(key, diff_id, digest, size, LAYER_TAR)
 
 

@@ -7,8 +7,6 @@ other layer kind goes up. Each tag is inspected first, so a layer is uploaded on
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +15,11 @@ from typing import Any
 from devbox.errors import DevboxError, printable
 from devbox.oci import skopeo
 from devbox.publish.layout import write_layout
-from devbox.publish.packed import STAGING, pack_layer
+from devbox.publish.packed import pack_layer, staging
 from devbox.publish.send import push_layout
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import layers as store
-from devbox.store import private
-from devbox.store.fs import flocked, remove_tree
 from devbox.store.paths import Store
 from devbox.teamcache import records
 from devbox.teamcache.lookup import NOT_THERE, host_arch, portable_keys, registry_of
@@ -89,18 +85,8 @@ def _push(
     packed = pack_layer(st, tier, meta.digest, log, say)
     labels = records.labels_for(spec, host_arch(), [records.record_of(meta, key)])
     config: dict[str, Any] = {"config": {"Labels": labels}}
-    private.mkdirs(st.oci)
-    stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=st.oci))
-    lock = stage.with_name(stage.name + ".lock")
-    try:
-        with flocked(lock):
-            try:
-                write_layout(st, stage / "layout", [packed], config, tag=key)
-                say(f"pushing {packed.size / 2**20:.1f} MiB")
-                push_layout(stage / "layout", ref, log)
-            finally:
-                remove_tree(stage)
-    finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
+    with staging(st) as stage:
+        write_layout(st, stage / "layout", [packed], config, tag=key)
+        say(f"pushing {packed.size / 2**20:.1f} MiB")
+        push_layout(stage / "layout", ref, log)
     return packed.size
