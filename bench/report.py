@@ -16,7 +16,7 @@ SECTIONS = {
     "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
     "image": "Pulling and unpacking an image into an empty store (from a registry on 127.0.0.1)",
     "publish": "A box out as an image: export against podman commit + save, push against podman "
-    "push (root, a registry on 127.0.0.1, empty repositories)",
+    "push (root, each push to a fresh registry on 127.0.0.1)",
     "cache": "The team layer cache: a locked build from it or from the archive, and devbox pull "
     "(fresh stores)",
 }
