@@ -7,12 +7,9 @@ against `podman pull` of the same image. As root, a registry on 127.0.0.1 starte
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from bench.images import PODMAN, _alternate, _clear
@@ -40,27 +37,6 @@ def _faster(a: float | str, b: float | str) -> str:
     )
 
 
-def _fresh_each(fns: dict[str, Callable[[], None]], clear: Callable[[], None], runs: int
-                ) -> dict[str, float | str]:  # fmt: skip
-    """Alternating rounds, an empty store before *each* timed build (untimed): a build must not
-    find the layers the other one left."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    failed: dict[str, str] = {}
-    for _ in range(runs):
-        for key, fn in fns.items():
-            if key in failed:
-                continue
-            clear()
-            t = time.perf_counter()
-            try:
-                fn()
-            except Skip as e:
-                failed[key] = str(e)
-                continue
-            times[key].append(time.perf_counter() - t)
-    return {k: failed.get(k) or statistics.median(times[k]) for k in fns}
-
-
 def measure(work: Path, runs: int) -> list[Row]:
     reg = start_registry(work / "cache-registry")
     try:
@@ -74,12 +50,21 @@ def measure(work: Path, runs: int) -> list[Row]:
         run([sys.executable, "-m", "devbox", "build", "--push-cache"], cwd=proj, env=env)
         store = work / "cache-b"
         fresh = {**env, "DEVBOX_HOME": str(store)}
-        got = _fresh_each({
-            "cache": lambda: run([sys.executable, "-m", "devbox", "build", "--locked"], cwd=proj,
-                                 env=fresh),
-            "archive": lambda: run([sys.executable, "-m", "devbox", "build", "--locked"],
-                                   cwd=proj, env={**fresh, "DEVBOX_CACHE": ""}),
-        }, lambda: _clear(store), runs)  # fmt: skip
+        got = _alternate(
+            {
+                "cache": lambda: run(
+                    [sys.executable, "-m", "devbox", "build", "--locked"], cwd=proj, env=fresh
+                ),
+                "archive": lambda: run(
+                    [sys.executable, "-m", "devbox", "build", "--locked"],
+                    cwd=proj,
+                    env={**fresh, "DEVBOX_CACHE": ""},
+                ),
+            },
+            lambda: _clear(store),
+            runs,
+            each=True,
+        )  # each=True: a store emptied before each build, so neither finds the other's layers
         rows = [
             _row("devbox build --locked from the team cache (fresh store)", "devbox build --locked",
                  got["cache"], runs, _faster(got["cache"], got["archive"])),

@@ -38,17 +38,21 @@ def _clear(*paths: Path) -> None:
         subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
 
 
-def _alternate(fns: dict[str, Callable[[], None]], before: Callable[[], None], runs: int
-               ) -> dict[str, float | str]:  # fmt: skip
-    """Each round: `before()` (untimed: empty stores), then every fn once, timed. A fn that fails
-    gives its reason instead of a time and is not run again."""
+def _alternate(fns: dict[str, Callable[[], None]], before: Callable[[], None], runs: int,
+               *, each: bool = False) -> dict[str, float | str]:  # fmt: skip
+    """Each round: `before()` (untimed: empty stores), then every fn once, timed; `each`:
+    `before()` before every fn, not once a round. A fn that fails gives its reason instead of a
+    time and is not run again."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     failed: dict[str, str] = {}
     for _ in range(runs):
-        before()
+        if not each:
+            before()
         for key, fn in fns.items():
             if key in failed:
                 continue
+            if each:
+                before()
             t = time.perf_counter()
             try:
                 fn()
