@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.oci import manifest as mf
 from devbox.plan import lockfile
@@ -63,10 +64,11 @@ class Labels:
 
 
 def file_sha(path: Path) -> str:
-    """ "sha256:<hex>" of a file's bytes ("" if it cannot be read)."""
+    """ "sha256:<hex>" of a file's bytes ("" if it cannot be read). The file is in the working
+    tree, the box's to write: a symlink is not followed (it reads as missing)."""
     try:
-        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return "sha256:" + hashlib.sha256(nofollow.read_file(path)).hexdigest()
+    except (OSError, DevboxError):
         return ""
 
 

@@ -173,3 +173,17 @@ def test_an_entry_that_writes_outside_its_layer_is_refused_and_nothing_stored(
     assert not (target / "pwned").exists() and not (tmp_path / "pwned").exists()
     assert not any(n.startswith(".tmp-") for n in _layers(store))  # no staged layer left
     assert len(_layers(store)) == 1  # only the layer built from the project's tarball
+
+
+def test_the_lock_is_hashed_without_following_a_planted_link(tmp_path: Path) -> None:
+    """devbox.lock is in the working tree: a link the box planted there is not read through
+    (pull compares the image's lock with the project's by this hash)."""
+    from devbox.teamcache.records import file_sha
+
+    secret = tmp_path / "host-secret"
+    secret.write_text("not the box's\n")
+    (tmp_path / "devbox.lock").symlink_to(secret)
+    assert file_sha(tmp_path / "devbox.lock") == ""
+    (tmp_path / "devbox.lock").unlink()
+    (tmp_path / "devbox.lock").write_text("x = 1\n")
+    assert file_sha(tmp_path / "devbox.lock").startswith("sha256:")
