@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from devbox import __version__, cli_devcontainer, cli_history, cli_images, cli_shell
+from devbox import __version__, cli_devcontainer, cli_history, cli_images, cli_services, cli_shell
 from devbox.build.progress import Display
 from devbox.cli_shell import OPTS
 from devbox.clihelp import Command
@@ -269,3 +269,7 @@ command(name="history")(cli_history.history)
 command(name="rollback")(cli_history.rollback)
 command(name="devcontainer")(cli_devcontainer.devcontainer)
 command(name="kube")(cli_devcontainer.kube)
+command(name="up")(cli_services.up)
+command(name="down")(cli_services.down)
+command(name="services")(cli_services.services)
+command(name="logs")(cli_services.logs)

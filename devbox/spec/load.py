@@ -11,6 +11,7 @@ from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
 from devbox.spec import envtable, tomlpos
 from devbox.spec import scripts as scripts_
+from devbox.spec import services as services_
 from devbox.spec import tables as t
 from devbox.spec import validate as v
 from devbox.spec.model import SPEC_NAME, Setup, Spec
@@ -80,6 +81,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         scripts=scripts_.scripts_table(ctx, tables["scripts"]),
         env_files=envtable.env_files(ctx, tables["env"]),
         cache=v.cache_registry(ctx, tables["cache"]),
+        services=services_.services_table(ctx, tables["services"]),
     )
 
 

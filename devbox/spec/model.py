@@ -39,6 +39,31 @@ class Shell:
 
 
 @dataclass(frozen=True)
+class Ready:
+    """When a service is ready: `tcp` (a port on the host's loopback), `unix` (a socket path in
+    its box) or `command` (a command in its box that exits 0); None: as soon as it runs."""
+
+    kind: str  # "tcp" | "unix" | "command"
+    value: str  # the port, path or command line, as written (${NAME} substituted at `up`)
+
+
+@dataclass(frozen=True)
+class Service:
+    """[services.NAME]: a long-lived command in a box, started by `devbox up`."""
+
+    name: str
+    command: str  # a command line, run by the box's `sh -c`
+    ready: Ready | None = None
+    env: tuple[tuple[str, str], ...] = ()  # in file order
+    depends_on: tuple[str, ...] = ()
+    restart: str = "on-failure"  # "on-failure" | "no"
+    stop_signal: str = "TERM"  # a signal name without SIG
+    stop_timeout: float = 10.0  # seconds from stop_signal to SIGKILL
+    ready_timeout: float = 60.0  # seconds `up` waits for ready
+    box: str | None = None  # None: this project's box; else a project-relative directory
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path  # absolute path of devbox.toml
     name: str
@@ -52,6 +77,7 @@ class Spec:
     scripts: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     env_files: tuple[str, ...] = ()  # [env] files: project-relative .env files
     cache: str | None = None  # [cache] registry: the team layer cache, HOST[:PORT]/REPO
+    services: tuple[Service, ...] = ()  # [services.NAME], in dependency order
 
     @property
     def project(self) -> Path:

@@ -1,5 +1,6 @@
 """Each table of devbox.toml checked: [box], [packages], [interpreters], [env], [setup],
-[shell] and [cache], each key's rule in one place (the generic checks are validate.py)."""
+[shell] and [cache], each key's rule in one place (the generic checks are validate.py; [scripts]
+and [services] have modules of their own)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "shell": ("program", "workdir", "expose", "home"),
     "scripts": (),
     "cache": ("registry",),
+    "services": (),
 }
 
 
@@ -69,7 +71,7 @@ def check_tables(ctx: Ctx, doc: Table) -> None:
             fix = _move(ctx, (key,), value, homes[0]) if homes else None
             raise ctx.fail((key,), f"unknown {what}{hint}", allowed=allowed, fix=fix)
         table = v.get_table(ctx, doc, (key,))
-        if table is not None and key not in ("env", "scripts"):
+        if table is not None and key not in ("env", "scripts", "services"):
             _misplaced(ctx, table, key)
             what = "interpreter" if key == "interpreters" else "key"
             v.check_keys(ctx, table, (key,), TABLES[key], what)

@@ -207,6 +207,12 @@ class ProjectPaths:
         return self.run / "supervisor.log"
 
     @property
+    def services(self) -> Path:
+        """The project's services: supervisord's config, pid and log, each service's log and
+        plan (devbox/services/). Not under run/: it outlives the box."""
+        return self.root / "services"
+
+    @property
     def launcher(self) -> Path:
         return self.root / fastpath.LAUNCHER
 
