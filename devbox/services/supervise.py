@@ -139,7 +139,6 @@ def config(files: Files, programs: Sequence[Program], python: str = sys.executab
         f"directory={ini(str(d))}",
         f"identifier=devbox:{ini(str(d))}",
         "childlogdir=" + ini(str(files.logs)),
-        "umask=077",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

@@ -14,7 +14,7 @@ from devbox.spec.tomlpos import KeyPath
 from devbox.spec.validate import Ctx, Table
 
 KEYS = ("command", "ready", "env", "depends_on", "restart", "stop_signal", "stop_timeout",
-        "ready_timeout", "box")  # fmt: skip
+        "ready_timeout", "box", "user")  # fmt: skip
 SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 RESTARTS = ("on-failure", "no")
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "WINCH")
@@ -70,6 +70,7 @@ def service(ctx: Ctx, name: str, table: Table) -> Service:
         stop_timeout=_seconds(ctx, table, (*key, "stop_timeout"), 10.0),
         ready_timeout=_seconds(ctx, table, (*key, "ready_timeout"), 60.0),
         box=_box(ctx, table, (*key, "box")),
+        user=_user(ctx, table, (*key, "user")),
     )  # fmt: skip
 
 
@@ -147,6 +148,17 @@ def _box(ctx: Ctx, table: Table, key: KeyPath) -> str | None:
     if parts and parts[-1] == "devbox.toml":
         parts = parts[:-1]
     return "/".join(parts) or None  # "." is this project's own box
+
+
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def _user(ctx: Ctx, table: Table, key: KeyPath) -> str | None:
+    name = v.get_str(ctx, table, key)
+    if name is not None and not USER_RE.fullmatch(name):
+        allowed = 'a user name of the box, e.g. "postgres"'
+        raise ctx.fail(key, f'"{name}" is not a user name', allowed=allowed)
+    return name
 
 
 def ordered(ctx: Ctx, found: Mapping[str, Service]) -> tuple[Service, ...]:

@@ -78,7 +78,7 @@ def test_a_socket_path_too_long_goes_to_a_private_dir(
 
 
 def test_plan_round_trips(tmp_path: Path) -> None:
-    plan = Plan("db", "/p/devbox.toml", "postgres -D 'x'", {"A": "1"}, "INT", 2.5, ["d1", "d2"])
+    plan = Plan("db", "/p/devbox.toml", "postgres -D 'x'", {"A": "1"}, "INT", 2.5, ["d1"], "pg")
     assert Plan.from_json(plan.to_json()) == plan
 
 
