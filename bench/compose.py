@@ -129,6 +129,16 @@ class Peer:
                     str(ctx), timeout=900)  # fmt: skip
         return ref
 
+    def prune(self, keep: list[str]) -> None:
+        """Remove the bench's images of earlier Containerfiles (other tags than `keep`)."""
+        listed = subprocess.run(
+            ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter",
+             "reference=localhost/bench-*"], env=self.env, capture_output=True, text=True,
+        ).stdout.split()  # fmt: skip
+        old = [ref for ref in listed if ref not in keep]
+        if old:
+            self.podman("rmi", "--force", *old)
+
     def compose_file(self, images: dict[str, str], ports: dict[str, int], data: Path) -> Path:
         """compose.yml (JSON, which YAML reads) for the two servers, their data in `data/NAME`
         (bind mounts), the devbox project's commands. On podman-compose's own network, a

@@ -24,6 +24,7 @@ import argparse
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from bench.compose import FILES, Peer
 from bench.images import _alternate, _clear
-from bench.timing import Row, Skip, run
+from bench.timing import Row, Skip
 from devbox.template import fill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +111,13 @@ class Devbox:
         self.env = {**os.environ, "DEVBOX_HOME": str(store)}
 
     def __call__(self, *args: str, cwd: Path | None = None) -> None:
-        run([*DEVBOX, *args], cwd=cwd or self.proj, env=self.env, timeout=900)
+        r = subprocess.run([*DEVBOX, *args], cwd=cwd or self.proj, env=self.env, timeout=900,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True)  # fmt: skip
+        if r.returncode != 0:
+            lines = r.stderr.strip().splitlines()
+            error = next((x for x in lines if x.startswith("devbox: error")), lines[-1:] or [""])
+            logged = [x.strip() for x in lines if x.startswith("  | ")][-1:]
+            raise Skip(" ".join([f"`devbox {' '.join(args)}` failed:", str(error), *logged]))
 
 
 def measure(work: Path, runs: int) -> list[Row]:
@@ -135,6 +142,7 @@ def _measure(cache: Path, runs: int) -> list[Row]:
     _clear(data)
     base = peer.base()
     images = {name: peer.image(name, base) for name in ("db", "cache")}
+    peer.prune([base, *images.values()])
     compose = peer.compose_file(images, p, data)
     fns: dict[str, Callable[[], None]] = {}
     stops: dict[str, Callable[[], None]] = {}
@@ -221,8 +229,9 @@ def rows(got: dict[str, float | str], failed: dict[str, str], runs: int) -> list
             out.append(Row("services", what, cmd, value, runs))
     mine = got.get("devbox")
     if isinstance(mine, float):
-        ratios = [f"{mine / v:.2f}x {NAMES[k][1].split(' ')[0]}" for k, v in got.items()
-                  if k != "devbox" and isinstance(v, float)]  # fmt: skip
+        peers = {"compose": "podman-compose", "pod": "the pod"}
+        ratios = [f"{mine / v:.2f}x {peers[k]}" for k, v in got.items()
+                  if k in peers and isinstance(v, float)]  # fmt: skip
         out[0].note = ", ".join(ratios)
     return out
 
