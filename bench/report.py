@@ -195,24 +195,25 @@ NOTES = [
     "after the other. Both read the CA and the login from their home (`~/.config/containers/"
     "certs.d`, `~/.docker/config.json`). As root, then as a created user with a subuid range "
     "(rootless podman, with a runtime dir of its own).",
-    "- **Services up.** `bench/services.py` times, as root, the command that starts a "
-    "project's two services until both postgres and redis accept a TCP connection on "
-    "127.0.0.1 (the bench polls both ports every 5 ms after the command returns, the same poll "
-    "for every side): `devbox up` of a project with `[services.db]` (Debian's postgresql in "
-    'a box of its own, `box = "services/db"`) and `[services.cache]` (redis-server in the '
-    'project\'s box), both `ready = "tcp:PORT"`, so `devbox up` itself waits for them; '
-    "`podman-compose up -d` (Debian's 1.0.3) of the same two servers from images built here "
-    "(a bookworm base from mmdebstrap, `podman import`ed, then `podman build` of postgresql "
-    "and redis-server from the Debian archive); and a podman pod of the same images on the "
-    "host's network (`podman pod create --network host`, then `podman run -d --pod` of each). "
-    "podman-compose 1.0.3 cannot use `network_mode: host` (it adds its own network and alias "
-    "to every container, which podman refuses beside host mode), so its containers sit on its "
-    "bridge with the ports published on 127.0.0.1; the pod is the peer on the same network as "
-    "devbox. postgres runs the same start script everywhere (initdb on the first start, then "
-    "the server as the postgres user). Untimed: the boxes and images are built (and kept in "
-    "the bench's own cache dir, images tagged by a digest of what made them), the data dirs "
-    "initialised by a first start and stop of each side, and after each timed run a full stop "
-    "(`devbox down`, `podman-compose down`, `podman pod rm`) until both ports are closed. The "
-    "three alternate round by round; medians. podman: runc, cgroupfs, kernel overlayfs storage, "
-    "the host's open-file limit.",
+    "- **Services up.** `bench/services.py` times, as root, the command that starts a project's"
+    " two services until both postgres and redis accept a TCP connection on 127.0.0.1 (the "
+    "bench polls both ports every 5 ms after the command returns, the same poll for every "
+    "side): `devbox up` of a project with `[services.db]` (Debian's postgresql in a box of its "
+    'own, `box = "services/db"`) and `[services.cache]` (redis-server in the project\'s box), '
+    'both `ready = "tcp:PORT"`, so `devbox up` itself waits for them; `podman-compose up -d` '
+    "(Debian's 1.0.3) of the same two servers from images built here (a bookworm base from "
+    "mmdebstrap, `podman import`ed, then `podman build` of postgresql and redis-server from the"
+    " Debian archive); and a podman pod of the same images on the host's network (`podman pod "
+    "create --network host`, then `podman run -d --pod` of each). podman-compose 1.0.3 cannot "
+    "use `network_mode: host` (it adds its own network and alias to every container, which "
+    "podman refuses beside host mode), so its containers sit on its bridge with the ports "
+    "published on 127.0.0.1; and it sleeps 1 s after each `podman run` it starts (its code "
+    "does), so two of its seconds are pauses. The pod is the peer on the same network as "
+    "devbox, with no pause. postgres runs the same start script everywhere (initdb on the first"
+    " start, then the server as the postgres user). Untimed: the boxes and images are built "
+    "(and kept in the bench's own cache dir, images tagged by a digest of what made them), the "
+    "data dirs initialised by a first start and stop of each side, and after each timed run a "
+    "full stop (`devbox down`, `podman-compose down`, `podman pod rm`) until both ports are "
+    "closed. The three alternate round by round; medians. podman: runc, cgroupfs, kernel "
+    "overlayfs storage, the host's open-file limit.",
 ]
