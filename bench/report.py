@@ -127,7 +127,8 @@ def _section(rows: list[Row], section: str, title: str, intro: str = "") -> list
         if section in ("enter", "anchor") and bare and bare.seconds and r.seconds:
             vs = f"{r.seconds / bare.seconds:.1f}×"
         cmd = f"`{r.command}`" if r.command else ""
-        lines.append(f"| {r.what} | {cmd} | {fmt(r)} | {vs} | {r.note} |")
+        note = r.note.replace("|", "\\|")  # a reason may quote a log line
+        lines.append(f"| {r.what} | {cmd} | {fmt(r)} | {vs} | {note} |")
     return lines
 
 

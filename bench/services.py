@@ -116,8 +116,9 @@ class Devbox:
         if r.returncode != 0:
             lines = r.stderr.strip().splitlines()
             error = next((x for x in lines if x.startswith("devbox: error")), lines[-1:] or [""])
-            logged = [x.strip() for x in lines if x.startswith("  | ")][-1:]
-            raise Skip(" ".join([f"`devbox {' '.join(args)}` failed:", str(error), *logged]))
+            logged = [x[4:].strip() for x in lines if x.startswith("  | ")][-1:]
+            why = " ".join([f"`devbox {' '.join(args)}` failed:", str(error), *logged])
+            raise Skip(why.replace(str(self.proj), "PROJECT"))
 
 
 def measure(work: Path, runs: int) -> list[Row]:
