@@ -12,6 +12,7 @@ symlink, it never writes through one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -80,14 +81,18 @@ def open_root(root: Root) -> int:
     return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
-def open_dir(root: Root, rel: str) -> int:
+def open_dir(root: Root, rel: str, make: int | None = None) -> int:
     """An fd of the directory `rel` beneath `root`, no component a symlink. FileNotFoundError if
-    a component is missing; Refused if one is not a directory."""
+    a component is missing (`make`: a missing one is made with that mode, mkdirat); Refused if
+    one is not a directory (a symlink swapped in after the mkdir included)."""
     fd = open_root(root)
     done: list[str] = []
     try:
         for name in parts(rel):
             done.append(name)
+            if make is not None and not _exists(fd, name):
+                with contextlib.suppress(FileExistsError):  # made meanwhile: opened below
+                    os.mkdir(name, make, dir_fd=fd)
             try:
                 nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
@@ -101,6 +106,14 @@ def open_dir(root: Root, rel: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _exists(dirfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def open_beneath(root: Root, rel: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:

@@ -92,7 +92,7 @@ def short_dir() -> Path:
     """A private dir of this user's for sockets whose natural path is too long: under
     $XDG_RUNTIME_DIR, else /tmp/devbox-UID, refused unless it is ours, 0700, not a link."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = Path(runtime) / "devbox" if runtime.startswith("/") else None
+    base = Path(runtime) / "devbox" if runtime.startswith("/") and os.path.isdir(runtime) else None
     d = base if base is not None and len(str(base)) < 60 else Path(f"/tmp/devbox-{os.getuid()}")
     with contextlib.suppress(FileExistsError):
         os.mkdir(d, 0o700)
@@ -139,7 +139,6 @@ def config(files: Files, programs: Sequence[Program], python: str = sys.executab
         f"directory={ini(str(d))}",
         f"identifier=devbox:{ini(str(d))}",
         "childlogdir=" + ini(str(files.logs)),
-        "umask=077",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
