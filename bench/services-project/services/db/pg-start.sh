@@ -1,7 +1,8 @@
 #!/bin/sh
 # PostgreSQL in the foreground on $PGLISTEN (default 127.0.0.1), port $PGPORT, its data in
-# $PGDATA (made by initdb on the first start, trust auth). Started as root, it gives the data dir
-# to the postgres user and runs as that user (postgres refuses to run as root). The services
+# $PGDATA (made by initdb on the first start, trust auth). Started as root (in the podman
+# containers), it gives the data dir to the postgres user and runs as that user (postgres refuses
+# to run as root); devbox starts it as postgres already (`user = "postgres"`). The services
 # bench runs this same script in the devbox box and in the podman image; podman-compose's
 # containers sit on a bridge, so there it listens on 0.0.0.0 and trusts the bridge too.
 set -eu
