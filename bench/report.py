@@ -146,7 +146,7 @@ def splice(page: str, rows: list[Row], section: str, command: str) -> str:
         head = head.rstrip("\n") + "\n" + "\n".join(table) + "\n"
     else:
         end = head.find("\n## ", start + 1)
-        rest = head[end:] if end >= 0 else "\n"
+        rest = head[end:] if end >= 0 else ""
         head = head[:start] + "\n".join(table) + "\n" + rest
     lines = head.split("\n")
     got = [f"| {w} | {t} | {g} |" for w, t, _, g in checks(rows) if w.startswith(SERVICES)]

@@ -53,6 +53,7 @@ def test_splice_again_replaces_what_it_added(tmp_path: Path) -> None:
     assert twice.count("| services up: devbox up vs podman-compose up") == 1
     assert "0.50× (2.0 s / 4.0 s)" in twice and "0.25×" not in twice
     assert twice.count("- **Services up.**") == 1
+    assert "\n\n\n" not in twice
 
 
 def test_the_full_page_and_a_splice_agree(tmp_path: Path) -> None:
