@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = _verbose(args)
     try:
         if args[:1] == ["_shim"]:  # the hidden verbs of shims and shell hooks: no CLI framework
-            from devbox.activation.shims import run_shim
+            from devbox.activation.entry import run_shim
 
             return run_shim(args[1:])
         if args[:1] == ["_hook-env"]:
@@ -48,9 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fast = parse_fast(args)
         shim_spec = os.environ.get(SHIM_ENV)
         if fast is not None and fast[1] and shim_spec:  # a shim's launcher handed over:
-            from devbox.activation.shims import (
-                run_shim,  # the shim's trust check applies, not plain `run`
-            )
+            from devbox.activation.entry import run_shim  # its trust check, not plain `run`
 
             return run_shim([shim_spec, *fast[1]])
         if fast is not None:  # run and shell skip the CLI framework's ~0.2 s of imports

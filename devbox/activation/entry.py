@@ -130,6 +130,25 @@ def enter_spec(
     enter(box, command, display, root=root)
 
 
+def run_shim(args: Sequence[str]) -> int:
+    """`devbox _shim SPEC COMMAND [ARG...]`: COMMAND in SPEC's box, if SPEC is trusted."""
+    from devbox.activation import trust
+    from devbox.activation.launcher import mtime_ns
+    from devbox.activation.shims import stamp_checked
+
+    if len(args) < 2:
+        raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")
+    spec_path = Path(args[0])
+    record = trust.record_path(spec_path)
+    spec_mtime, record_mtime = mtime_ns(spec_path), mtime_ns(record)  # before reading them
+    data, spec = trust.read_trusted(spec_path)  # the spec, its lock and setup inputs
+    stamp_checked(spec_path, spec_mtime, record_mtime)
+    display = Display(quiet=False, verbose=False)
+    enter_spec(spec, spec_path, {str(spec_path): spec_mtime}, list(args[1:]), root=False,
+               display=display, data=data,
+               restamp=lambda: stamp_checked(spec_path, spec_mtime))  # fmt: skip
+
+
 def parse_fast(args: Sequence[str]) -> tuple[str, list[str] | None, bool, Display, bool] | None:
     """(verb, command, root, display, named) for `[-v|-q] run [--root] [--] CMD...` and
     `[-v|-q] shell [--root]`; None for anything else (typer handles it, with its messages).

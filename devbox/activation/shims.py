@@ -2,9 +2,9 @@
 
 The activation hook puts a project's shim directory first on PATH. Which shims there are follows
 from the spec alone: its interpreters' commands plus `[shell].expose`. A shim execs devbox's
-hidden `_shim` verb with the spec's path, so it always targets its own project, whatever the
-current directory; `_shim` re-checks trust (spec, lock, setup inputs), builds a stale box, and
-runs the command in the box with the current directory kept.
+hidden `_shim` verb (entry.run_shim) with the spec's path, so it always targets its own project,
+whatever the current directory; `_shim` re-checks trust (spec, lock, setup inputs), builds a
+stale box, and runs the command in the box with the current directory kept.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devbox import template
-from devbox.errors import DevboxError
 from devbox.spec.model import Interpreter, Spec
 from devbox.store import private
 from devbox.store.paths import ShimPaths, state_root
@@ -180,23 +179,3 @@ def _write_if_changed(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def run_shim(args: Sequence[str]) -> int:
-    """`devbox _shim SPEC COMMAND [ARG...]`: COMMAND in SPEC's box, if SPEC is trusted."""
-    from devbox.activation import trust
-    from devbox.activation.entry import enter_spec
-    from devbox.activation.launcher import mtime_ns
-    from devbox.build.progress import Display
-
-    if len(args) < 2:
-        raise DevboxError("usage: devbox _shim SPEC COMMAND [ARG...] (used by the shell hook)")
-    spec_path = Path(args[0])
-    record = trust.record_path(spec_path)
-    spec_mtime, record_mtime = mtime_ns(spec_path), mtime_ns(record)  # before reading them
-    data, spec = trust.read_trusted(spec_path)  # the spec, its lock and setup inputs
-    stamp_checked(spec_path, spec_mtime, record_mtime)
-    display = Display(quiet=False, verbose=False)
-    enter_spec(spec, spec_path, {str(spec_path): spec_mtime}, list(args[1:]), root=False,
-               display=display, data=data,
-               restamp=lambda: stamp_checked(spec_path, spec_mtime))  # fmt: skip
