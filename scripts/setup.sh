@@ -26,6 +26,11 @@ SETUP_APT_PACKAGES=(
   python3 python3-venv python3-pip ca-certificates
   docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin catatonit
 )
+# For the tests only (scripts/test sets SETUP_FOR_TESTS; using devbox does not need them): the
+# reference checker of desktop entries (desktop-file-validate) and GLib's reader and launcher of
+# them (gio, and python3-gi for its Exec parser), which the desktop entry tests run on the
+# entries devbox writes.
+SETUP_TEST_PACKAGES=(desktop-file-utils libglib2.0-bin python3-gi)
 # For the services benchmark only (bench/services.py), and only when run as root (the bench
 # runs as root; using or testing devbox does not need it): Debian's podman-compose, the peer
 # `devbox up` is measured against.
@@ -86,6 +91,23 @@ _setup_bench_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
 
+_setup_test_packages() {
+  local pkg missing=()
+  for pkg in "${SETUP_TEST_PACKAGES[@]}"; do
+    _setup_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if ((EUID != 0)); then
+    _setup_log "missing packages for the tests: ${missing[*]}"
+    return 0
+  fi
+  _setup_log "installing the tests' packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
+}
+
 _setup_venv() {
   if [[ -e "$VENV" ]] && ! "$VENV/bin/python" -c 'import sys, venv' >/dev/null 2>&1; then
     _setup_log "the virtualenv $VENV is broken; recreating it"
@@ -130,6 +152,7 @@ _setup_bench_packages
 _setup_venv
 # the tests' tool only (scripts/test sets SETUP_FOR_TESTS): the demo does not need it
 if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then
+  _setup_test_packages
   _setup_devcontainer_cli
 fi
 _setup_log "ready ($VENV)"

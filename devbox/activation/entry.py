@@ -113,6 +113,10 @@ def enter_spec(
         restamp()  # the record moved: the shim's stamps follow
     if restamp is None and trust.verdict(path, data).state != trust.ALLOWED:
         trust.touch(path)
+    if spec.shell.expose:  # an allowed project's desktop entries follow its box
+        from devbox.activation import desktop
+
+        desktop.refresh_or_say(spec, data, display.info, stack)
     box = Box(spec, st, stack, tier)
     snap.update(launcher.snapshot(launcher.layer_files(box)))  # a rebuilt layer: a new meta.json
     lock = lock_path(spec)

@@ -225,6 +225,7 @@ def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
     from devbox.activation.shims import write_shims
 
     shims = write_shims(spec)
+    desktop_entries(spec, shims)
     if spec.services:
         from devbox.services.state import mention
 
@@ -232,6 +233,21 @@ def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
         if said:
             print(terminal(said), file=sys.stderr)
     return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
+
+
+def desktop_entries(spec: Spec, shims: Path) -> None:
+    """The project's desktop entries, written beside its shims (activation/desktop.py); a
+    failure is said on stderr and activates all the same."""
+    from devbox.activation import desktop
+    from devbox.errors import os_error
+
+    if spec.shell.expose or desktop.record_path(spec.project).exists():
+        try:
+            desktop.sync(spec, shims)
+        except DevboxError as e:
+            print(e.render(), file=sys.stderr)
+        except OSError as e:
+            print(os_error(e), file=sys.stderr)
 
 
 def hook_env_main(args: list[str]) -> int:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from devbox import nofollow
-from devbox.activation import trust
+from devbox.activation import desktop, trust
 from devbox.activation.entry import spec_here
 from devbox.build import writable
 from devbox.build.progress import Display
@@ -34,6 +34,7 @@ def build_here(
     mark = trust.lock_mark(spec)
     metas = build_box(spec, st, display, no_cache=no_cache, locked=locked)
     trust.follow_lock(spec, data, mark, lambda: metas)
+    desktop.refresh_or_say(spec, data, display.info)  # an allowed project's, for the new box
     size = sum(size_of(st, m) for m in metas) / 2**20
     if push_cache:
         from devbox.teamcache.upload import push_cache as push

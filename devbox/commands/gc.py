@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devbox.activation import desktop
 from devbox.commands import imagestore as images
 from devbox.history import keep as hist
 from devbox.sandbox import sessions
@@ -209,6 +210,8 @@ def collect(
             for entry in sorted(st.downloads.iterdir()):
                 if entry.name not in wanted:
                     drop(entry, f"download {entry.name[:12]} no kept layer was built from")
+        for gone in desktop.forget_deleted(dry_run=dry_run):
+            freed.add(f"desktop entries of deleted project {gone}", 0)
         if not dry_run:
             store.drop_dangling_aliases(st)
             projects.drop_dangling_index(st)  # the entries of the projects dropped above
