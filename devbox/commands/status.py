@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devbox import nofollow
+from devbox.commands import controls
 from devbox.errors import DevboxError, printable
 from devbox.plan import lockcheck, lockfile
 from devbox.plan.recipe import LayerRecipe
@@ -62,6 +63,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     lines.append(f"running:  {running_state(p)}")
     if spec.services:
         lines.append(f"services: {services_state(spec, p)}")
+    lines += controls.lines(spec, tier)
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
 

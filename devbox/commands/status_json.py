@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from devbox import nofollow
-from devbox.commands import status
+from devbox.commands import controls, status
 from devbox.errors import DevboxError
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe
@@ -29,6 +29,7 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
         "base": f"{spec.base.kind}:{spec.base.ref}",
         "sandbox": {"tier": tier.level, "description": tier.describe()},
         "trust": status.trust_state(spec),
+        "controls": controls.as_json(spec, tier),
     }
     try:
         found = partial_stack(spec, st, tier.key)

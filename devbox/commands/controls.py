@@ -1,0 +1,124 @@
+"""The controls of a box as `devbox status` shows them (docs/controls.md): what it can reach
+(network), use (limits) and share with the host's session, and the desktop entries written for
+its apps. Lines for people (`lines`) and the same facts as JSON (`as_json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devbox.errors import printable
+from devbox.sandbox.host import Tier
+from devbox.spec.model import Limits, Share, Spec
+
+NETWORK = {
+    "host": "host (the host's network, as on the host)",
+    "none": "none (loopback only: nothing outside the box)",
+    "private": "private (a network of its own, out through a user-mode stack)",
+}
+
+
+def size(n: int) -> str:
+    """Bytes as the spec would write them, in binary units: 268435456 -> 256 MiB."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes" if n < 2**20 else f"{n / 2**20:.1f} MiB"
+
+
+def network(spec: Spec) -> str:
+    text = NETWORK.get(spec.network, printable(spec.network))
+    if spec.ports:
+        text += "; ports " + ", ".join(f"{h} -> {b}" for h, b in spec.ports)
+    return text
+
+
+def asked_limits(limits: Limits) -> list[str]:
+    """The limits the spec asks for, in words ("memory 256 MiB", "cpus 1.5", "pids 64")."""
+    out = []
+    if limits.memory is not None:
+        out.append(f"memory {size(limits.memory)}")
+    if limits.cpus is not None:
+        out.append(f"cpus {limits.cpus:g}")
+    if limits.pids is not None:
+        out.append(f"pids {limits.pids}")
+    return out
+
+
+def limits_in_force(spec: Spec, tier: Tier) -> list[str]:
+    """What is enforced, and how. The limits' own module says it once it lands; until then the
+    spec's asks."""
+    return asked_limits(spec.limits)
+
+
+def limits(spec: Spec, tier: Tier) -> str:
+    found = limits_in_force(spec, tier)
+    if not found:
+        return "none"
+    return ", ".join(found) + ("" if spec.limits.strict else " (strict = false)")
+
+
+def shared(share: Share) -> list[str]:
+    """What of the host's session the box gets, in words."""
+    out = [name for name, on in (
+        ("git config", share.gitconfig), ("display", share.display), ("audio", share.audio),
+        ("GPU", share.gpu), ("ssh agent", share.ssh_agent),
+    ) if on]  # fmt: skip
+    out += [f"{b.host} -> {b.box} ({b.mode})" for b in share.binds]
+    return out
+
+
+def share(spec: Spec) -> str:
+    return printable(", ".join(shared(spec.share))) or "nothing of the host's session"
+
+
+def desktop(spec: Spec) -> str:
+    from devbox.activation.desktop import written
+
+    entries = written(spec.project)
+    if not entries:
+        return "none (written for an allowed project whose box has one for an exposed command)"
+    return printable(", ".join(f"{e.name} ({e.entry})" for e in entries))
+
+
+def lines(spec: Spec, tier: Tier) -> list[str]:
+    """The status lines: network, limits, share, and desktop entries for a spec that exposes
+    commands."""
+    out = [
+        f"network:  {network(spec)}",
+        f"limits:   {limits(spec, tier)}",
+        f"share:    {share(spec)}",
+    ]
+    if spec.shell.expose:
+        out.append(f"desktop:  {desktop(spec)}")
+    return out
+
+
+def as_json(spec: Spec, tier: Tier) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from devbox.activation.desktop import written
+
+    lim, sh = spec.limits, spec.share
+    return {
+        "network": {
+            "mode": spec.network,
+            "ports": [{"host": h, "box": b} for h, b in spec.ports],
+        },
+        "limits": {
+            "memory_bytes": lim.memory,
+            "cpus": lim.cpus,
+            "pids": lim.pids,
+            "strict": lim.strict,
+            "in_force": limits_in_force(spec, tier),
+        },
+        "share": {
+            "display": sh.display,
+            "audio": sh.audio,
+            "gpu": sh.gpu,
+            "ssh_agent": sh.ssh_agent,
+            "gitconfig": sh.gitconfig,
+            "binds": [asdict(b) for b in sh.binds],
+            "in_force": shared(sh),
+        },
+        "desktop_entries": [asdict(e) for e in written(spec.project)],
+    }
