@@ -82,6 +82,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadSco
 @pytest.fixture(autouse=True)
 def _no_real_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVBOX_HOME", str(tmp_path / "devbox-home"))
+    # desktop entries devbox writes for a box's apps go under the test's tmp, never the user's
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     # idle boxes linger 2 s, not a minute: the suite's many boxes go soon after their tests
     # (tests of lingering set their own)
     monkeypatch.setenv("DEVBOX_LINGER", "2")

@@ -16,6 +16,7 @@ import string
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Union
@@ -219,6 +220,22 @@ def make_fake_store(root: Path) -> Store:
     (st.cache / "apt" / "k1").mkdir(parents=True)
     (st.cache / "apt" / "k1" / "x.deb").write_bytes(b"z" * 30000)
     return st
+
+
+# -- images --------------------------------------------------------------------------------------
+
+
+def png(width: int, height: int) -> bytes:
+    """A real (tiny) PNG of this size: signature, IHDR, IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    raw = b"".join(b"\0" + b"\0" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))  # fmt: skip
 
 
 # -- seeded mutations of a valid spec (the spec and CLI fuzz tests) ------------------------------

@@ -81,7 +81,7 @@ def text(raw: str | None, limit: int = TEXT_LIMIT) -> str | None:
 
 def items(raw: str | None, pattern: re.Pattern[str]) -> tuple[str, ...]:
     """The items of a list value (`a;b;`) that match `pattern`, at most LIST_LIMIT."""
-    found = [item for item in (raw or "").split(";") if pattern.fullmatch(item)]
+    found = [item for item in re.split(r"(?<!\\);", raw or "") if pattern.fullmatch(item)]
     return tuple(dict.fromkeys(found))[:LIST_LIMIT]
 
 
