@@ -103,6 +103,31 @@ def open_dir(root: Root, rel: str) -> int:
     return fd
 
 
+def make_dirs(root: Root, rel: str, mode: int = 0o755) -> int:
+    """An fd of the directory `rel` beneath `root`, each missing component made (`mode`, less
+    the umask) and none followed: a symlink or a file on the way is Refused."""
+    fd = open_root(root)
+    done: list[str] = []
+    try:
+        for name in parts(rel):
+            done.append(name)
+            try:
+                os.mkdir(name, mode, dir_fd=fd)
+            except FileExistsError:
+                pass  # a directory already, or a symlink or file: the open below tells
+            try:
+                nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                why = _refusal(fd, name, _display(root, "/".join(done)), "a directory")
+                raise (why or e) from None
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_beneath(root: Root, rel: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
     """An fd of the file `rel` beneath `root`, opened with `flags`, no component a symlink; a
     regular file, else Refused (a FIFO is opened without waiting, then refused)."""
