@@ -125,6 +125,7 @@ class Session:
     nested_uid: tuple[int, int] | None = None  # tier 3: be (uid, gid) in a nested namespace
     drop_to: tuple[int, int] | None = None  # tier 2: setpriv to (uid, gid) in the box
     seccomp_fd: int | None = None  # the seccomp filter (seccomp.py), tier 3 fake chown in it
+    info_fd: int | None = None  # bwrap writes the session's init pid there (a service's runner)
 
 
 def bwrap_argv(bwrap: str, s: Session) -> list[str]:
@@ -148,6 +149,8 @@ def bwrap_argv(bwrap: str, s: Session) -> list[str]:
     argv += _caps(s)
     if s.seccomp_fd is not None:
         argv += ["--seccomp", str(s.seccomp_fd)]
+    if s.info_fd is not None:
+        argv += ["--info-fd", str(s.info_fd)]
     command = list(s.argv)
     if s.drop_to is not None:
         uid, gid = s.drop_to
