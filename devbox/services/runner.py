@@ -83,7 +83,8 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     fd = seccomp.memfd(fake_ids=tier.seccomp) if seccomp.supported() else None
     argv = ["/bin/sh", "-c", plan.command]
     entry = plan_entry(box, argv, cwd=str(spec.project), root=False, seccomp_fd=fd)
-    session = sandbox.Session(**{**entry.session.__dict__, "info_fd": info_fd})
+    caps = sandbox.SERVICE_CAPS if tier.level == 1 else entry.session.caps
+    session = sandbox.Session(**{**entry.session.__dict__, "info_fd": info_fd, "caps": caps})
     join = sandbox.join_argv(
         host.tool("nsenter"), pid, tier.userns, keep_credentials=entry.keep_credentials
     )
