@@ -34,7 +34,7 @@ if [ "$(id -u)" = 0 ]; then
   set -- setpriv --reuid=postgres --regid=postgres --clear-groups --
 fi
 
-if [ ! -s "$pgdata/PG_VERSION" ]; then
+if ! "$@" test -s "$pgdata/PG_VERSION"; then  # asked as postgres: the cluster is its, mode 0700
   # the first start (or one that stopped half-way): make the cluster beside, then move it in
   echo "start-postgres: initialising $pgdata with a database named $database"
   "$@" rm -rf "$pgdata.new"
@@ -42,7 +42,7 @@ if [ ! -s "$pgdata/PG_VERSION" ]; then
     --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   printf 'CREATE DATABASE "%s";\n' "$database" |
     "$@" "$bin/postgres" --single -j -D "$pgdata.new" postgres >/dev/null
-  "$@" mv "$pgdata.new" "$pgdata"
+  "$@" mv -T "$pgdata.new" "$pgdata"
 fi
 
 exec "$@" "$bin/postgres" -D "$pgdata" -p "$port" -c listen_addresses=127.0.0.1 \

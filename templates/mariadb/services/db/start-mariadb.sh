@@ -26,7 +26,7 @@ if [ "$(id -u)" = 0 ]; then
   set -- setpriv --reuid=mysql --regid=mysql --clear-groups --
 fi
 
-if [ ! -d "$datadir/mysql" ]; then
+if ! "$@" test -d "$datadir/mysql"; then  # asked as mysql: the data directory is its, mode 0700
   # the first start (or one that stopped half-way): make the data directory beside, then move
   # it in
   echo "start-mariadb: initialising $datadir with a database named $database"
@@ -42,7 +42,7 @@ SQL
   "$@" mariadb-install-db --no-defaults --datadir="$datadir.new" --skip-test-db \
     --skip-name-resolve --auth-root-authentication-method=normal --extra-file="$sql" >/dev/null
   rm -f "$sql"
-  "$@" mv "$datadir.new" "$datadir"
+  "$@" mv -T "$datadir.new" "$datadir"
 fi
 
 exec "$@" mariadbd --no-defaults --datadir="$datadir" --port="$port" --bind-address=127.0.0.1 \
