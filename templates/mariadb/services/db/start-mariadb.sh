@@ -34,6 +34,7 @@ if ! "$@" test -d "$datadir/mysql"; then  # asked as mysql: the data directory i
   sql="$(mktemp)"
   cat >"$sql" <<SQL
 FLUSH PRIVILEGES;
+DROP USER IF EXISTS 'root'@'$(hostname)';
 CREATE DATABASE \`$database\`;
 CREATE USER 'app'@'127.0.0.1';
 GRANT ALL ON \`$database\`.* TO 'app'@'127.0.0.1';
