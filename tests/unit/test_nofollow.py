@@ -143,3 +143,19 @@ def test_copy_tree_copies_links_as_links(tree: Path, tmp_path: Path) -> None:
     assert os.readlink(dest / "link-dir") == str(tmp_path / "outside")
     assert os.readlink(dest / "link-file") == str(tmp_path / "secret")
     assert not (dest / "fifo").exists()
+
+
+def test_make_dirs_makes_what_is_missing_and_follows_nothing(tree: Path) -> None:
+    fd = nofollow.make_dirs(tree, "a/new/deeper")
+    try:
+        nofollow.write_replace(fd, "f", b"x")
+    finally:
+        os.close(fd)
+    assert (tree / "a/new/deeper/f").read_bytes() == b"x"
+    os.close(nofollow.make_dirs(tree, "a/b"))  # an existing one is opened
+    for rel, what in [("link-dir/new", "a symlink"), ("a/link-dir", "a symlink"),
+                      ("dangling/x", "a symlink"), ("a/b/file/x", "a file"), ("fifo", "a FIFO")]:  # fmt: skip
+        with pytest.raises(nofollow.Refused, match=what):
+            nofollow.make_dirs(tree, rel)
+    assert sorted(os.listdir(tree.parent / "outside")) == ["b"]
+    assert not (tree.parent / "nowhere").exists()
