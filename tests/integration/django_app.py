@@ -103,7 +103,8 @@ def servers_of(project: Path, ports: Ports) -> list[str]:
     """Command lines of running postgres, redis-server or runserver processes naming this
     project or one of its ports."""
     numbers = b"|".join(str(p).encode() for p in (ports.db, ports.redis, ports.web))
-    mark = re.compile(re.escape(str(project).encode()) + rb"|(?<![0-9])(?:" + numbers + rb")(?![0-9])")
+    port = rb"(?<![0-9])(?:" + numbers + rb")(?![0-9])"
+    mark = re.compile(re.escape(str(project).encode()) + rb"|" + port)
     found = []
     for p in os.listdir("/proc"):
         try:

@@ -153,8 +153,14 @@ def test_make_dirs_makes_what_is_missing_and_follows_nothing(tree: Path) -> None
         os.close(fd)
     assert (tree / "a/new/deeper/f").read_bytes() == b"x"
     os.close(nofollow.make_dirs(tree, "a/b"))  # an existing one is opened
-    for rel, what in [("link-dir/new", "a symlink"), ("a/link-dir", "a symlink"),
-                      ("dangling/x", "a symlink"), ("a/b/file/x", "a file"), ("fifo", "a FIFO")]:  # fmt: skip
+    refused = [
+        ("link-dir/new", "a symlink"),
+        ("a/link-dir", "a symlink"),
+        ("dangling/x", "a symlink"),
+        ("a/b/file/x", "a file"),
+        ("fifo", "a FIFO"),
+    ]
+    for rel, what in refused:
         with pytest.raises(nofollow.Refused, match=what):
             nofollow.make_dirs(tree, rel)
     assert sorted(os.listdir(tree.parent / "outside")) == ["b"]
