@@ -212,7 +212,8 @@ def reset() -> None:
     from devbox.commands.reset import reset as do_reset
 
     spec = _spec()
-    do_reset(spec, Store.default())
+    for line in do_reset(spec, Store.default()):
+        _echo(line)
     _display().info(f"{spec.name}: writable layer reset")
 
 

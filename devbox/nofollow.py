@@ -12,6 +12,7 @@ symlink, it never writes through one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -80,14 +81,18 @@ def open_root(root: Root) -> int:
     return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
-def open_dir(root: Root, rel: str) -> int:
+def open_dir(root: Root, rel: str, make: int | None = None) -> int:
     """An fd of the directory `rel` beneath `root`, no component a symlink. FileNotFoundError if
-    a component is missing; Refused if one is not a directory."""
+    a component is missing (`make`: a missing one is made with that mode, mkdirat); Refused if
+    one is not a directory (a symlink swapped in after the mkdir included)."""
     fd = open_root(root)
     done: list[str] = []
     try:
         for name in parts(rel):
             done.append(name)
+            if make is not None and not _exists(fd, name):
+                with contextlib.suppress(FileExistsError):  # made meanwhile: opened below
+                    os.mkdir(name, make, dir_fd=fd)
             try:
                 nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
@@ -103,29 +108,12 @@ def open_dir(root: Root, rel: str) -> int:
     return fd
 
 
-def make_dirs(root: Root, rel: str, mode: int = 0o755) -> int:
-    """An fd of the directory `rel` beneath `root`, each missing component made (`mode`, less
-    the umask) and none followed: a symlink or a file on the way is Refused."""
-    fd = open_root(root)
-    done: list[str] = []
+def _exists(dirfd: int, name: str) -> bool:
     try:
-        for name in parts(rel):
-            done.append(name)
-            try:
-                os.mkdir(name, mode, dir_fd=fd)
-            except FileExistsError:
-                pass  # a directory already, or a symlink or file: the open below tells
-            try:
-                nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                why = _refusal(fd, name, _display(root, "/".join(done)), "a directory")
-                raise (why or e) from None
-            os.close(fd)
-            fd = nfd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def open_beneath(root: Root, rel: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:

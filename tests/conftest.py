@@ -29,6 +29,7 @@ USER_TESTS = (
     "tests/integration/test_registry_fixture.py::test_a_user_",
     "tests/integration/test_images_rootless",
     "tests/integration/test_images_export_rootless.py::",
+    "tests/integration/test_services_rootless.py::",
     "tests/integration/test_services_django_rootless.py::",
     "tests/security/",
 )
@@ -37,11 +38,8 @@ USER_TESTS = (
 # created users are in USER_TESTS above: test_images_rootless*.py and
 # test_images_export_rootless.py.)
 IMAGE_TESTS = ("tests/integration/test_images", "tests/integration/test_registry_fixture.py::")
-
-
-# The services acceptance test (PostgreSQL, Redis and Django from the template, as root): a group
-# of its own, beside the integration one; its boxes are its own (packages no other test uses).
-SERVICE_TESTS = ("tests/integration/test_services_django.py::",)
+# Tests of services (real servers under supervisord): one group beside the integration one.
+SERVICE_TESTS = ("tests/integration/test_services",)
 
 
 def xdist_group(nodeid: str) -> str | None:

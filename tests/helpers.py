@@ -250,12 +250,29 @@ program = "bash"
 workdir = "/workspace"
 expose = ["psql"]
 home = "isolated"
+
+[services.db]
+box = "services/db"
+command = "postgres -D ${DEVBOX_DATA}"
+ready = "tcp:${DB_PORT}"
+env = { PGPORT = "${DB_PORT}", WORKERS = 4 }
+restart = "on-failure"
+stop_signal = "SIGINT"
+stop_timeout = 30
+ready_timeout = 20.5
+
+[services.web]
+command = "python3 manage.py runserver"
+ready = "unix:/tmp/web.sock"
+depends_on = ["db"]
+restart = "no"
 """
 
 KNOWN_NAMES = (
     "box", "name", "base", "mirror", "packages", "apt", "interpreters", "python", "node",
     "version", "provider", "env", "setup", "run", "inputs", "shell", "program", "workdir",
-    "expose", "home",
+    "expose", "home", "services", "db", "command", "ready", "depends_on", "restart", "stop_signal",
+    "stop_timeout", "ready_timeout",
 )  # fmt: skip
 SPECIAL_STRINGS = (
     "", " ", "debian:", "debian:sid", "oci:", "oci:/x", "oci:a b", "rootfs:.tar", "rootfs:x.tgz",

@@ -121,6 +121,12 @@ def enter_spec(
         launcher.write(box, snap, str(path))
     except OSError:  # best effort (a read-only store still enters), but never a stale one
         launcher.discard(box)
+    if command is None and spec.services:
+        from devbox.services.state import mention
+
+        said = mention(spec)
+        if said:
+            display.info(said)
     enter(box, command, display, root=root)
 
 

@@ -225,6 +225,12 @@ def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
     from devbox.activation.shims import write_shims
 
     shims = write_shims(spec)
+    if spec.services:
+        from devbox.services.state import mention
+
+        said = mention(spec)
+        if said:
+            print(terminal(said), file=sys.stderr)
     return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
 
 

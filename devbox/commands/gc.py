@@ -85,6 +85,10 @@ def is_live(pdir: Path, info: dict[str, Any], *, stop_idle: bool = False) -> boo
     if path and (Path(path) / SPEC_NAME).is_file():
         return True
     paths = ProjectPaths(pdir)
+    if stop_idle:  # a deleted project's services go with it
+        from devbox.services import supervise
+
+        supervise.stop_everything(supervise.Files.of(paths))
     if supervisor_pid(paths) is None:
         return False
     return not sessions.stop(paths) if stop_idle else sessions.inside(paths)

@@ -8,14 +8,20 @@ from devbox.sandbox import start
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
 from devbox.spec.model import Spec
-from devbox.store.paths import Store
+from devbox.store.paths import ProjectPaths, Store
 
 
-def reset(spec: Spec, st: Store) -> None:
-    """Stop the idle box and wipe its writable layer; an error if a session is inside."""
+def reset(spec: Spec, st: Store) -> list[str]:
+    """Stop the project's services and the idle box, and wipe its writable layer; an error if
+    a session is inside. What was stopped, a line each."""
+    from devbox.services import supervise
+
+    files = supervise.Files.of(ProjectPaths(st.project_dir(spec.project)))
+    stopped = supervise.stop_everything(files)
     tier = current_tier()
     box = Box(spec, st, tuple(resolve.stack(spec, st, tier.key) or ()), tier)
     if not start.reset(box):
         raise DevboxError(
             f"the box {spec.name} is in use", hint="exit its shells and runs, then reset again"
         )
+    return [f"{name}: stopped" for name in stopped]

@@ -60,6 +60,8 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     lines.append(f"lock:     {lock_state(spec, [la for la, _ in found], metas, last)}")
     lines.append(f"trust:    {trust_state(spec)} (auto-activation: `devbox allow` / `deny`)")
     lines.append(f"running:  {running_state(p)}")
+    if spec.services:
+        lines.append(f"services: {services_state(spec, p)}")
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
 
@@ -80,6 +82,16 @@ def running_state(p: ProjectPaths) -> str:
     if inside(p):
         return "yes"
     return "yes, idle (it stops after a while without sessions, or on `devbox reset`)"
+
+
+def services_state(spec: Spec, p: ProjectPaths) -> str:
+    from devbox.services.supervise import Files, running
+
+    up = running(Files.of(p))
+    names = ", ".join(s.name for s in spec.services)
+    if not up:
+        return f"{names}: none running (`devbox up`)"
+    return f"running: {', '.join(up)} of {names} (`devbox services`)"
 
 
 def spec_state(

@@ -17,7 +17,7 @@ from devbox.sandbox.sessions import inside, supervisor_pid
 from devbox.spec.model import Spec
 from devbox.store import fs, projects
 from devbox.store import layers as store
-from devbox.store.paths import Store
+from devbox.store.paths import ProjectPaths, Store
 
 
 def status_json(spec: Spec, st: Store) -> dict[str, Any]:
@@ -66,6 +66,7 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
         "lock": _lock(spec, st, found, metas, registered),
         "running": running,
         "idle": running and not inside(paths),
+        "services": _services(spec, paths),
     }
 
 
@@ -95,3 +96,13 @@ def _lock(
         "matches": matches,
         "state": status.lock_state(spec, [la for la, _ in found], built, last),
     }
+
+
+def _services(spec: Spec, paths: ProjectPaths) -> dict[str, bool]:
+    """Each declared service: running or not."""
+    if not spec.services:
+        return {}
+    from devbox.services.supervise import Files, running
+
+    up = set(running(Files.of(paths)))
+    return {s.name: s.name in up for s in spec.services}

@@ -113,7 +113,7 @@ def write(project: Path, files: Sequence[File], *, force: bool) -> None:
         raise DevboxError(f"files of the template already exist in {project}: {shown}", hint=hint)
     for f in files:
         head, _, name = f.rel.rpartition("/")
-        dirfd = nofollow.make_dirs(project, head)
+        dirfd = nofollow.open_dir(project, head, make=0o755)
         try:
             nofollow.write_replace(dirfd, name, f.data, f.mode)
         finally:

@@ -96,15 +96,18 @@ def remover(tier: Tier) -> Remover:
     return remover_for(flags, which("unshare"), run_captured)
 
 
-def run_captured(argv: list[str], timeout: float = 60) -> tuple[int, str]:
+def run_captured(
+    argv: list[str], timeout: float = 60, pass_fds: tuple[int, ...] = ()
+) -> tuple[int, str]:
     """Run a namespace tool, returning (status, output). Output goes through a file, not a
     pipe, and the tool's whole session is killed afterwards: when util-linux unshare cannot
-    make a user namespace, its newuidmap helper child is orphaned and would wait forever."""
+    make a user namespace, its newuidmap helper child is orphaned and would wait forever.
+    `pass_fds` stay open in it (a directory it reaches as /proc/self/fd/N, never by path)."""
     with tempfile.TemporaryFile() as out:
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, pass_fds=pass_fds,
             )  # fmt: skip
         except OSError as e:
             return 127, str(e)

@@ -40,7 +40,7 @@ def up(spec: Spec, names: Sequence[str], display: Display) -> list[str]:
     private.mkdirs(files.dir)
     with fs.flocked(files.dir / "up.lock"):
         for t in targets:
-            ensure_data(t.box.spec.project, t.name)
+            ensure_data(t.box.spec.project, t.name, project=spec.project)
         changed = _write_plans(files, targets)
         rpc = _supervisor(files, spec)
         started: list[str] = []
@@ -219,12 +219,14 @@ def stop_all(files: sv.Files, names: Sequence[str], *, whole: bool) -> list[str]
 
 
 def _drop_data(spec: Spec, services: Sequence[Any]) -> list[str]:
+    from devbox.sandbox.host import current_tier
     from devbox.services.data import data_rel, remove_data
     from devbox.services.targets import box_spec
 
+    tier = current_tier()  # tier 2: files a box made as root are its subordinate ids'
     out: list[str] = []
     for s in services:
         project: Path = box_spec(spec, s).project
-        if remove_data(project, s.name):
+        if remove_data(project, s.name, tier, project=spec.project):
             out.append(f"{s.name}: data deleted ({project / data_rel(s.name)})")
     return out

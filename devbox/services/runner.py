@@ -26,6 +26,13 @@ from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+# `user` as root (tier 1): the data dir becomes the user's, then the command runs as the user
+# (setpriv resolves the names in the box; the capabilities go with the change of uid)
+BECOME = (
+    'g=$(id -gn -- "$1") && chown -h -- "$1:$g" "$DEVBOX_DATA" && '
+    'exec setpriv --reuid="$1" --regid="$g" --init-groups -- /bin/sh -c "$2"'
+)
+BECOME_CAPS = ("CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -40,6 +47,7 @@ class Plan:
     stop_signal: str
     stop_timeout: float
     stack: list[str]  # the box's layers when `up` wrote this (a rebuilt box: a new plan)
+    user: str | None = None  # as root (tier 1): the box's user to become, after a chown of data
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
@@ -50,7 +58,8 @@ class Plan:
         env = {str(k): str(v) for k, v in dict(d["env"]).items()}
         return cls(str(d["service"]), str(d["spec"]), str(d["command"]), env,
                    str(d["stop_signal"]), float(d["stop_timeout"]),
-                   [str(x) for x in d.get("stack", [])])  # fmt: skip
+                   [str(x) for x in d.get("stack", [])],
+                   str(d["user"]) if d.get("user") else None)  # fmt: skip
 
 
 def die_with_parent(sig: int) -> None:
@@ -82,8 +91,10 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     pid = start.ensure_running(box, Display(quiet=True))
     fd = seccomp.memfd(fake_ids=tier.seccomp) if seccomp.supported() else None
     argv = ["/bin/sh", "-c", plan.command]
+    caps: tuple[str, ...] = ()
+    if plan.user is not None and tier.level == 1:
+        argv, caps = ["/bin/sh", "-c", BECOME, "sh", plan.user, plan.command], BECOME_CAPS
     entry = plan_entry(box, argv, cwd=str(spec.project), root=False, seccomp_fd=fd)
-    caps = sandbox.SERVICE_CAPS if tier.level == 1 else entry.session.caps
     session = sandbox.Session(**{**entry.session.__dict__, "info_fd": info_fd, "caps": caps})
     join = sandbox.join_argv(
         host.tool("nsenter"), pid, tier.userns, keep_credentials=entry.keep_credentials

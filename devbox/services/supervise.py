@@ -2,7 +2,7 @@
 
 supervisord (a well-kept supervisor, PyPI `supervisor`) runs each service's runner
 (`python -m devbox.services.runner`), restarts a crashed one (a start that fails within
-`startsecs` is retried after 1, 2, 3... seconds, then the service is FATAL), rotates the logs,
+`startsecs` is retried after 1, 2, 3 seconds, then the service is FATAL), rotates the logs,
 and stops with SIGTERM to the runner, then SIGKILL. Its files live in the project's state dir
 (the host's, never the box's): config, pid file, its own log, a log per service. The control
 socket is a unix socket there, or in a private per-user dir when that path is too long.
@@ -31,9 +31,15 @@ from devbox.store.paths import ProjectPaths
 SOCKET_MAX = 100  # AF_UNIX paths hold 107 bytes
 LOG_BYTES = 1 << 20  # each service's log is rotated at 1 MiB, 3 kept
 LOG_BACKUPS = 3
-START_RETRIES = 5  # a start that fails at once: retried after 1, 2, 3, 4, 5 s, then FATAL
+START_RETRIES = 3  # a start that fails at once: retried after 1, 2, 3 s, then FATAL
 START_SECS = 1  # running this long counts as started
-KILL_MARGIN = 5  # supervisord's SIGKILL, after the runner's own stop_timeout
+KILL_MARGIN = 5
+LIVE = (
+    "RUNNING",
+    "STARTING",
+    "BACKOFF",
+    "STOPPING",
+)  # supervisord's SIGKILL, after the runner's own stop_timeout
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def short_dir() -> Path:
     """A private dir of this user's for sockets whose natural path is too long: under
     $XDG_RUNTIME_DIR, else /tmp/devbox-UID, refused unless it is ours, 0700, not a link."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = Path(runtime) / "devbox" if runtime.startswith("/") else None
+    base = Path(runtime) / "devbox" if runtime.startswith("/") and os.path.isdir(runtime) else None
     d = base if base is not None and len(str(base)) < 60 else Path(f"/tmp/devbox-{os.getuid()}")
     with contextlib.suppress(FileExistsError):
         os.mkdir(d, 0o700)
@@ -133,7 +139,6 @@ def config(files: Files, programs: Sequence[Program], python: str = sys.executab
         f"directory={ini(str(d))}",
         f"identifier=devbox:{ini(str(d))}",
         "childlogdir=" + ini(str(files.logs)),
-        "umask=077",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -233,6 +238,33 @@ def shutdown(files: Files, timeout: float = 60.0) -> None:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     clean(files)
+
+
+def running(files: Files) -> list[str]:
+    """The services running (or starting, or restarting) under this project's supervisord."""
+    if pid_of(files) is None:
+        return []
+    try:
+        infos = client(files).supervisor.getAllProcessInfo()
+    except (OSError, xmlrpc.client.Error):
+        return []
+    return [str(i["name"]) for i in infos if i["statename"] in LIVE]
+
+
+def stop_everything(files: Files) -> list[str]:
+    """Stop every service and supervisord (reset, gc); the names that were running."""
+    if pid_of(files) is None:
+        clean(files)
+        return []
+    try:
+        infos = client(files).supervisor.getAllProcessInfo()
+        names = [
+            str(i["name"]) for i in infos if i["statename"] not in ("STOPPED", "EXITED", "FATAL")
+        ]
+    except (OSError, xmlrpc.client.Error):
+        names = []
+    shutdown(files)
+    return names
 
 
 def clean(files: Files) -> None:

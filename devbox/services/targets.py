@@ -100,8 +100,9 @@ class Target:
 
     def plan(self) -> Plan:
         s = self.service
+        user = s.user if self.box.tier.level == 1 else None  # tiers 2, 3: sessions are you
         return Plan(s.name, str(self.box.spec.path), s.command, self.env, s.stop_signal,
-                    s.stop_timeout, list(self.box.stack))  # fmt: skip
+                    s.stop_timeout, list(self.box.stack), user)  # fmt: skip
 
     def listens(self) -> str:
         port = self.port

@@ -61,6 +61,7 @@ class Service:
     stop_timeout: float = 10.0  # seconds from stop_signal to SIGKILL
     ready_timeout: float = 60.0  # seconds `up` waits for ready
     box: str | None = None  # None: this project's box; else a project-relative directory
+    user: str | None = None  # a user of the box to run as where devbox runs as root (tier 1)
 
 
 @dataclass(frozen=True)

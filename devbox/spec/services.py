@@ -14,12 +14,12 @@ from devbox.spec.tomlpos import KeyPath
 from devbox.spec.validate import Ctx, Table
 
 KEYS = ("command", "ready", "env", "depends_on", "restart", "stop_signal", "stop_timeout",
-        "ready_timeout", "box")  # fmt: skip
+        "ready_timeout", "box", "user")  # fmt: skip
 SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 RESTARTS = ("on-failure", "no")
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "WINCH")
 READY_FORMS = '"tcp:PORT", "unix:/PATH" (a socket in the box) or a command that exits 0'
-_PORT = re.compile(r"[0-9]{1,5}|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
+_PORT = re.compile(r"[0-9]{1,5}|\$\{[A-Za-z_][A-Za-z0-9_]*\}")  # devbox substitutes ${NAME} only
 MAX_SECONDS = 3600.0
 
 
@@ -36,13 +36,13 @@ def services_table(ctx: Ctx, table: Table) -> tuple[Service, ...]:
             raise v.wrong_type(ctx, key, f"a table ([services.{name}])", value)
         found[name] = service(ctx, name, value)
     for s in found.values():
+        others = [n for n in found if n != s.name]
         for dep in s.depends_on:
             if dep not in found:
                 key = ("services", s.name, "depends_on")
-                hint = v.did_you_mean(dep, found)
-                raise ctx.fail(
-                    key, f'"{dep}" is not a service here{hint}', allowed=", ".join(found)
-                )
+                hint = v.did_you_mean(dep, others)
+                allowed = ", ".join(others) or "no other service is defined"
+                raise ctx.fail(key, f'"{dep}" is not a service here{hint}', allowed=allowed)
     return ordered(ctx, found)
 
 
@@ -58,6 +58,9 @@ def service(ctx: Ctx, name: str, table: Table) -> Service:
     depends = v.get_str_list(ctx, table, (*key, "depends_on"))
     if name in depends:
         raise ctx.fail((*key, "depends_on"), f"{name} depends on itself")
+    twice = sorted({d for d in depends if depends.count(d) > 1})
+    if twice:
+        raise ctx.fail((*key, "depends_on"), f'"{twice[0]}" is listed twice')
     restart = v.get_str(ctx, table, (*key, "restart")) or "on-failure"
     return Service(
         name=name,
@@ -70,6 +73,7 @@ def service(ctx: Ctx, name: str, table: Table) -> Service:
         stop_timeout=_seconds(ctx, table, (*key, "stop_timeout"), 10.0),
         ready_timeout=_seconds(ctx, table, (*key, "ready_timeout"), 60.0),
         box=_box(ctx, table, (*key, "box")),
+        user=_user(ctx, table, (*key, "user")),
     )  # fmt: skip
 
 
@@ -83,15 +87,18 @@ def _ready(ctx: Ctx, table: Table, key: KeyPath) -> Ready | None:
         if not _PORT.fullmatch(port) or (port.isdigit() and not 0 < int(port) < 65536):
             message = f'"{text}": the port must be 1-65535 or ${{NAME}} from the env'
             raise ctx.fail(key, message, allowed=READY_FORMS)
-        return Ready("tcp", port)
+        return Ready("tcp", str(int(port)) if port.isdigit() else port)
     if sep and kind == "unix":
         path = rest.strip()
-        if not path.startswith("/") and not path.startswith("$"):
-            message = f'"{text}": the socket path must be absolute (as the box sees it)'
+        if not path.startswith("/") and not path.startswith("${"):
+            message = f'"{text}": the socket path must be absolute (in the box) or ${{NAME}}...'
             raise ctx.fail(key, message, allowed=READY_FORMS)
         return Ready("unix", path)
     if not text.strip():
         raise ctx.fail(key, "empty", allowed=READY_FORMS)
+    if ":" in text.split()[0]:  # "http://...", "udp:53": a command by that name cannot be meant
+        message = f'"{text}": "{kind}:" is not a kind of ready devbox knows'
+        raise ctx.fail(key, message, allowed=READY_FORMS)
     return Ready("command", text)
 
 
@@ -116,7 +123,11 @@ def _signal(ctx: Ctx, table: Table, key: KeyPath) -> str:
     if text is None:
         return "TERM"
     name = text.upper().removeprefix("SIG")
-    return v.one_of(ctx, key, name, SIGNALS)
+    if name in SIGNALS:
+        return name
+    choices = " | ".join(f'"{s}"' for s in SIGNALS)
+    hint = v.did_you_mean(name, SIGNALS)
+    raise ctx.fail(key, f'"{text}" is not a signal a service can stop with{hint}', allowed=choices)
 
 
 def _seconds(ctx: Ctx, table: Table, key: KeyPath, default: float) -> float:
@@ -147,6 +158,17 @@ def _box(ctx: Ctx, table: Table, key: KeyPath) -> str | None:
     if parts and parts[-1] == "devbox.toml":
         parts = parts[:-1]
     return "/".join(parts) or None  # "." is this project's own box
+
+
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def _user(ctx: Ctx, table: Table, key: KeyPath) -> str | None:
+    name = v.get_str(ctx, table, key)
+    if name is not None and not USER_RE.fullmatch(name):
+        allowed = 'a user name of the box, e.g. "postgres"'
+        raise ctx.fail(key, f'"{name}" is not a user name', allowed=allowed)
+    return name
 
 
 def ordered(ctx: Ctx, found: Mapping[str, Service]) -> tuple[Service, ...]:

@@ -145,14 +145,14 @@ def test_copy_tree_copies_links_as_links(tree: Path, tmp_path: Path) -> None:
     assert not (dest / "fifo").exists()
 
 
-def test_make_dirs_makes_what_is_missing_and_follows_nothing(tree: Path) -> None:
-    fd = nofollow.make_dirs(tree, "a/new/deeper")
+def test_open_dir_makes_what_is_missing_and_follows_nothing(tree: Path) -> None:
+    fd = nofollow.open_dir(tree, "a/new/deeper", make=0o755)
     try:
         nofollow.write_replace(fd, "f", b"x")
     finally:
         os.close(fd)
     assert (tree / "a/new/deeper/f").read_bytes() == b"x"
-    os.close(nofollow.make_dirs(tree, "a/b"))  # an existing one is opened
+    os.close(nofollow.open_dir(tree, "a/b", make=0o755))  # an existing one is opened
     refused = [
         ("link-dir/new", "a symlink"),
         ("a/link-dir", "a symlink"),
@@ -162,6 +162,6 @@ def test_make_dirs_makes_what_is_missing_and_follows_nothing(tree: Path) -> None
     ]
     for rel, what in refused:
         with pytest.raises(nofollow.Refused, match=what):
-            nofollow.make_dirs(tree, rel)
+            nofollow.open_dir(tree, rel, make=0o755)
     assert sorted(os.listdir(tree.parent / "outside")) == ["b"]
     assert not (tree.parent / "nowhere").exists()

@@ -111,6 +111,10 @@ def test_the_unmutated_spec_is_valid() -> None:
     spec = parse_spec(FULL_SPEC, SPEC_PATH)
     assert {i.name for i in spec.interpreters} == {"python", "node"}
     assert spec.shell.expose == ("psql",)
+    assert [(s.name, s.box, s.depends_on) for s in spec.services] == [
+        ("db", "services/db", ()),
+        ("web", None, ("db",)),
+    ]
 
 
 def test_seeded_mutations_are_reproducible() -> None:
