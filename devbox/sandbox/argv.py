@@ -31,10 +31,6 @@ CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERT
 ROOT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
              "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SYS_CHROOT",
              "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE")  # fmt: skip
-# What a service keeps where the box's user is the host's root (tier 1): enough to give its
-# data dir to a server's own user and become it (postgres and mariadbd refuse to run as root),
-# which leaves it none; a fraction of what a build step of the same spec keeps.
-SERVICE_CAPS = ("CAP_CHOWN", "CAP_SETUID", "CAP_SETGID")
 ALL_CAPS = ("ALL",)  # in a user namespace (tiers 2 and 3): every capability, over it only
 
 

@@ -181,9 +181,9 @@ def _prepare(box: Box, display: Reporter) -> None:
 
 
 def _make_root(d: Path) -> None:
-    """A new writable layer's dir: 0755 whatever the umask, as upper's root dir is the box's `/`
-    (a service's runner has supervisord's umask 077, and a `/` only its owner can search breaks
-    every user of the box but root, such as a database server's own user)."""
+    """A new writable layer's dir: 0755 whatever the umask (root's may be 077), as upper's root
+    dir is the box's `/`: one only its owner can search breaks every user of the box but root,
+    such as the `user` a database service runs as."""
     d.mkdir(parents=True, exist_ok=True)
     d.chmod(0o755)
 

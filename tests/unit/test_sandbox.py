@@ -1024,8 +1024,8 @@ def test_sync_host_ca_refuses_a_bundle_a_box_can_write(
 def test_a_new_writable_layer_is_the_box_s_root_for_every_user_whatever_the_umask(
     tmp_path: Path,
 ) -> None:
-    """upper's root dir is the box's `/`: a service's runner (umask 077, as supervisord's) makes
-    it 0755 too, so a server that drops to its own user can still reach its files."""
+    """upper's root dir is the box's `/`: made under umask 077 it is 0755 too, so a server that
+    runs as its own user (a service's `user`) can still reach its files."""
     from devbox.sandbox import start
 
     old = os.umask(0o077)

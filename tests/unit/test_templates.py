@@ -61,6 +61,7 @@ def test_django_postgres_is_what_the_services_design_asks_for() -> None:
     web = spec["services"]["web"]
     assert web["depends_on"] == ["db", "cache"] and web["ready"] == "tcp:${WEB_PORT}"
     assert spec["services"]["db"]["box"] == "services/db"
+    assert spec["services"]["db"]["user"] == "postgres", "postgres does not run as root"
     db_box = tomllib.loads(files["services/db/devbox.toml"].data.decode())
     assert db_box["packages"]["apt"] == ["postgresql"]
     assert files["services/db/start-postgres.sh"].mode == 0o755

@@ -4,14 +4,19 @@
 # authentication on 127.0.0.1 and on the unix socket (in /tmp, the box's own) and a database
 # named $PGDATABASE; every start then runs postgres on 127.0.0.1:$PGPORT.
 #
-# postgres refuses to run as root: as root (devbox run by root) it runs as the box's `postgres`
-# user, as anyone else as that user.
+# postgres refuses to run as root: where devbox runs as root, the service's `user = "postgres"`
+# makes devbox give it the data directory and run this as postgres; elsewhere it runs as you.
 set -eu
 
 : "${DEVBOX_DATA:?is set by devbox up (the data directory of the service)}"
 port="${PGPORT:-5432}"
 database="${PGDATABASE:-app}"
 pgdata="$DEVBOX_DATA/pgdata"
+
+if [ "$(id -u)" = 0 ]; then
+  echo 'start-postgres: postgres does not run as root: set user = "postgres" in [services.db]' >&2
+  exit 1
+fi
 
 # the PostgreSQL that Debian installed (15 on bookworm, 17 on trixie)
 bin=""
@@ -23,27 +28,16 @@ if [ -z "$bin" ]; then
   exit 1
 fi
 
-# "$@": the prefix that runs a command as the server's user: as root, the data directory is
-# given to postgres (CAP_CHOWN), then each command drops to it (setpriv: CAP_SETUID, CAP_SETGID)
-set --
-if [ "$(id -u)" = 0 ]; then
-  if ! chown postgres:postgres "$DEVBOX_DATA"; then
-    echo "start-postgres: as root, this needs CAP_CHOWN, CAP_SETUID and CAP_SETGID" >&2
-    exit 1
-  fi
-  set -- setpriv --reuid=postgres --regid=postgres --clear-groups --
-fi
-
-if ! "$@" test -s "$pgdata/PG_VERSION"; then  # asked as postgres: the cluster is its, mode 0700
+if [ ! -s "$pgdata/PG_VERSION" ]; then
   # the first start (or one that stopped half-way): make the cluster beside, then move it in
   echo "start-postgres: initialising $pgdata with a database named $database"
-  "$@" rm -rf "$pgdata.new"
-  "$@" "$bin/initdb" --pgdata="$pgdata.new" --username=postgres --auth=trust \
+  rm -rf "$pgdata.new"
+  "$bin/initdb" --pgdata="$pgdata.new" --username=postgres --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   printf 'CREATE DATABASE "%s";\n' "$database" |
-    "$@" "$bin/postgres" --single -j -D "$pgdata.new" postgres >/dev/null
-  "$@" mv -T "$pgdata.new" "$pgdata"
+    "$bin/postgres" --single -j -D "$pgdata.new" postgres >/dev/null
+  mv -T "$pgdata.new" "$pgdata"
 fi
 
-exec "$@" "$bin/postgres" -D "$pgdata" -p "$port" -c listen_addresses=127.0.0.1 \
+exec "$bin/postgres" -D "$pgdata" -p "$port" -c listen_addresses=127.0.0.1 \
   -c unix_socket_directories=/tmp

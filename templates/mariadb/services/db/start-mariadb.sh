@@ -6,8 +6,9 @@
 # on 127.0.0.1:$MARIADB_PORT, its socket in /tmp (the box's own). Debian's /etc/mysql is not
 # read (--no-defaults): everything it needs is here.
 #
-# mariadbd does not run as root unless told to: as root (devbox run by root) it runs as the box's
-# `mysql` user, as anyone else as that user.
+# mariadbd does not run as root unless told to: where devbox runs as root, the service's
+# `user = "mysql"` makes devbox give it the data directory and run this as mysql; elsewhere it
+# runs as you.
 set -eu
 
 : "${DEVBOX_DATA:?is set by devbox up (the data directory of the service)}"
@@ -15,22 +16,16 @@ port="${MARIADB_PORT:-3306}"
 database="${MARIADB_DATABASE:-app}"
 datadir="$DEVBOX_DATA/mysql"
 
-# "$@": the prefix that runs a command as the server's user: as root, the data directory is
-# given to mysql (CAP_CHOWN), then each command drops to it (setpriv: CAP_SETUID, CAP_SETGID)
-set --
 if [ "$(id -u)" = 0 ]; then
-  if ! chown mysql:mysql "$DEVBOX_DATA"; then
-    echo "start-mariadb: as root, this needs CAP_CHOWN, CAP_SETUID and CAP_SETGID" >&2
-    exit 1
-  fi
-  set -- setpriv --reuid=mysql --regid=mysql --clear-groups --
+  echo 'start-mariadb: mariadbd does not run as root: set user = "mysql" in [services.db]' >&2
+  exit 1
 fi
 
-if ! "$@" test -d "$datadir/mysql"; then  # asked as mysql: the data directory is its, mode 0700
+if [ ! -d "$datadir/mysql" ]; then
   # the first start (or one that stopped half-way): make the data directory beside, then move
   # it in
   echo "start-mariadb: initialising $datadir with a database named $database"
-  "$@" rm -rf "$datadir.new"
+  rm -rf "$datadir.new"
   sql="$(mktemp)"
   cat >"$sql" <<SQL
 FLUSH PRIVILEGES;
@@ -39,12 +34,11 @@ CREATE DATABASE \`$database\`;
 CREATE USER 'app'@'127.0.0.1';
 GRANT ALL ON \`$database\`.* TO 'app'@'127.0.0.1';
 SQL
-  chmod 644 "$sql"  # for the server's user
-  "$@" mariadb-install-db --no-defaults --datadir="$datadir.new" --skip-test-db \
+  mariadb-install-db --no-defaults --datadir="$datadir.new" --skip-test-db \
     --skip-name-resolve --auth-root-authentication-method=normal --extra-file="$sql" >/dev/null
   rm -f "$sql"
-  "$@" mv -T "$datadir.new" "$datadir"
+  mv -T "$datadir.new" "$datadir"
 fi
 
-exec "$@" mariadbd --no-defaults --datadir="$datadir" --port="$port" --bind-address=127.0.0.1 \
+exec mariadbd --no-defaults --datadir="$datadir" --port="$port" --bind-address=127.0.0.1 \
   --socket="/tmp/mariadb-$port.sock" --pid-file="$datadir/mariadbd.pid" --skip-name-resolve
