@@ -19,7 +19,10 @@ SECTIONS = {
     "push (root, each push to a fresh registry on 127.0.0.1)",
     "cache": "The team layer cache: a locked build from it or from the archive, and devbox pull "
     "(fresh stores)",
+    "services": "Services up: postgres and redis from stopped to both accepting connections "
+    "(root; boxes and images built, data initialised)",
 }
+SERVICES = "services up: devbox up vs "
 
 
 def find(rows: list[Row], prefix: str) -> Row | None:
@@ -79,6 +82,11 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
         mib = grow.extra["bytes"] / 2**20
         ok = "yes" if mib <= 25 else "**no**"
         out.append(("second project's store growth", f"{mib:.1f} MiB", mib, f"≤ 25 MiB: {ok}"))
+    # last: bench/services.py run alone adds these at the end of the table (splice)
+    mine = find(rows, "services up: devbox up")
+    compose = find(rows, "services up: podman-compose")
+    ratio(SERVICES + "podman-compose up, both ready", mine, compose, 0.5)
+    ratio(SERVICES + "a podman pod, both ready", mine, find(rows, "services up: a podman pod"), 0.5)
     return out
 
 
@@ -99,22 +107,58 @@ def write(
         "|---|---|---|",
     ]
     lines += [f"| {w} | {t} | {g} |" for w, t, _, g in checks(rows)]
-    bare = find(rows, "bare bwrap 0.11") or find(rows, "bare bwrap 0.8")
     for section, title in SECTIONS.items():
-        mine = [r for r in rows if r.section == section]
-        if not mine:
-            continue
-        lines += ["", f"## {title}", "", "| what | command | median | vs bare bwrap | note |"]
-        lines.append("|---|---|---|---|---|")
-        for r in mine:
-            vs = ""
-            if section in ("enter", "anchor") and bare and bare.seconds and r.seconds:
-                vs = f"{r.seconds / bare.seconds:.1f}×"
-            cmd = f"`{r.command}`" if r.command else ""
-            lines.append(f"| {r.what} | {cmd} | {fmt(r)} | {vs} | {r.note} |")
+        lines += _section(rows, section, title)
     lines += ["", "## How each figure is taken", "", *NOTES, ""]
     out.write_text("\n".join(lines))
     return out
+
+
+def _section(rows: list[Row], section: str, title: str, intro: str = "") -> list[str]:
+    """One section's table (nothing if no row is of it)."""
+    mine = [r for r in rows if r.section == section]
+    if not mine:
+        return []
+    bare = find(rows, "bare bwrap 0.11") or find(rows, "bare bwrap 0.8")
+    lines = ["", f"## {title}", "", *([intro, ""] if intro else [])]
+    lines += ["| what | command | median | vs bare bwrap | note |", "|---|---|---|---|---|"]
+    for r in mine:
+        vs = ""
+        if section in ("enter", "anchor") and bare and bare.seconds and r.seconds:
+            vs = f"{r.seconds / bare.seconds:.1f}×"
+        cmd = f"`{r.command}`" if r.command else ""
+        note = r.note.replace("|", "\\|")  # a reason may quote a log line
+        lines.append(f"| {r.what} | {cmd} | {fmt(r)} | {vs} | {note} |")
+    return lines
+
+
+def splice(page: str, rows: list[Row], section: str, command: str) -> str:
+    """`page` (a benchmarks.md) with one section's rows measured alone by `command`: its table,
+    its acceptance ratios and its note replaced (or added), the rest as it was."""
+    title = SECTIONS[section]
+    head, sep, notes = page.partition("\n## How each figure is taken\n")
+    if not sep:
+        raise ValueError("not a benchmarks page: no 'How each figure is taken' section")
+    when = time.strftime("%Y-%m-%d %H:%M %Z")
+    table = _section(rows, section, title, f"Measured alone, {when}, with `{command}`.")
+    start = head.find(f"\n## {title}\n")
+    if start < 0:
+        head = head.rstrip("\n") + "\n" + "\n".join(table) + "\n"
+    else:
+        end = head.find("\n## ", start + 1)
+        rest = head[end:] if end >= 0 else ""
+        head = head[:start] + "\n".join(table) + "\n" + rest
+    lines = head.split("\n")
+    got = [f"| {w} | {t} | {g} |" for w, t, _, g in checks(rows) if w.startswith(SERVICES)]
+    lines = [line for line in lines if not line.startswith(f"| {SERVICES}")]
+    last = lines.index("## Acceptance ratios") + 3  # the table's |---| line
+    while lines[last + 1].startswith("| "):
+        last += 1
+    lines[last + 1 : last + 1] = got
+    ours = "- **Services up.**"
+    kept = [n for n in notes.strip("\n").split("\n") if n and not n.startswith(ours)]
+    kept += [n for n in NOTES if n.startswith(ours)]
+    return "\n".join(lines) + sep + "\n" + "\n".join(kept) + "\n"
 
 
 NOTES = [
@@ -152,4 +196,25 @@ NOTES = [
     "after the other. Both read the CA and the login from their home (`~/.config/containers/"
     "certs.d`, `~/.docker/config.json`). As root, then as a created user with a subuid range "
     "(rootless podman, with a runtime dir of its own).",
+    "- **Services up.** `bench/services.py` times, as root, the command that starts a project's"
+    " two services until both postgres and redis accept a TCP connection on 127.0.0.1 (the "
+    "bench polls both ports every 5 ms after the command returns, the same poll for every "
+    "side): `devbox up` of a project with `[services.db]` (Debian's postgresql in a box of its "
+    'own, `box = "services/db"`) and `[services.cache]` (redis-server in the project\'s box), '
+    'both `ready = "tcp:PORT"`, so `devbox up` itself waits for them; `podman-compose up -d` '
+    "(Debian's 1.0.3) of the same two servers from images built here (a bookworm base from "
+    "mmdebstrap, `podman import`ed, then `podman build` of postgresql and redis-server from the"
+    " Debian archive); and a podman pod of the same images on the host's network (`podman pod "
+    "create --network host`, then `podman run -d --pod` of each). podman-compose 1.0.3 cannot "
+    "use `network_mode: host` (it adds its own network and alias to every container, which "
+    "podman refuses beside host mode), so its containers sit on its bridge with the ports "
+    "published on 127.0.0.1; and it sleeps 1 s after each `podman run` it starts (its code "
+    "does), so two of its seconds are pauses. The pod is the peer on the same network as "
+    "devbox, with no pause. postgres runs the same start script everywhere (initdb on the first"
+    " start, then the server as the postgres user). Untimed: the boxes and images are built "
+    "(and kept in the bench's own cache dir, images tagged by a digest of what made them), the "
+    "data dirs initialised by a first start and stop of each side, and after each timed run a "
+    "full stop (`devbox down`, `podman-compose down`, `podman pod rm`) until both ports are "
+    "closed. The three alternate round by round; medians. podman: runc, cgroupfs, kernel "
+    "overlayfs storage, the host's open-file limit.",
 ]

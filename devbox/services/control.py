@@ -21,7 +21,7 @@ from devbox.store import fs
 from devbox.store.paths import ProjectPaths, Store
 
 UP = ("RUNNING", "STARTING", "BACKOFF")
-POLL = 0.05
+POLL = 0.02
 LOG_LINES = 15
 
 
@@ -45,7 +45,7 @@ def up(spec: Spec, names: Sequence[str], display: Display) -> list[str]:
         rpc = _supervisor(files, spec)
         started: list[str] = []
         try:
-            lines = [_start(rpc, files, t, t.name in changed, started, display) for t in targets]
+            lines = _in_waves(rpc, files, targets, changed, started, display)
         except BaseException:
             _undo(rpc, files, started)
             raise
@@ -100,61 +100,93 @@ def _state(rpc: Any, name: str) -> dict[str, Any]:
     return info
 
 
-def _start(
+def _in_waves(
+    rpc: Any,
+    files: sv.Files,
+    targets: Sequence[Target],
+    changed: set[str],
+    started: list[str],
+    display: Display,
+) -> list[str]:
+    """Start every service whose dependencies are ready at once, wait for them, then the next
+    wave: services that do not depend on each other start side by side."""
+    names = {t.name for t in targets}
+    ready: set[str] = set()
+    lines: list[str] = []
+    todo = list(targets)
+    while todo:
+        wave = [t for t in todo if all(d in ready or d not in names for d in t.service.depends_on)]
+        began = time.monotonic()
+        notes = {t.name: _launch(rpc, files, t, t.name in changed, started, display) for t in wave}
+        took = _wait_ready(rpc, files, wave, Prober(), began)
+        for t in wave:
+            where = t.listens()
+            on = f" on {where}" if where else ""
+            lines.append(f"{t.name}: ready{on} ({took[t.name]:.1f} s){notes[t.name]}")
+        ready |= {t.name for t in wave}
+        todo = [t for t in todo if t.name not in ready]
+    return lines
+
+
+def _launch(
     rpc: Any, files: sv.Files, t: Target, changed: bool, started: list[str], display: Display
 ) -> str:
-    began = time.monotonic()
-    prober = Prober()
+    """Start `t` unless it runs (restarted when its plan changed); a note for its line."""
     state = _state(rpc, t.name)["statename"]
     note = ""
     if state in UP and changed:
         rpc.supervisor.stopProcess(t.name, True)
         state, note = "STOPPED", " (restarted: its command, env or box changed)"
-    if state not in UP:
-        port = t.port
-        holder = port_holder(port) if port is not None else None
-        if holder is not None:
-            raise DevboxError(
-                f"{t.name}: port {port} on 127.0.0.1 is taken by {holder}",
-                hint=f"stop that, or give {t.name} another port (its env, or the project's [env])",
-            )
-        files.starts(t.name).write_bytes(b"")
-        files.dir.joinpath(f"{t.name}.pid").unlink(missing_ok=True)
-        display.info(f"{t.name}: starting")
-        rpc.supervisor.startProcess(t.name, False)
-        started.append(t.name)
-    else:
-        note = " (already running)"
-    _wait_ready(rpc, files, t, prober)
-    took = time.monotonic() - began
-    where = t.listens()
-    return f"{t.name}: ready{' on ' + where if where else ''} ({took:.1f} s){note}"
+    if state in UP:
+        return " (already running)"
+    port = t.port
+    holder = port_holder(port) if port is not None else None
+    if holder is not None:
+        raise DevboxError(
+            f"{t.name}: port {port} on 127.0.0.1 is taken by {holder}",
+            hint=f"stop that, or give {t.name} another port (its env, or the project's [env])",
+        )
+    files.starts(t.name).write_bytes(b"")
+    files.dir.joinpath(f"{t.name}.pid").unlink(missing_ok=True)
+    display.info(f"{t.name}: starting")
+    rpc.supervisor.startProcess(t.name, False)
+    started.append(t.name)
+    return note
 
 
-def _wait_ready(rpc: Any, files: sv.Files, t: Target, prober: Prober) -> None:
-    deadline = time.monotonic() + t.service.ready_timeout
-    while True:
-        state = _state(rpc, t.name)["statename"]
-        if state in ("FATAL", "EXITED", "STOPPED"):
-            why = {"FATAL": "kept failing at start and was given up", "EXITED": "exited"}
-            raise DevboxError(
-                f"{t.name} {why.get(state, 'stopped')} before it was ready"
-                + last_lines(files, t.name),
-                hint=f"`devbox logs {t.name}` shows its whole log",
-            )
-        if state == "RUNNING" and t.ready is None:
-            return  # no test: running for supervisord's startsecs is ready
-        if state in ("STARTING", "RUNNING") and t.ready is not None and prober.ready(t):
-            return
-        if time.monotonic() > deadline:
-            raise DevboxError(
-                f"{t.name} was not ready after {t.service.ready_timeout:g} s "
-                f"({t.service.ready})" + last_lines(files, t.name),
-                hint="raise its ready_timeout, or check its ready test; `devbox logs "
-                + t.name
-                + "`",
-            )
-        time.sleep(POLL)
+def _wait_ready(
+    rpc: Any, files: sv.Files, wave: Sequence[Target], prober: Prober, began: float
+) -> dict[str, float]:
+    """Wait until each of `wave` is ready; the seconds each took from `began`."""
+    took: dict[str, float] = {}
+    while len(took) < len(wave):
+        for t in wave:
+            if t.name not in took and _is_ready(rpc, files, t, prober, began):
+                took[t.name] = time.monotonic() - began
+        if len(took) < len(wave):
+            time.sleep(POLL)
+    return took
+
+
+def _is_ready(rpc: Any, files: sv.Files, t: Target, prober: Prober, began: float) -> bool:
+    state = _state(rpc, t.name)["statename"]
+    if state in ("FATAL", "EXITED", "STOPPED"):
+        why = {"FATAL": "kept failing at start and was given up", "EXITED": "exited"}
+        raise DevboxError(
+            f"{t.name} {why.get(state, 'stopped')} before it was ready" + last_lines(files, t.name),
+            hint=f"`devbox logs {t.name}` shows its whole log",
+        )
+    if state == "RUNNING" and t.ready is None:
+        return True  # no test: running for supervisord's startsecs is ready
+    if state in ("STARTING", "RUNNING") and t.ready is not None and prober.ready(t):
+        return True
+    if time.monotonic() - began > t.service.ready_timeout:
+        raise DevboxError(
+            f"{t.name} was not ready after {t.service.ready_timeout:g} s "
+            f"({t.service.ready})" + last_lines(files, t.name),
+            hint=f"raise its ready_timeout, or check its ready test; `devbox logs {t.name}`",
+        )
+    return False
 
 
 def last_lines(files: sv.Files, name: str, n: int = LOG_LINES) -> str:

@@ -65,6 +65,37 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """[limits]: what the box may use; None: no limit."""
+
+    memory: int | None = None  # bytes ("2G" in the file)
+    cpus: float | None = None  # CPUs' worth of time (1.5)
+    pids: int | None = None  # processes and threads
+    strict: bool = True  # a limit that cannot be enforced is an error (false: a warning)
+
+
+@dataclass(frozen=True)
+class ShareBind:
+    """[share] binds: a host path seen in the box."""
+
+    host: str  # as written ("~/datasets"): ~ is the user's home, else absolute
+    box: str  # an absolute path in the box
+    mode: str = "ro"  # "ro" | "rw"
+
+
+@dataclass(frozen=True)
+class Share:
+    """[share]: what of the host's session the box gets."""
+
+    display: bool = False  # the X11 or Wayland socket (and Xauthority)
+    audio: bool = False  # the PipeWire or PulseAudio socket
+    gpu: bool = False  # /dev/dri render nodes; NVIDIA device nodes and driver libraries
+    ssh_agent: bool = False  # $SSH_AUTH_SOCK
+    gitconfig: bool = True  # the user's git config (what devbox has always given a box)
+    binds: tuple[ShareBind, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path  # absolute path of devbox.toml
     name: str
@@ -79,6 +110,10 @@ class Spec:
     env_files: tuple[str, ...] = ()  # [env] files: project-relative .env files
     cache: str | None = None  # [cache] registry: the team layer cache, HOST[:PORT]/REPO
     services: tuple[Service, ...] = ()  # [services.NAME], in dependency order
+    network: str = "host"  # [box] network: "host" | "none" | "private"
+    ports: tuple[tuple[int, int], ...] = ()  # [box] ports: (host, box), private network only
+    limits: Limits = field(default_factory=Limits)
+    share: Share = field(default_factory=Share)
 
     @property
     def project(self) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devbox.store.paths import ProjectPaths, Store
 from tests.helpers import Devbox, write_project
 from tests.integration.services import processes
 
@@ -40,7 +41,8 @@ def test_a_service_box_that_is_a_symlink_is_refused(devbox: Devbox, tmp_path: Pa
     os.symlink(outside / "devbox.toml", proj / "db" / "devbox.toml")  # the spec alone
     r = devbox("up", cwd=proj)
     assert r.returncode == 1 and "is a symlink" in r.stderr
-    assert processes(str(proj)) == [] and not list(devbox.store.glob("**/services/*.json"))
+    state = ProjectPaths(Store(devbox.store).project_dir(proj)).services
+    assert processes(str(proj)) == [] and not list(state.glob("*.json"))
 
 
 def test_a_command_never_reaches_supervisords_config(

@@ -537,8 +537,14 @@ def test_allowed_lists_the_other_services() -> None:
 def test_a_misspelt_key_lists_every_key() -> None:
     error = failure(S + 'readiness = "tcp:1"\n')
     assert error.allowed == (
-        "command, ready, env, depends_on, restart, stop_signal, stop_timeout, ready_timeout, box"
+        "command, ready, env, depends_on, restart, stop_signal, stop_timeout, ready_timeout, box, "
+        "user"
     )
+
+
+def test_user_is_a_user_name_of_the_box() -> None:
+    error = failure(S + 'user = "root; rm -rf /"\n')
+    assert error.key == "services.db.user" and "is not a user name" in error.message
 
 
 def test_control_characters_in_an_error_are_shown_escaped() -> None:
