@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from devbox.store.paths import ProjectPaths, Store
@@ -240,3 +241,26 @@ def test_logs_follow_and_reset_stops_services(devbox: Devbox, project: tuple[Pat
     assert r.returncode == 0, r.stderr
     assert "cache: stopped" in r.stdout or "cache" in r.stdout
     assert processes(f"--port {port}") == []
+
+
+def test_shell_and_the_hook_say_which_services_run(
+    devbox: Devbox, project: tuple[Path, int]
+) -> None:
+    proj, _ = project
+    devbox("build", cwd=proj, check=True)  # the lock written before it is allowed
+    devbox("allow", cwd=proj, check=True)
+    hook = devbox("_hook-env", "bash", str(proj / "devbox.toml"), cwd=proj)
+    assert hook.returncode == 0 and "services up" not in hook.stderr  # none runs yet
+    assert devbox("up", "cache", cwd=proj).returncode == 0
+    hook = devbox("_hook-env", "bash", str(proj / "devbox.toml"), cwd=proj)
+    assert "devbox: services up: cache (`devbox services`, `devbox down`)" in hook.stderr
+    argv = devbox.argv("shell")
+    child = pexpect.spawn(
+        argv[0], argv[1:], cwd=str(proj), env=devbox.env({"TERM": "dumb"}),
+        encoding="utf-8", timeout=120,
+    )  # fmt: skip
+    child.expect("services up: cache")
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
