@@ -264,3 +264,31 @@ def test_shell_and_the_hook_say_which_services_run(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 3
+
+
+def test_two_projects_side_by_side_and_gc_stops_a_deleted_ones(
+    devbox: Devbox, tmp_path: Path
+) -> None:
+    one, two = free_port(), free_port()
+    first = write_project(tmp_path / "one", REDIS_SPEC.format(port=one, extra=""))
+    second = write_project(tmp_path / "two", REDIS_SPEC.format(port=two, extra=""))
+    try:
+        up = pexpect.spawn(*_argv(devbox, "up"), cwd=str(first), env=devbox.env(), timeout=300,
+                           encoding="utf-8")  # fmt: skip
+        up.expect(pexpect.EOF)  # on a terminal, then the terminal goes (a hang-up)
+        up.close()
+        assert up.exitstatus == 0
+        assert devbox("up", cwd=second).returncode == 0
+        assert "+PONG" in redis(one, "PING") and "+PONG" in redis(two, "PING")  # the same server
+        subprocess.run(["rm", "-rf", str(first)], check=True)  # the project is deleted
+        r = devbox("gc", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: processes(f"--port {one}") == [])
+        assert "+PONG" in redis(two, "PING")  # the other project's is untouched
+    finally:
+        devbox("down", cwd=second)
+
+
+def _argv(devbox: Devbox, *args: str) -> tuple[str, list[str]]:
+    argv = devbox.argv(*args)
+    return argv[0], argv[1:]
