@@ -165,3 +165,13 @@ def test_open_dir_makes_what_is_missing_and_follows_nothing(tree: Path) -> None:
             nofollow.open_dir(tree, rel, make=0o755)
     assert sorted(os.listdir(tree.parent / "outside")) == ["b"]
     assert not (tree.parent / "nowhere").exists()
+
+
+def test_made_dirs_get_their_mode_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        fd = nofollow.open_dir(tmp_path, "a/b", make=0o755)
+        os.close(fd)
+    finally:
+        os.umask(old)
+    assert [(tmp_path / p).stat().st_mode & 0o777 for p in ("a", "a/b")] == [0o755, 0o755]
