@@ -60,7 +60,7 @@ def rows(spec: Spec) -> list[dict[str, Any]]:
             "uptime": round(time.time() - info["start"], 1) if up else None,
             "restarts": _restarts(files, s.name),
             "ready": ready,
-            "listen": t.listens() if t is not None else None,
+            "listen": (t.listens() or None) if t is not None else None,
         })  # fmt: skip
     return out
 

@@ -114,7 +114,8 @@ class Target:
 def port_of(ready: Ready | None) -> int | None:
     if ready is None or ready.kind != "tcp" or not ready.value.isdigit():
         return None
-    return int(ready.value)
+    port = int(ready.value)
+    return port if 0 < port < 65536 else None
 
 
 def service_env(spec: Spec, service: Service, workdir: str) -> dict[str, str]:
