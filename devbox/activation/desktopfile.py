@@ -36,7 +36,7 @@ def parse(data: bytes) -> dict[str, str] | None:
     """The keys of the `[Desktop Entry]` group and their raw values (locale variants left out;
     the first of a key wins), or None if the file has no such group or is not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return None
     out: dict[str, str] = {}

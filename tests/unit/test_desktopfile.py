@@ -40,6 +40,7 @@ def test_only_the_desktop_entry_group_and_keys_without_a_locale_are_read() -> No
     assert df.parse(b"[Other]\nExec=x\n") is None
     assert df.parse(b"\xff\xfe[Desktop Entry]\n") is None, "not UTF-8"
     assert df.parse(b"[Desktop Entry]\nExec=first\nExec=second\n") == {"Exec": "first"}
+    assert df.parse("\ufeff[Desktop Entry]\n Exec = x \n".encode()) == {"Exec": "x"}
 
 
 @pytest.mark.parametrize(
