@@ -28,7 +28,7 @@ run = ["sh plant.sh"]
 inputs = ["plant.sh"]
 
 [shell]
-expose = ["tool", "linked", "fifo", "huge", "dirlink"]
+expose = ["tool", "linked", "fifo", "huge", "dirlink", "named"]
 """
 # Run as root in the box by the build. HOST: a directory of the user's on the host.
 PLANT = r"""set -e
@@ -60,7 +60,9 @@ mkfifo $A/fifo.desktop
 { printf '[Desktop Entry]\nType=Application\nName=Huge\nExec=huge\n'
   head -c 100000 /dev/zero | tr '\0' '#'; } > $A/huge.desktop
 rm -rf /usr/share/pixmaps && ln -s HOST /usr/share/pixmaps
-printf '[Desktop Entry]\nType=Application\nName=Dir\nExec=dirlink\nIcon=pic\n' > $A/dirlink.desktop
+printf '[Desktop Entry]\nType=Application\nName=D\nExec=dirlink\nIcon=%s\n' \
+  /usr/share/pixmaps/pic.png > $A/dirlink.desktop
+printf '[Desktop Entry]\nType=Application\nName=Named\nExec=named\nIcon=pic\n' > $A/named.desktop
 """
 SECRET = "[Desktop Entry]\nType=Application\nName=SECRET-NAME\nExec=linked\n"
 GLIB_ARGV = """
@@ -102,6 +104,7 @@ def test_hostile_desktop_files_and_icons_inject_nothing_and_reach_no_host_file(
     written = written_under(xdg)
     assert written == [
         "applications/devbox-hostile-dirlink.desktop",
+        "applications/devbox-hostile-named.desktop",
         "applications/devbox-hostile-tool.desktop",
         "icons/hicolor/scalable/apps/devbox-hostile-tool.svg",
     ], "no entry through a link, a FIFO or a huge file; no icon through a link or over 1 MiB"
