@@ -12,6 +12,7 @@ from devbox.errors import DevboxError, SpecError
 from devbox.spec import envtable, tomlpos
 from devbox.spec import scripts as scripts_
 from devbox.spec import services as services_
+from devbox.spec import share as share_
 from devbox.spec import tables as t
 from devbox.spec import validate as v
 from devbox.spec.model import SPEC_NAME, Setup, Spec
@@ -82,6 +83,7 @@ def parse_spec(text: str, path: Path) -> Spec:
         env_files=envtable.env_files(ctx, tables["env"]),
         cache=v.cache_registry(ctx, tables["cache"]),
         services=services_.services_table(ctx, tables["services"]),
+        share=share_.share_table(ctx, tables["share"], tables["shell"]),
     )
 
 

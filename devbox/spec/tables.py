@@ -27,6 +27,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "scripts": (),
     "cache": ("registry",),
     "services": (),
+    "share": ("display", "audio", "gpu", "ssh_agent", "gitconfig", "binds"),
 }
 
 
