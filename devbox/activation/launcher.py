@@ -32,7 +32,7 @@ from devbox.activation.scripts import script_cases
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
-from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
+from devbox.sandbox import boxenv, enter, host, seccomp, sessions, share, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -76,7 +76,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths + host.ca_files() + host.git_configs()
+    return paths + host.ca_files() + host.git_configs() + share.watched(spec)
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -229,7 +229,7 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
     for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL"):
         stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
-    return stale
+    return stale + share.stale_tests(box)  # [share]: the user's session it derives from
 
 
 def _cwd_cases(spec: Spec, workdir_in_box: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, host, seccomp, shellrc, start
+from devbox.sandbox import boxenv, host, seccomp, share, shellrc, start
 from devbox.sandbox.box import Box, Reporter
 from devbox.spec.model import Spec
 
@@ -90,6 +90,8 @@ def plan_entry(
     )
     env.update(sandbox.host_ca_env(host.ca_bundle()))
     env.update(box_.git_env(box))
+    shared = share.plan(box, env)  # [share]: nothing for a spec that shares nothing
+    env.update(shared.env)
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -104,6 +106,7 @@ def plan_entry(
         root=str(p.merged),
         argv=tuple(argv),
         cwd=box_cwd(spec, cwd, box.image),
+        binds=shared.binds,
         new_session=not interactive,
         caps=sandbox.root_caps(tier.level) if root else (),
         hostname=spec.name,

@@ -95,6 +95,27 @@ test = "pytest -x"
 "db:up" = "echo \\"$1\\" '$x'"
 fmt = ["black", "a b"]
 """
+SHARE_SPEC = """\
+[share]
+display = true
+audio = true
+ssh_agent = true
+binds = [{ host = "/etc", box = "/host etc" }]
+"""
+SESSION = {"DISPLAY": ":0", "XDG_RUNTIME_DIR": "/run/user/1000", "SSH_AUTH_SOCK": "/tmp/a b/s"}
+
+
+def _share_launcher() -> str:
+    """A box sharing the host's session: its binds and variables, and the launcher's tests of
+    the variables they came from and of the bind's host path."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("WAYLAND_DISPLAY", "XAUTHORITY", "PULSE_SERVER", "PIPEWIRE_RUNTIME_DIR"):
+            mp.delenv(key, raising=False)
+        for key, value in SESSION.items():
+            mp.setenv(key, value)
+        return _launcher(Tier(1, 0, 0, "root"), SHARE_SPEC)
+
+
 SUB = Tier(2, 1000, 1000, "alice", (100000, 65536), (100000, 65536))
 LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-tier1.sh": lambda: _launcher(Tier(1, 0, 0, "root")),
@@ -104,6 +125,7 @@ LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-too-many.sh": lambda: _launcher(Tier(1, 0, 0, "root"), watched=1002),
     "launcher-symlinked.sh": lambda: _launcher(Tier(1, 0, 0, "root"), real="/nonexistent/r e"),
     "launcher-scripts.sh": lambda: _launcher(Tier(1, 0, 0, "root"), SCRIPTS_SPEC),
+    "launcher-share.sh": _share_launcher,
 }
 RUNNER = [PYTHON, "-P", "-m", "devbox", "_shim", str(PROJECT / "devbox.toml")]
 FAST = FastPath(
