@@ -89,23 +89,27 @@ def init(
             "--template",
             "-t",
             metavar="NAME",
-            help="python, node, c or minimal (default: what the project holds)",
+            help="One of: {templates} (default: what the project holds).",
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing devbox.toml.")
+        bool, typer.Option("--force", help="Overwrite existing files (devbox.toml...).")
     ] = False,
 ) -> None:
-    """Write a starter devbox.toml here."""
+    """Write a starter devbox.toml here (a template may add an app and its services)."""
     from devbox.commands.init import init as do_init
 
-    path, found = do_init(Path(os.getcwd()), base=base, template=template, force=force)
+    done = do_init(Path(os.getcwd()), base=base, template=template, force=force)
     display = _display()
-    for note in found:
+    for note in done.notes:
         display.info(f"found {note}")
-    if template is None and not found:
+    if template is None and not done.notes:
         display.info("found no pyproject.toml, requirements*.txt, package.json or version file")
-    display.info(f"wrote {path}; `devbox build` builds it, `devbox shell` enters it")
+    if done.services:
+        more = f" and {len(done.files) - 1} files beside it" if len(done.files) > 1 else ""
+        display.info(f"wrote {done.spec}{more}; `devbox up` builds and starts its services")
+    else:
+        display.info(f"wrote {done.spec}; `devbox build` builds it, `devbox shell` enters it")
 
 
 @command()

@@ -28,6 +28,12 @@ def _option_names(param: Any) -> str:
     return text
 
 
+def _templates() -> str:
+    from devbox.commands.templates import names
+
+    return ", ".join(names())
+
+
 class Command(typer.core.TyperCommand):
     """A typer command whose help names its arguments and options for people."""
 
@@ -46,6 +52,8 @@ class Command(typer.core.TyperCommand):
             if getattr(param, "hidden", False):
                 continue
             help_text = str(getattr(param, "help", None) or "")
+            if "{templates}" in help_text:  # listed when shown, not when the CLI loads
+                help_text = help_text.replace("{templates}", _templates())
             if param.param_type_name == "argument":
                 args.append((_argument_name(param), help_text))
             elif param.param_type_name == "option":

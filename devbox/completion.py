@@ -29,7 +29,7 @@ def values_of(verb: str) -> dict[str, list[str]]:
     if verb in ("hook", "activate", "completion"):
         return {"": list(SHELLS)}
     if verb == "init":
-        from devbox.commands.init import template_names
+        from devbox.commands.templates import names as template_names
 
         names = template_names()
         return {"--template": names, "-t": names, "--base": [f"debian:{s}" for s in DEBIAN_SUITES]}

@@ -83,16 +83,18 @@ def open_root(root: Root) -> int:
 
 def open_dir(root: Root, rel: str, make: int | None = None) -> int:
     """An fd of the directory `rel` beneath `root`, no component a symlink. FileNotFoundError if
-    a component is missing (`make`: a missing one is made with that mode, mkdirat); Refused if
-    one is not a directory (a symlink swapped in after the mkdir included)."""
+    a component is missing (`make`: a missing one is made with that mode, mkdirat, whatever the
+    umask); Refused if one is not a directory (a symlink swapped in after the mkdir included)."""
     fd = open_root(root)
     done: list[str] = []
     try:
         for name in parts(rel):
             done.append(name)
+            made = False
             if make is not None and not _exists(fd, name):
                 with contextlib.suppress(FileExistsError):  # made meanwhile: opened below
                     os.mkdir(name, make, dir_fd=fd)
+                    made = True
             try:
                 nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
@@ -102,6 +104,8 @@ def open_dir(root: Root, rel: str, make: int | None = None) -> int:
                 raise (why or e) from None
             os.close(fd)
             fd = nfd
+            if made and make is not None:
+                os.fchmod(fd, make)
     except BaseException:
         os.close(fd)
         raise

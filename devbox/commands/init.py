@@ -4,36 +4,23 @@ template."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from devbox import nofollow
-from devbox.commands import detect
+from devbox.commands import detect, templates
 from devbox.errors import DevboxError
 from devbox.plan.interpreters import SUITE_PYTHON
-from devbox.resources import data_dir
 from devbox.spec.model import DEBIAN_SUITES, SPEC_NAME
 from devbox.spec.tables import default_name
 
 
-def templates_dir() -> Path:
-    return data_dir("templates", "minimal.toml")
-
-
-def template_names() -> list[str]:
-    return sorted(p.stem for p in templates_dir().glob("*.toml"))
-
-
-def render(template: str, name: str, base: str) -> str:
-    path = templates_dir() / f"{template}.toml"
-    if not path.is_file():
-        raise DevboxError(
-            f"no template named {template!r}",
-            hint="templates: " + ", ".join(template_names()),
-        )
+def render(template: str, name: str, base: str) -> list[templates.File]:
+    """The files of `template` for a project named `name` on `base`."""
     suite = base.split(":", 1)[1] if base.startswith("debian:") else ""
     python = SUITE_PYTHON.get(suite, "3.13")  # sid (and other bases): 3.13
-    text = path.read_text().replace("{{name}}", name).replace("{{base}}", base)
-    return text.replace("{{python}}", python)
+    # at most 60 characters: a template may name a service's box "{{name}}-db"
+    values = {"name": name[:60], "base": base, "python": python}
+    return templates.render(template, values)
 
 
 def toml_str(value: str) -> str:
@@ -73,19 +60,17 @@ def detected_spec(found: detect.Found, name: str, base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def init(project: Path, *, base: str, template: str | None, force: bool) -> tuple[Path, list[str]]:
-    """Write the spec (from `template`, or from what the project holds when None); the path
-    and what was found."""
-    target = project / SPEC_NAME
-    if target.is_symlink():  # dangling or not: writing would go wherever it points
-        raise DevboxError(
-            f"{target} is a symlink: devbox init does not write through it",
-            hint="remove it, then run devbox init again",
-        )
-    if target.exists() and not force:
-        raise DevboxError(
-            f"{target} already exists", hint="edit it, or pass --force to overwrite it"
-        )
+@dataclass(frozen=True)
+class Written:
+    spec: Path
+    notes: list[str]  # what was found in the project (no template)
+    files: list[str]  # what was written, relative to the project, devbox.toml first
+    services: bool  # whether the spec has [services]
+
+
+def init(project: Path, *, base: str, template: str | None, force: bool) -> Written:
+    """Write the spec (from `template`, with the files beside it, or from what the project
+    holds when None)."""
     if base.startswith("debian:") and base.split(":", 1)[1] not in DEBIAN_SUITES:
         raise DevboxError(
             f"unknown Debian suite in {base!r}", hint="suites: " + ", ".join(DEBIAN_SUITES)
@@ -93,11 +78,20 @@ def init(project: Path, *, base: str, template: str | None, force: bool) -> tupl
     name = default_name(project.name)
     notes: list[str] = []
     if template is None:
+        if templates.exists(project, SPEC_NAME) and not force:  # before looking at the project
+            raise DevboxError(
+                f"{project / SPEC_NAME} already exists",
+                hint="edit it, or pass --force to overwrite it",
+            )
         suite = base.split(":", 1)[1] if base.startswith("debian:") else "bookworm"
         found = detect.detect(project, suite)
         notes = found.notes
-        text = detected_spec(found, name, base) if notes else render("minimal", name, base)
+        if notes:
+            files = [templates.File(SPEC_NAME, detected_spec(found, name, base).encode(), 0o644)]
+        else:
+            files = render("minimal", name, base)
     else:
-        text = render(template, name, base)
-    nofollow.write_replace(project, SPEC_NAME, text.encode(), 0o644)
-    return target, notes
+        files = render(template, name, base)
+    templates.write(project, files, force=force)
+    services = b"[services." in files[0].data
+    return Written(project / SPEC_NAME, notes, [f.rel for f in files], services)

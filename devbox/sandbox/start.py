@@ -157,7 +157,8 @@ def _prepare(box: Box, display: Reporter) -> None:
     """Make the project's dirs; drop a writable layer made against another stack."""
     p = box.paths
     for d in (p.upper, p.work, p.merged):  # upper's root dir is the box's `/`: not ours to tighten
-        d.mkdir(parents=True, exist_ok=True)
+        if not d.is_dir():
+            _make_root(d)
     for d in (p.home, p.rc, p.run):
         private.mkdirs(d)
     stack_file = p.stack_file
@@ -179,11 +180,19 @@ def _prepare(box: Box, display: Reporter) -> None:
         private.tighten(p.home)  # the copy gave it /etc/skel's mode
 
 
+def _make_root(d: Path) -> None:
+    """A new writable layer's dir: 0755 whatever the umask (root's may be 077), as upper's root
+    dir is the box's `/`: one only its owner can search breaks every user of the box but root,
+    such as the `user` a database service runs as."""
+    d.mkdir(parents=True, exist_ok=True)
+    d.chmod(0o755)
+
+
 def _wipe_upper(box: Box) -> None:
     p = box.paths
     for d in (p.upper, p.work):
         host.remover(box.tier)(d)
-        d.mkdir(parents=True)
+        _make_root(d)
 
 
 def _seed_home(box: Box, display: Reporter) -> None:

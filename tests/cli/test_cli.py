@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devbox.commands import templates
 from devbox.spec.load import parse_spec
 
 
@@ -56,7 +57,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert devbox("build", "--no-such-flag", cwd=tmp_path).returncode == 2
 
 
-@pytest.mark.parametrize("template", ["minimal", "python", "node", "c"])
+@pytest.mark.parametrize("template", templates.names())
 def test_init_writes_a_valid_spec_from_each_template(tmp_path: Path, template: str) -> None:
     project = tmp_path / "my app"
     project.mkdir()
@@ -67,6 +68,23 @@ def test_init_writes_a_valid_spec_from_each_template(tmp_path: Path, template: s
     assert (spec.base.kind, spec.base.ref) == ("debian", "trixie")
     again = devbox("init", cwd=project)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_init_with_a_directory_template_writes_the_app_and_says_what_next(tmp_path: Path) -> None:
+    r = devbox("init", "-t", "django-postgres", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "devbox.toml and 11 files beside it; `devbox up` builds and starts" in r.stderr
+    assert (tmp_path / "services/db/start-postgres.sh").is_file()
+    again = devbox("init", "-t", "django-postgres", cwd=tmp_path)
+    assert again.returncode == 1 and "already exist" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_init_help_lists_the_templates(tmp_path: Path) -> None:
+    r = devbox("init", "--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    listed = " ".join(r.stdout.split())  # the help wraps its lines
+    assert "One of: c, django-postgres, mariadb, minimal, node, python, redis" in listed
 
 
 def test_init_refuses_unknown_template_and_suite(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ t devbox run ls -
         "status",
         "--locked",
         "--no-cache",
-        "c minimal node python",
+        "c django-postgres mariadb minimal node python redis",
         "zsh",
         "--version",
         "--root",
@@ -123,7 +123,7 @@ def test_fish_completes_commands_options_and_values(tmp_path: Path) -> None:
     parts = [p.strip().splitlines() for p in r.stdout.split("==\n")]
     assert parts[0] == ["status\tThis project's box: base, layers, lock state"]
     assert parts[1] == ["--locked"]
-    assert parts[2] == ["c", "minimal", "node", "python"]
+    assert parts[2] == ["c", "django-postgres", "mariadb", "minimal", "node", "python", "redis"]
     assert parts[3] == ["--json"]
     assert [line.split("\t")[0] for line in parts[4]] == ["whoami"]
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from devbox.store.paths import ProjectPaths, Store
@@ -240,3 +241,54 @@ def test_logs_follow_and_reset_stops_services(devbox: Devbox, project: tuple[Pat
     assert r.returncode == 0, r.stderr
     assert "cache: stopped" in r.stdout or "cache" in r.stdout
     assert processes(f"--port {port}") == []
+
+
+def test_shell_and_the_hook_say_which_services_run(
+    devbox: Devbox, project: tuple[Path, int]
+) -> None:
+    proj, _ = project
+    devbox("build", cwd=proj, check=True)  # the lock written before it is allowed
+    devbox("allow", cwd=proj, check=True)
+    hook = devbox("_hook-env", "bash", str(proj / "devbox.toml"), cwd=proj)
+    assert hook.returncode == 0 and "services up" not in hook.stderr  # none runs yet
+    assert devbox("up", "cache", cwd=proj).returncode == 0
+    hook = devbox("_hook-env", "bash", str(proj / "devbox.toml"), cwd=proj)
+    assert "devbox: services up: cache (`devbox services`, `devbox down`)" in hook.stderr
+    argv = devbox.argv("shell")
+    child = pexpect.spawn(
+        argv[0], argv[1:], cwd=str(proj), env=devbox.env({"TERM": "dumb"}),
+        encoding="utf-8", timeout=120,
+    )  # fmt: skip
+    child.expect("services up: cache")
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+
+
+def test_two_projects_side_by_side_and_gc_stops_a_deleted_ones(
+    devbox: Devbox, tmp_path: Path
+) -> None:
+    one, two = free_port(), free_port()
+    first = write_project(tmp_path / "one", REDIS_SPEC.format(port=one, extra=""))
+    second = write_project(tmp_path / "two", REDIS_SPEC.format(port=two, extra=""))
+    try:
+        up = pexpect.spawn(*_argv(devbox, "up"), cwd=str(first), env=devbox.env(), timeout=300,
+                           encoding="utf-8")  # fmt: skip
+        up.expect(pexpect.EOF)  # on a terminal, then the terminal goes (a hang-up)
+        up.close()
+        assert up.exitstatus == 0
+        assert devbox("up", cwd=second).returncode == 0
+        assert "+PONG" in redis(one, "PING") and "+PONG" in redis(two, "PING")  # the same server
+        subprocess.run(["rm", "-rf", str(first)], check=True)  # the project is deleted
+        r = devbox("gc", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: processes(f"--port {one}") == [])
+        assert "+PONG" in redis(two, "PING")  # the other project's is untouched
+    finally:
+        devbox("down", cwd=second)
+
+
+def _argv(devbox: Devbox, *args: str) -> tuple[str, list[str]]:
+    argv = devbox.argv(*args)
+    return argv[0], argv[1:]

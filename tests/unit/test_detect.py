@@ -116,9 +116,9 @@ def test_node_dependencies_go_into_the_box_with_npm_ci_given_a_lock(tmp_path: Pa
 
 def test_nothing_found_writes_the_minimal_template(tmp_path: Path) -> None:
     project = project_with(tmp_path, {"README": "hi"})
-    path, notes = init(project, base="debian:bookworm", template=None, force=False)
-    assert notes == []
-    assert "EXAMPLE" in path.read_text()
+    done = init(project, base="debian:bookworm", template=None, force=False)
+    assert (done.notes, done.files, done.services) == ([], ["devbox.toml"], False)
+    assert "EXAMPLE" in done.spec.read_text()
 
 
 def test_the_written_spec_is_valid_and_says_why(tmp_path: Path) -> None:
@@ -129,7 +129,8 @@ def test_the_written_spec_is_valid_and_says_why(tmp_path: Path) -> None:
         ".nvmrc": "20",
     }
     project = project_with(tmp_path, files)
-    path, notes = init(project, base="debian:bookworm", template=None, force=False)
+    done = init(project, base="debian:bookworm", template=None, force=False)
+    path, notes = done.spec, done.notes
     text = path.read_text()
     for note in notes:
         assert f"#   {note}\n" in text

@@ -143,3 +143,35 @@ def test_copy_tree_copies_links_as_links(tree: Path, tmp_path: Path) -> None:
     assert os.readlink(dest / "link-dir") == str(tmp_path / "outside")
     assert os.readlink(dest / "link-file") == str(tmp_path / "secret")
     assert not (dest / "fifo").exists()
+
+
+def test_open_dir_makes_what_is_missing_and_follows_nothing(tree: Path) -> None:
+    fd = nofollow.open_dir(tree, "a/new/deeper", make=0o755)
+    try:
+        nofollow.write_replace(fd, "f", b"x")
+    finally:
+        os.close(fd)
+    assert (tree / "a/new/deeper/f").read_bytes() == b"x"
+    os.close(nofollow.open_dir(tree, "a/b", make=0o755))  # an existing one is opened
+    refused = [
+        ("link-dir/new", "a symlink"),
+        ("a/link-dir", "a symlink"),
+        ("dangling/x", "a symlink"),
+        ("a/b/file/x", "a file"),
+        ("fifo", "a FIFO"),
+    ]
+    for rel, what in refused:
+        with pytest.raises(nofollow.Refused, match=what):
+            nofollow.open_dir(tree, rel, make=0o755)
+    assert sorted(os.listdir(tree.parent / "outside")) == ["b"]
+    assert not (tree.parent / "nowhere").exists()
+
+
+def test_made_dirs_get_their_mode_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        fd = nofollow.open_dir(tmp_path, "a/b", make=0o755)
+        os.close(fd)
+    finally:
+        os.umask(old)
+    assert [(tmp_path / p).stat().st_mode & 0o777 for p in ("a", "a/b")] == [0o755, 0o755]

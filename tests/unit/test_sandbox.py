@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -1018,3 +1019,18 @@ def test_sync_host_ca_refuses_a_bundle_a_box_can_write(
     with pytest.raises(DevboxError, match="which a box can write"):
         sync_host_ca(box)
     assert not (box.paths.rc / "host-ca.pem").exists()
+
+
+def test_a_new_writable_layer_is_the_box_s_root_for_every_user_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    """upper's root dir is the box's `/`: made under umask 077 it is 0755 too, so a server that
+    runs as its own user (a service's `user`) can still reach its files."""
+    from devbox.sandbox import start
+
+    old = os.umask(0o077)
+    try:
+        start._make_root(tmp_path / "project/upper")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "project/upper").stat().st_mode) == 0o755
