@@ -27,6 +27,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "scripts": (),
     "cache": ("registry",),
     "services": (),
+    "limits": ("memory", "cpus", "pids", "strict"),
 }
 
 
