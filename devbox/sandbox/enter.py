@@ -158,20 +158,18 @@ def enter(
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
     if terminal or held.oom_file is not None:
-        run_and_wait(full, env, held, terminal=terminal)
+        run_and_wait(full, env, held)
     os.execve(full[0], full, env)
 
 
-def run_and_wait(
-    argv: list[str], env: dict[str, str], held: limits.Enforcement, *, terminal: bool
-) -> NoReturn:
+def run_and_wait(argv: list[str], env: dict[str, str], held: limits.Enforcement) -> NoReturn:
     """Run a session and exit as it did, not as an exec: for a command with a terminal
-    (terminal_signals), and to say when the box hit its memory limit meanwhile. A terminal's
-    session that died of Ctrl-C (130) is seen so by the caller, killed by SIGINT: a shell
-    running a script stops there, as the launcher does; a process that ignores SIGINT waits."""
-    if terminal:
-        for sig in OUTER_IGNORES:
-            signal.signal(sig, signal.SIG_IGN)
+    (terminal_signals), and to say when the box hit its memory limit meanwhile. The terminal's
+    SIGINT and SIGQUIT are the session's (this process ignores them while it waits); a session
+    that died of Ctrl-C (130) is seen so by the caller, killed by SIGINT: a shell running a
+    script stops there, as the launcher does."""
+    for sig in OUTER_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
     before = limits.oom_count(held)

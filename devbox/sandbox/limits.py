@@ -193,7 +193,9 @@ def oom_message(e: Enforcement) -> str:
 
 
 def launcher_values(e: Enforcement) -> dict[str, Code]:
-    """The launcher's [limits] placeholders (launcher.sh.in): all empty without limits."""
+    """The launcher's [limits] placeholders (launcher.sh.in): all empty without limits. A limit
+    that cannot be enforced with strict is the error here too: no launcher runs the box."""
+    check(e, None)
     before, after = launcher_watch(e)
     return {
         "LIMITS_JOIN": Code(launcher_join(e)),

@@ -108,6 +108,8 @@ def test_cpus_without_a_cgroup_is_an_error_naming_it_and_the_fix() -> None:
         limits.check(held, None)
     assert info.value.message.startswith("[limits] cannot be enforced here: cpus 1.5: no cgroup")
     assert "strict = false" in (info.value.hint or "")
+    with pytest.raises(DevboxError):  # nor is a launcher written that would run without it
+        limits.launcher_values(held)
 
 
 def test_with_strict_false_it_is_one_warning_line() -> None:
