@@ -11,6 +11,7 @@ enforced is an error naming it, unless `strict = false` (then one warning line).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from shlex import quote as q
@@ -159,6 +160,21 @@ def prepare(e: Enforcement, display: Reporter | None) -> Enforcement:
                 hint="set [limits] strict = false to run without them, or see `devbox doctor`",
             ) from None
     return e
+
+
+def forget(tier: host.Tier, key: str) -> bool:
+    """Remove the box's (empty) cgroups, wherever they were made: when its project is dropped.
+    False if one is still there (a process still in it)."""
+    wanted = {"memory": 2**30, "pids": 512, "cpu": 1.0}
+    gone = True
+    for place in cgroups.places(tier.level, tier.uid, key, wanted):
+        try:
+            os.rmdir(place.path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            gone = False
+    return gone
 
 
 def wrap(e: Enforcement, argv: Sequence[str], *, rlimits: bool = True) -> list[str]:

@@ -1,8 +1,8 @@
 """[limits] as root (tier 1), held by the host's cgroup v1 memory, pids and cpu controllers: a
 process that allocates 1 GiB in a box limited to 256 MiB is killed and devbox says so (from the
 Python path and from the launcher), a fork loop stops at 64 processes and the box lives on, CPU
-time is throttled to half a CPU, and every process of the box, its supervisor too, is in its
-cgroups. The rootless side (rlimits: no cgroup is delegated to users here) is
+time is throttled to its quota, a changed limit takes effect at the next entry, and every process
+of the box, its supervisor too, is in its cgroups (removed with the box's project). The rootless side (rlimits: no cgroup is delegated to users here) is
 test_limits_rootless.py."""
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ SAYS = "devbox: the box hit its memory limit (256 MiB): the kernel killed a proc
 
 
 def _places(devbox: Devbox, project: Path) -> dict[str, str]:
+    return _paths(devbox.store, project)
+
+
+def _paths(store: Path, project: Path) -> dict[str, str]:
     """The box's cgroup for each controller, as devbox finds it."""
-    key = limits.box_key(str(devbox.store), project_id(project))
+    key = limits.box_key(str(store), project_id(project))
     held = limits.plan(LIMITS, Tier(1, 0, 0, "root"), key)
     return {c: p.path for p in held.places for c in p.controllers}
 
@@ -54,6 +58,11 @@ def limited(shared_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     Devbox(shared_store)("run", "--", "true", cwd=project, env=QUICK, check=True)  # the launcher
     yield project
     sessions.stop(ProjectPaths(shared_store / "projects" / project_id(project)))
+    key = limits.box_key(str(shared_store), project_id(project))
+    deadline = time.monotonic() + 10  # the supervisor is going
+    while not limits.forget(Tier(1, 0, 0, "root"), key) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(p).exists() for p in _paths(shared_store, project).values())
 
 
 def test_the_box_and_its_supervisor_are_in_its_cgroups(devbox: Devbox, limited: Path) -> None:
@@ -114,10 +123,17 @@ def test_a_fork_loop_stops_at_the_pids_limit_and_the_box_lives_on(
     assert r.returncode == 0 and r.stdout == "alive\n", r.stderr
 
 
-def test_cpu_time_is_throttled_to_half_a_cpu(devbox: Devbox, limited: Path) -> None:
-    cpu = Path(_places(devbox, limited)["cpu"]) / "cpu.stat"
-    before = cgroups.count(str(cpu), "nr_throttled")
+def test_cpu_time_is_throttled_and_a_changed_limit_takes_effect(
+    devbox: Devbox, limited: Path
+) -> None:
+    """Last in the module: the spec goes to a twentieth of a CPU, a quota (5 ms per 100 ms)
+    that a spinning process exceeds however loaded this machine is."""
+    cpu = Path(_places(devbox, limited)["cpu"])
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    (limited / "devbox.toml").write_text(SPEC.replace("cpus = 0.5", "cpus = 0.05"))
+    before = cgroups.count(str(cpu / "cpu.stat"), "nr_throttled")
     spin = "timeout 1 sh -c 'while :; do :; done'; echo $?"
-    r = launch(devbox, limited, "sh", "-c", spin, extra=QUICK)
+    r = devbox("run", "--", "sh", "-c", spin, cwd=limited, env=QUICK)
     assert r.returncode == 0 and r.stdout == "124\n", r.stderr  # spun for its second
-    assert cgroups.count(str(cpu), "nr_throttled") > before  # it wanted more than its quota
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "5000"
+    assert cgroups.count(str(cpu / "cpu.stat"), "nr_throttled") > before  # it wanted more

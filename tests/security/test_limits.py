@@ -6,8 +6,13 @@ takes CAP_SYS_RESOURCE in the host's user namespace, which a box never has)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from devbox.sandbox import limits, sessions
+from devbox.sandbox.host import Tier
+from devbox.store.paths import ProjectPaths, project_id
 from tests.security.actors import Actor
 
 pytestmark = pytest.mark.integration
@@ -52,6 +57,11 @@ def test_a_box_cannot_lift_its_limits(actor: Actor, root: bool) -> None:
     if actor.tier == 1:  # cgroup v1, as root: still in the box's own cgroups
         groups = [line for line in r.stdout.splitlines() if line[:1].isdigit()]
         assert len(groups) == 2 and all("/devbox/" in line for line in groups), r.stdout
+        sessions.stop(ProjectPaths(actor.store() / "projects" / project_id(p)))
+        key = limits.box_key(str(actor.store()), project_id(p))
+        deadline = time.monotonic() + 10  # the supervisor is going: then its cgroups can
+        while not limits.forget(Tier(1, 0, 0, "root"), key) and time.monotonic() < deadline:
+            time.sleep(0.1)
     else:  # rlimits: still 256 MiB of address space, 64 processes of the user
         assert "LIFTED" not in r.stdout, r.stdout
         assert f"as={256 * 1024} nproc=64" in r.stdout, r.stdout
