@@ -1,9 +1,9 @@
 """[limits] as root (tier 1), held by the host's cgroup v1 memory, pids and cpu controllers: a
 process that allocates 1 GiB in a box limited to 256 MiB is killed and devbox says so (from the
 Python path and from the launcher), a fork loop stops at 64 processes and the box lives on, CPU
-time is throttled to its quota, a changed limit takes effect at the next entry, and every process
-of the box, its supervisor too, is in its cgroups (removed with the box's project). The rootless side (rlimits: no cgroup is delegated to users here) is
-test_limits_rootless.py."""
+time is throttled to its quota, a changed limit takes effect at the next entry, and every
+process of the box, its supervisor too, is in its cgroups (removed with the box's project). The
+rootless side (rlimits: no cgroup is delegated to users here) is test_limits_rootless.py."""
 
 from __future__ import annotations
 
