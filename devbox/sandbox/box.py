@@ -25,7 +25,7 @@ from devbox import nofollow, template
 from devbox.errors import DevboxError
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
-from devbox.sandbox import host, xauth
+from devbox.sandbox import host, limits, xauth
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import private
@@ -87,12 +87,14 @@ class Box:
 def stack_ids(box: Box) -> str:
     """A digest of what the running box was mounted from: the layer directories (digest and
     inode of each: a layer built again under the same digest is a new directory) and the shared
-    binds (a new [shell].home or workdir needs a new mount)."""
+    binds (a new [shell].home or workdir needs a new mount), and the limits in force."""
     binds = box_binds(box)
     ids = [repr([(b.src, b.dest, b.mode) for b in binds])]
     masks = store_masks(box, binds)
     if masks:
         ids.append(repr(masks))
+    if held := limits.identity(held_limits(box)):  # nothing without [limits]
+        ids.append(held)
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))
@@ -100,6 +102,12 @@ def stack_ids(box: Box) -> str:
         except OSError:
             ids.append(f"{d} missing")
     return hashlib.sha256("\n".join(ids).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def held_limits(box: Box) -> limits.Enforcement:
+    """How the box's [limits] are held on this host, in this tier (limits.py)."""
+    key = limits.box_key(str(box.store.root), box.paths.root.name)
+    return limits.plan(box.spec.limits, box.tier, key)
 
 
 def running_ids(p: ProjectPaths) -> str:

@@ -75,7 +75,7 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     from devbox.plan import resolve
     from devbox.sandbox import argv as sandbox
     from devbox.sandbox import box as box_
-    from devbox.sandbox import host, seccomp, start
+    from devbox.sandbox import host, limits, seccomp, start
     from devbox.sandbox.box import Box
     from devbox.sandbox.enter import plan_entry
     from devbox.spec.load import parse_bytes
@@ -101,7 +101,9 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     join = sandbox.join_argv(
         host.tool("nsenter"), pid, tier.userns, keep_credentials=entry.keep_credentials
     )
-    full = join + sandbox.bwrap_argv(host.tool("bwrap"), session)
+    full = limits.wrap(
+        box_.held_limits(box), join + sandbox.bwrap_argv(host.tool("bwrap"), session)
+    )
     fds = [info_fd] + ([fd] if fd is not None else [])
     return full, {**entry.env, **plan.env}, fds
 

@@ -140,7 +140,7 @@ SPEC_HINTS = {
         'apt = ["git"]  # before any table\n[box]\nbase = "debian:bookworm"\n',
         "/devbox.toml:1: apt: unknown top-level key; apt belongs in [packages]\n  allowed: [box], "
         "[packages], [interpreters], [env], [setup], [shell], [scripts], [cache], [services], "
-        "[share]\n"
+        "[limits], [share]\n"
         '  hint: move it into the [packages] table: [packages] apt = ["git"]\n',
     ),
     "python as a number": (

@@ -24,7 +24,7 @@ from devbox.activation import launcher, shims
 from devbox.activation.shims import SHIM_ENV, FastPath, shim_text
 from devbox.fastpath import HANDOVER_ENV
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, enter, host, start, supervisor
+from devbox.sandbox import boxenv, cgroups, enter, host, start, supervisor
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import Tier
 from devbox.spec.load import parse_spec
@@ -87,6 +87,25 @@ def _launcher(tier: Tier, extra: str = "", watched: int = 3, real: str | None = 
     return launcher.render(box, snap, stamps, PYTHON, str(PROJECT / "devbox.toml"))
 
 
+LIMITS_SPEC = '[limits]\nmemory = "256M"\npids = 64\ncpus = 1.5\nstrict = false\n'
+
+
+def _limited(tier: Tier, *, cgroup: bool) -> str:
+    """A box with [limits] held by cgroup v1 (as root), or by rlimits (cpus not at all)."""
+
+    def places(level: int, uid: int, key: str, wanted: dict[str, float]) -> list[cgroups.Place]:
+        found = []
+        for c in wanted if cgroup else ():
+            base = f"/sys/fs/cgroup/{c}/user's"
+            settings = tuple(cgroups.settings_for(1, c, wanted[c]))
+            found.append(cgroups.Place(1, base, f"{base}/devbox/{key}", (c,), settings))
+        return found
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cgroups, "places", places)
+        return _launcher(tier, LIMITS_SPEC)
+
+
 SCRIPTS_SPEC = """\
 [env]
 files = [".env"]
@@ -126,6 +145,8 @@ LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-symlinked.sh": lambda: _launcher(Tier(1, 0, 0, "root"), real="/nonexistent/r e"),
     "launcher-scripts.sh": lambda: _launcher(Tier(1, 0, 0, "root"), SCRIPTS_SPEC),
     "launcher-share.sh": _share_launcher,
+    "launcher-limits-cgroup.sh": lambda: _limited(Tier(1, 0, 0, "root"), cgroup=True),
+    "launcher-limits-rlimit.sh": lambda: _limited(Tier(3, 1000, 1000, "alice"), cgroup=False),
 }
 RUNNER = [PYTHON, "-P", "-m", "devbox", "_shim", str(PROJECT / "devbox.toml")]
 FAST = FastPath(
