@@ -26,11 +26,14 @@ SETUP_APT_PACKAGES=(
   python3 python3-venv python3-pip ca-certificates
   docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin catatonit
 )
-# For the tests only (scripts/test sets SETUP_FOR_TESTS; using devbox does not need them): the
+# For the tests only (SETUP_FOR_TESTS=1; using devbox does not need them): the display tests'
+# X server without a screen (xvfb), xauth for its cookie, xdotool to find a window, xwd (in
+# x11-apps) and ImageMagick for screenshots, and ssh-agent (openssh-client) for the agent's; the
 # reference checker of desktop entries (desktop-file-validate) and GLib's reader and launcher of
 # them (gio, and python3-gi for its Exec parser), which the desktop entry tests run on the
 # entries devbox writes.
-SETUP_TEST_PACKAGES=(desktop-file-utils libglib2.0-bin python3-gi)
+SETUP_TEST_PACKAGES=(xvfb xauth xdotool x11-apps imagemagick openssh-client
+  desktop-file-utils libglib2.0-bin python3-gi)
 # For the services benchmark only (bench/services.py), and only when run as root (the bench
 # runs as root; using or testing devbox does not need it): Debian's podman-compose, the peer
 # `devbox up` is measured against.
@@ -77,33 +80,17 @@ _setup_system_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
 
-_setup_bench_packages() {
+_setup_extra_packages() {  # what: the list's purpose; then the packages
+  local what=$1 pkg missing=()
+  shift
   ((EUID == 0)) || return 0
-  local pkg missing=()
-  for pkg in "${SETUP_BENCH_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     _setup_installed "$pkg" || missing+=("$pkg")
   done
   if ((${#missing[@]} == 0)); then
     return 0
   fi
-  _setup_log "installing the benchmarks' packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
-}
-
-_setup_test_packages() {
-  local pkg missing=()
-  for pkg in "${SETUP_TEST_PACKAGES[@]}"; do
-    _setup_installed "$pkg" || missing+=("$pkg")
-  done
-  if ((${#missing[@]} == 0)); then
-    return 0
-  fi
-  if ((EUID != 0)); then
-    _setup_log "missing packages for the tests: ${missing[*]}"
-    return 0
-  fi
-  _setup_log "installing the tests' packages: ${missing[*]}"
+  _setup_log "installing $what: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
@@ -148,11 +135,18 @@ _setup_devcontainer_cli() {
 }
 
 _setup_system_packages || exit 1
-_setup_bench_packages
+_setup_extra_packages "the benchmarks' packages" "${SETUP_BENCH_PACKAGES[@]}"
 _setup_venv
-# the tests' tool only (scripts/test sets SETUP_FOR_TESTS): the demo does not need it
+# the tests' tools only (scripts/test sets SETUP_FOR_TESTS): the demo does not need them
 if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then
-  _setup_test_packages
+# For the tests only (SETUP_FOR_TESTS=1; using devbox does not need them): the display tests'
+# X server without a screen (xvfb), xauth for its cookie, xdotool to find a window, xwd (in
+# x11-apps) and ImageMagick for screenshots, and ssh-agent (openssh-client) for the agent's; the
+# reference checker of desktop entries (desktop-file-validate) and GLib's reader and launcher of
+# them (gio, and python3-gi for its Exec parser), which the desktop entry tests run on the
+# entries devbox writes.
+SETUP_TEST_PACKAGES=(xvfb xauth xdotool x11-apps imagemagick openssh-client
+  desktop-file-utils libglib2.0-bin python3-gi)
   _setup_devcontainer_cli
 fi
 _setup_log "ready ($VENV)"

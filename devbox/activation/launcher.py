@@ -6,12 +6,12 @@ through, for the price of `sh` + `nsenter` + `bwrap`, no Python. The Python path
 time it enters the box (entry.enter_box), so it holds what that path would exec.
 
 It checks, with shell builtins only (stat, not hashing): every file it was derived from has the
-mtime it had when the launcher was written, to the nanosecond (spec, lock, setup inputs,
-devbox's own sources, the subuid files), with one stamp file per input carrying that mtime; the
-layers are in the store; the writable layer was made for this stack; $HOME, DEVBOX_TIER and
-DEVBOX_LINGER are as they were. Then it joins the running supervisor, or starts it (under the
-start lock, as start.ensure_running does), holding the sessions FIFO on fd 8 for the session's
-whole life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an older
+mtime it had when written, to the nanosecond (spec, lock, setup inputs, devbox's own sources, the
+subuid files), one stamp file per input carrying that mtime; the layers are in the store; the
+writable layer was made for this stack; $HOME, DEVBOX_TIER, DEVBOX_LINGER are as they were. It
+joins the box's cgroups ([limits]), then the running supervisor, or starts it (under the start
+lock, as start.ensure_running does), holding the sessions FIFO on fd 8 for the session's whole
+life (sessions.py). Anything stale or unusual (a supervisor that died, a box running an older
 build, an empty home) hands over to `python -m devbox run -- CMD...`, which sorts it out and
 rewrites the launcher (DEVBOX_LAUNCHER_SPEC: for which project, and not to come back here).
 """
@@ -32,7 +32,7 @@ from devbox.activation.scripts import script_cases
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
-from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
+from devbox.sandbox import boxenv, enter, host, limits, seccomp, sessions, share, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -44,8 +44,7 @@ SECCOMP_FD = 3
 SECCOMP_FILE = "seccomp.bpf"  # beside the stamps
 # devbox's own files: one `-nt` each against one stamp as new as the newest (~0.3 ms for ~30)
 CODE_STAMP = "code"
-# The code a launcher is computed from (resources.made_of adds what these modules import)
-SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")
+SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")  # + what they import (made_of)
 TEMPLATE = template.load(__file__, "launcher.sh.in")
 HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
 
@@ -76,7 +75,7 @@ def watched(spec: Spec, tier: host.Tier) -> list[str]:
     paths += made_of(*SHAPED_BY)  # an upgrade, or an edit, makes launchers stale
     if tier.level > 1:
         paths += ["/etc/subuid", "/etc/subgid"]
-    return paths + host.ca_files() + host.git_configs()
+    return paths + host.ca_files() + host.git_configs() + share.watched(spec)
 
 
 def layer_files(box: boxmod.Box) -> list[str]:
@@ -174,6 +173,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         "SCRIPTS": Code(script_cases(box.spec)),
         "TERMINAL": Code("true" if enter.terminal_signals(box) else "false"),
         "SIGNALS_RESET": Code(_words(enter.SIGNALS_RESET)),
+        **limits.launcher_values(boxmod.held_limits(box)),  # all empty without [limits]
     }
     return template.fill(TEMPLATE, values)
 
@@ -229,7 +229,7 @@ def _stale(box: boxmod.Box, snap: Snapshot) -> list[str]:
         stale.append(f'[ "${{DEVBOX_TIER-}}" != {q(os.environ.get("DEVBOX_TIER", ""))} ]')
     for key in ("SSL_CERT_FILE", "DEVBOX_HOST_CA", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL"):
         stale.append(f'[ "${{{key}-}}" != {q(os.environ.get(key, ""))} ]')
-    return stale
+    return stale + share.stale_tests(box)  # [share]: the user's session it derives from
 
 
 def _cwd_cases(spec: Spec, workdir_in_box: str) -> list[str]:

@@ -16,8 +16,9 @@ from typing import Any
 
 from devbox.commands import imagestore as images
 from devbox.errors import DevboxError
-from devbox.sandbox import host
-from devbox.spec.model import SPEC_NAME
+from devbox.sandbox import host, limits
+from devbox.spec.load import find_spec, load_spec
+from devbox.spec.model import SPEC_NAME, Limits
 from devbox.store import private, projects
 from devbox.store.paths import Store, store_root
 
@@ -198,6 +199,31 @@ def _needs_images() -> bool:
         return False
 
 
+def _limits(tier: host.Tier) -> list[Check]:
+    """How [limits] would be held here (each limit's mechanism), and, in a project with
+    [limits], what is in force for it. A limit that cannot be held costs only that limit."""
+    every = limits.plan(Limits(memory=2**30, cpus=1.0, pids=512), tier, "probe")
+    lost = [what.split(" ")[0] for what, _ in every.missing]
+    names = [line.split(" ", 1)[0] for line in every.lines]
+    ways = [line.split("(", 1)[1].rstrip(")") for line in every.lines]
+    held = "; ".join(f"{n} by {w}" for n, w in zip(names, ways) if n not in lost)
+    fix = "" if not lost else (
+        "run as root, or have the host delegate cgroup v2 to you (systemd's user@.service, "
+        "Delegate=yes)")  # fmt: skip
+    detail = held + (f"; {', '.join(lost)} cannot be limited here" if lost else "")
+    checks = [Check("limits", not lost, detail, fix, optional=True)]
+    spec = find_spec(Path.cwd())
+    try:
+        mine = load_spec(spec).limits if spec is not None else Limits()
+    except DevboxError:
+        return checks
+    in_force = limits.in_force(mine, tier)
+    if in_force:
+        missing = any("not enforced" in line for line in in_force)
+        checks.append(Check("limits in force", not missing, "; ".join(in_force), fix, True))
+    return checks
+
+
 def run_checks() -> tuple[list[Check], host.Tier, bool]:
     """All checks, the tier devbox will use, and whether it works."""
     tier = host.current_tier()
@@ -212,6 +238,7 @@ def run_checks() -> tuple[list[Check], host.Tier, bool]:
     checks.append(_overlay_probe(tier))
     checks += _skopeo(_needs_images())
     checks.append(_store())
+    checks += _limits(tier)
     return checks, tier, works(checks)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from devbox.activation import desktop
 from devbox.commands import imagestore as images
 from devbox.history import keep as hist
-from devbox.sandbox import sessions
+from devbox.sandbox import limits, sessions
 from devbox.sandbox.host import Tier, remover
 from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME
@@ -166,6 +166,8 @@ def collect(
             else:
                 drop(pdir, what)
                 hist.forget(st, pdir.name, dry_run=dry_run)
+                if not dry_run:  # its box's cgroups ([limits]), empty now
+                    limits.forget(tier, limits.box_key(str(st.root), pdir.name))
         entries = sorted(st.layers.iterdir()) if st.layers.is_dir() else []
         entries = [e for e in entries if not e.name.startswith(store.TMP_PREFIX)]
         metas = {e.name: images.read_meta(e) for e in entries}

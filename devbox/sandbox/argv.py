@@ -58,10 +58,11 @@ def host_ca_binds(bundle: str | None) -> tuple[Bind, ...]:
 class Bind:
     src: str
     dest: str
-    mode: str = "rw"  # "rw" | "ro" | "ro-try"
+    mode: str = "rw"  # "rw" | "ro", or with "-try" (no source: no bind); "dev-try": a device
 
     def argv(self) -> list[str]:
-        flag = {"rw": "--bind", "ro": "--ro-bind", "ro-try": "--ro-bind-try"}[self.mode]
+        flag = {"rw": "--bind", "ro": "--ro-bind", "ro-try": "--ro-bind-try",
+                "rw-try": "--bind-try", "dev-try": "--dev-bind-try"}[self.mode]  # fmt: skip
         return [flag, self.src, self.dest]
 
 

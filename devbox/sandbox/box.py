@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import pwd
+import socket
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from devbox import nofollow, template
 from devbox.errors import DevboxError
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
-from devbox.sandbox import host
+from devbox.sandbox import host, limits, xauth
 from devbox.sandbox.host import Tier
 from devbox.spec.model import Spec
 from devbox.store import private
@@ -86,12 +87,14 @@ class Box:
 def stack_ids(box: Box) -> str:
     """A digest of what the running box was mounted from: the layer directories (digest and
     inode of each: a layer built again under the same digest is a new directory) and the shared
-    binds (a new [shell].home or workdir needs a new mount)."""
+    binds (a new [shell].home or workdir needs a new mount), and the limits in force."""
     binds = box_binds(box)
     ids = [repr([(b.src, b.dest, b.mode) for b in binds])]
     masks = store_masks(box, binds)
     if masks:
         ids.append(repr(masks))
+    if held := limits.identity(held_limits(box)):  # nothing without [limits]
+        ids.append(held)
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))
@@ -99,6 +102,12 @@ def stack_ids(box: Box) -> str:
         except OSError:
             ids.append(f"{d} missing")
     return hashlib.sha256("\n".join(ids).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def held_limits(box: Box) -> limits.Enforcement:
+    """How the box's [limits] are held on this host, in this tier (limits.py)."""
+    key = limits.box_key(str(box.store.root), box.paths.root.name)
+    return limits.plan(box.spec.limits, box.tier, key)
 
 
 def running_ids(p: ProjectPaths) -> str:
@@ -131,17 +140,30 @@ SUDO = template.fill(template.load(__file__, "sudo.sh.in"), {}).encode()
 def sync_rc(box: Box) -> None:
     """What the host gives every session through the box's rc dir (read-only at RC_DIR; a
     running box sees a change at once): the CA bundle, the user's git config, a `sudo` that
-    says how to be root in the box."""
+    says how to be root in the box, and with [share] display the X11 display's cookie."""
     sync_host_ca(box)
     git = host_git_bytes(box)
     _put(box.paths.rc, "", GIT_COPY, None if git is None else GIT_HEAD + git)
     _put(box.paths.rc, os.path.basename(sandbox.RC_BIN), "sudo", SUDO, 0o755)
+    display = xauth.parse_display(os.environ.get("DISPLAY", "")) if box.spec.share.display else None
+    if display is not None:  # [share] display: this display's cookie alone (xauth.py)
+        _put(box.paths.rc, "", xauth.copy_name(display), x11_cookie(box, display), 0o600)
+
+
+def x11_cookie(box: Box, display: xauth.Display) -> bytes:
+    """The Xauthority entries a box gets for `display` (none: an empty file)."""
+    path = xauth.authority_file(os.environ, user()[1])
+    if not os.path.lexists(path):
+        return b""
+    hint = "point XAUTHORITY at a file elsewhere"
+    data = host_file_bytes(path, "Xauthority file", box.spec.project, box.store.root, hint)
+    return xauth.cookie(data, display, socket.gethostname())
 
 
 def git_files(box: Box) -> list[str]:
     """The user's git config files that a box gets a copy of: those that exist, when the box's
     home is its own (the host's home has them where git looks)."""
-    if box.spec.shell.home != "isolated":
+    if box.spec.shell.home != "isolated" or not box.spec.share.gitconfig:
         return []
     return [path for path in host.git_configs() if os.path.isfile(path)]
 
@@ -208,9 +230,11 @@ def host_file_bytes(path: str, what: str, project: Path, store_root: Path, hint:
     """The content of a host file that boxes get a copy of. Refused when it lies where a box can
     write (the project, the store): the host never reads a path a box can replace."""
     real = os.path.realpath(path)
+    # the file, and the link to it (a box can plant one in the project that leads out of it)
+    named = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), "")
     for inside in (str(project), str(store_root)):
         top = os.path.realpath(inside).rstrip("/") + "/"
-        if real.startswith(top):
+        if real.startswith(top) or named.startswith(top):
             msg = f"the {what} {path} is inside {inside}, which a box can write"
             raise DevboxError(msg, hint=hint)
     try:

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from devbox import errors
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, host, seccomp, shellrc, start
+from devbox.sandbox import boxenv, host, limits, seccomp, share, shellrc, start
 from devbox.sandbox.box import Box, Reporter
 from devbox.spec.model import Spec
 
@@ -90,6 +91,8 @@ def plan_entry(
     )
     env.update(sandbox.host_ca_env(host.ca_bundle()))
     env.update(box_.git_env(box))
+    shared = share.plan(box, env)  # [share]: nothing for a spec that shares nothing
+    env.update(shared.env)
     drop_to = nested = None
     keep = False
     if tier.level == 2 and not root:
@@ -104,6 +107,7 @@ def plan_entry(
         root=str(p.merged),
         argv=tuple(argv),
         cwd=box_cwd(spec, cwd, box.image),
+        binds=shared.binds,
         new_session=not interactive,
         caps=sandbox.root_caps(tier.level) if root else (),
         hostname=spec.name,
@@ -152,23 +156,29 @@ def enter(
     join = sandbox.join_argv(
         host.tool("nsenter"), pid, box.tier.userns, keep_credentials=entry.keep_credentials
     )
-    full = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
+    held = box_.held_limits(box)
+    full = limits.wrap(held, join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session))
     if display.verbose:
         display.info("devbox: " + json.dumps(full))
-    if terminal:
-        run_on_terminal(full, env)
+    if terminal or held.oom_file is not None:
+        run_and_wait(full, env, held)
     os.execve(full[0], full, env)
 
 
-def run_on_terminal(argv: list[str], env: dict[str, str]) -> NoReturn:
-    """Run a session whose command has a terminal (terminal_signals) and exit as it did; one
+def run_and_wait(argv: list[str], env: dict[str, str], held: limits.Enforcement) -> NoReturn:
+    """Run a session and exit as it did, not as an exec: for a command with a terminal
+    (terminal_signals), and to say when the box hit its memory limit meanwhile. The terminal's
+    SIGINT and SIGQUIT are the session's (this process ignores them while it waits); a session
     that died of Ctrl-C (130) is seen so by the caller, killed by SIGINT: a shell running a
-    script stops there, as the launcher does. Not an exec: a process that ignores SIGINT waits."""
+    script stops there, as the launcher does."""
     for sig in OUTER_IGNORES:
         signal.signal(sig, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
+    before = limits.oom_count(held)
     _, status = os.waitpid(os.posix_spawn(argv[0], argv, env), 0)
+    if limits.oom_count(held) != before:
+        print(errors.terminal(limits.oom_message(held)), file=sys.stderr, flush=True)
     code = os.waitstatus_to_exitcode(status)
     code = code if code >= 0 else 128 - code
     if code == 130:

@@ -13,7 +13,7 @@ from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
-from devbox.sandbox import host, sessions, shellrc, supervisor
+from devbox.sandbox import host, limits, sessions, shellrc, supervisor
 from devbox.sandbox.box import Box, Reporter
 from devbox.store import fs, private
 
@@ -95,9 +95,10 @@ def box_fstab(box: Box) -> str:
 SUPERVISOR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 
-def start_supervisor(box: Box) -> int:
+def start_supervisor(box: Box, held: limits.Enforcement = limits.NONE) -> int:
+    """Start the box's supervisor, in the box's cgroups (`held`), and return its pid."""
     p = box.paths
-    argv = supervisor_command(box)
+    argv = limits.wrap(held, supervisor_command(box), rlimits=False)
     p.supervisor_pid.unlink(missing_ok=True)
     p.stack_ids.write_text(box_.stack_ids(box) + "\n")
     with open(p.supervisor_log, "wb") as log:
@@ -131,11 +132,13 @@ def start_supervisor(box: Box) -> int:
 
 def ensure_running(box: Box, display: Reporter) -> int:
     """Join the box as a session (an inherited fd on its FIFO) and return the pid of its
-    supervisor, starting it if needed. An idle box of an older build is stopped first."""
+    supervisor, starting it if needed. An idle box of an older build is stopped first. The
+    caller puts its session in the box's cgroups and rlimits (limits.wrap)."""
     p = box.paths
     for d in (p.root, p.run, p.home):  # the user's alone (an older devbox's 0755 tightened)
         private.mkdirs(d)
     with fs.flocked(p.start_lock):  # nothing starts or stops meanwhile
+        held = limits.prepare(box_.held_limits(box), display)
         pid = sessions.supervisor_pid(p)
         if pid is not None and box_.running_ids(p) == box_.stack_ids(box):
             sessions.hold(p)
@@ -150,7 +153,7 @@ def ensure_running(box: Box, display: Reporter) -> int:
         _check_not_mounted(box)
         _prepare(box, display)
         sessions.hold(p)
-        return start_supervisor(box)
+        return start_supervisor(box, held)
 
 
 def _prepare(box: Box, display: Reporter) -> None:

@@ -42,7 +42,8 @@ class Prober:
 
     def run(self, t: Target, command: str) -> int:
         from devbox.sandbox import argv as sandbox
-        from devbox.sandbox import host, start
+        from devbox.sandbox import box as box_
+        from devbox.sandbox import host, limits, start
         from devbox.sandbox.enter import plan_entry
 
         box: Box = t.box
@@ -54,7 +55,9 @@ class Prober:
             host.tool("nsenter"), self.joined[key], box.tier.userns,
             keep_credentials=entry.keep_credentials,
         )  # fmt: skip
-        argv = join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
+        argv = limits.wrap(
+            box_.held_limits(box), join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session)
+        )
         env = {**entry.env, **t.env}
         try:
             r = subprocess.run(

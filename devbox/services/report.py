@@ -41,7 +41,8 @@ def rows(spec: Spec) -> list[dict[str, Any]]:
     live = ("RUNNING", "STARTING")
     if any(i.get("statename") in live for i in infos.values()):
         running = [s for s in spec.services if infos.get(s.name, {}).get("statename") in live]
-        targets = {t.name: t for t in resolve(spec, running, Display(quiet=True))}
+        stacks = {s.name: _started_with(files, s.name) for s in running}
+        targets = {t.name: t for t in resolve(spec, running, Display(quiet=True), stacks)}
     prober = Prober()
     out: list[dict[str, Any]] = []
     for s in spec.services:
@@ -63,6 +64,17 @@ def rows(spec: Spec) -> list[dict[str, Any]]:
             "listen": (t.listens() or None) if t is not None else None,
         })  # fmt: skip
     return out
+
+
+def _started_with(files: sv.Files, name: str) -> list[str]:
+    """The layers a running service's box was started with (its plan): a report builds
+    nothing, even when devbox.toml changed since."""
+    from devbox.services.runner import Plan
+
+    try:
+        return Plan.from_json(files.plan(name).read_text()).stack
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def _pid(files: sv.Files, name: str) -> int | None:

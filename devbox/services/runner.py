@@ -75,7 +75,7 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     from devbox.plan import resolve
     from devbox.sandbox import argv as sandbox
     from devbox.sandbox import box as box_
-    from devbox.sandbox import host, seccomp, start
+    from devbox.sandbox import host, limits, seccomp, start
     from devbox.sandbox.box import Box
     from devbox.sandbox.enter import plan_entry
     from devbox.spec.load import parse_bytes
@@ -83,8 +83,10 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
 
     spec = parse_bytes(Path(plan.spec), read_file(plan.spec))
     st, tier = Store.default(), host.current_tier()
-    stack = resolve.stack(spec, st, tier.key)
-    if stack is None:
+    # the layers `up` started it with (a restart keeps its box, as a container keeps its image)
+    stack = plan.stack if all(st.layer_dir(d).is_dir() for d in plan.stack) else None
+    stack = stack or resolve.stack(spec, st, tier.key)
+    if not stack:
         raise SystemExit(f"devbox: the box {spec.name} is not built (run `devbox up` again)")
     box = Box(spec, st, tuple(stack), tier)
     box_.sync_rc(box)
@@ -99,7 +101,9 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
     join = sandbox.join_argv(
         host.tool("nsenter"), pid, tier.userns, keep_credentials=entry.keep_credentials
     )
-    full = join + sandbox.bwrap_argv(host.tool("bwrap"), session)
+    full = limits.wrap(
+        box_.held_limits(box), join + sandbox.bwrap_argv(host.tool("bwrap"), session)
+    )
     fds = [info_fd] + ([fd] if fd is not None else [])
     return full, {**entry.env, **plan.env}, fds
 
@@ -115,38 +119,17 @@ def command_pid(init: int) -> int | None:
 
 
 def run(plan: Plan, pid_file: Path | None = None) -> int:
-    """Run the plan's session; its exit status (0 when stopped by a signal we forwarded)."""
-    r, w = os.pipe()
-    argv, env, fds = session_argv(plan, w)
+    """Run the plan's session; its exit status (0 when stopped by a signal we forwarded). A
+    stop that comes while the session is being set up ends the runner before it starts."""
     stopping: list[float] = []
-    child = os.fork()
-    if child == 0:  # the session: dies with us
-        try:
-            die_with_parent(signal.SIGKILL)
-            os.close(r)
-            for fd in fds:
-                os.set_inheritable(fd, True)
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    os.close(w)
-    for fd in fds[1:]:
-        os.close(fd)
-    with os.fdopen(r) as info:
-        text = info.read()  # until bwrap closes it: the sandbox is set up
-    init = int(json.loads(text)["child-pid"]) if text.strip() else None
-    if init is not None and pid_file is not None:
-        for _ in range(100):  # the command is forked by the init at once
-            target = command_pid(init)
-            if target is not None:
-                pid_file.write_text(f"{target}\n")
-                break
-            time.sleep(0.002)
+    child = init = 0  # not yet: a stop now just ends the runner
     stop_sig = signal.Signals[f"SIG{plan.stop_signal}"]
 
     def forward(signum: int, frame: object) -> None:
         if not stopping:
             stopping.append(time.monotonic())
+        if not child:
+            raise SystemExit(0)
         target = command_pid(init) if init else None
         with contextlib.suppress(OSError):
             if target is not None:
@@ -154,11 +137,44 @@ def run(plan: Plan, pid_file: Path | None = None) -> int:
             else:
                 os.kill(child, signal.SIGKILL)
 
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
     for sig in FORWARDED:
         signal.signal(sig, forward)
-    status = wait(child, wake_r, stopping, plan.stop_timeout, init)
+    r, w = os.pipe()
+    argv, env, fds = session_argv(plan, w)
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # the fork and the child's pid together
+    child = os.fork()
+    if child == 0:  # the session: dies with us
+        try:
+            die_with_parent(signal.SIGKILL)
+            for sig in FORWARDED:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+            os.close(r)
+            for fd in fds:
+                os.set_inheritable(fd, True)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    os.close(w)
+    for fd in fds[1:]:
+        os.close(fd)
+    with os.fdopen(r) as info:
+        text = info.read()  # until bwrap closes it: the sandbox is set up
+    init = int(json.loads(text)["child-pid"]) if text.strip() else 0
+    if init and pid_file is not None:
+        for _ in range(100):  # the command is forked by the init at once
+            target = command_pid(init)
+            if target is not None:
+                pid_file.write_text(f"{target}\n")
+                break
+            time.sleep(0.002)
+    if stopping:  # asked to stop while the session was set up
+        forward(signal.SIGTERM, None)
+
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    status = wait(child, wake_r, stopping, plan.stop_timeout, init or None)
     code = os.waitstatus_to_exitcode(status)
     return 0 if stopping else (code if code >= 0 else 128 - code)
 

@@ -134,8 +134,14 @@ def service_env(spec: Spec, service: Service, workdir: str) -> dict[str, str]:
     return env
 
 
-def resolve(spec: Spec, services: Sequence[Service], display: Display) -> list[Target]:
-    """Build each service's box (once per box) and substitute its values."""
+def resolve(
+    spec: Spec,
+    services: Sequence[Service],
+    display: Display,
+    stacks: dict[str, list[str]] | None = None,
+) -> list[Target]:
+    """Build each service's box (once per box) and substitute its values. With `stacks` (a
+    report: nothing is built), each service's box is the stack it was started with."""
     from devbox.build.stack import ensure_built
     from devbox.sandbox.host import current_tier
 
@@ -144,11 +150,14 @@ def resolve(spec: Spec, services: Sequence[Service], display: Display) -> list[T
     out: list[Target] = []
     for s in services:
         key = s.box or ""
-        if key not in boxes:
+        if stacks is not None:
+            box = Box(box_spec(spec, s), st, tuple(stacks.get(s.name, ())), tier)
+        elif key not in boxes:
             bspec = box_spec(spec, s)
             stack = ensure_built(bspec, st, display, tier)
-            boxes[key] = Box(bspec, st, tuple(stack), tier)
-        box = boxes[key]
+            box = boxes[key] = Box(bspec, st, tuple(stack), tier)
+        else:
+            box = boxes[key]
         env = service_env(spec, s, box.workdir)
         ready = (
             None

@@ -27,6 +27,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "scripts": (),
     "cache": ("registry",),
     "services": (),
+    "limits": ("memory", "cpus", "pids", "strict"),
+    "share": ("display", "audio", "gpu", "ssh_agent", "gitconfig", "binds"),
 }
 
 

@@ -139,7 +139,8 @@ SPEC_HINTS = {
     "apt at the top": (
         'apt = ["git"]  # before any table\n[box]\nbase = "debian:bookworm"\n',
         "/devbox.toml:1: apt: unknown top-level key; apt belongs in [packages]\n  allowed: [box], "
-        "[packages], [interpreters], [env], [setup], [shell], [scripts], [cache], [services]\n"
+        "[packages], [interpreters], [env], [setup], [shell], [scripts], [cache], [services], "
+        "[limits], [share]\n"
         '  hint: move it into the [packages] table: [packages] apt = ["git"]\n',
     ),
     "python as a number": (

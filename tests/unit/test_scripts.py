@@ -24,7 +24,7 @@ from devbox.activation import launcher, shims
 from devbox.activation.shims import SHIM_ENV, FastPath, shim_text
 from devbox.fastpath import HANDOVER_ENV
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, enter, host, start, supervisor
+from devbox.sandbox import boxenv, cgroups, enter, host, start, supervisor
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import Tier
 from devbox.spec.load import parse_spec
@@ -87,6 +87,25 @@ def _launcher(tier: Tier, extra: str = "", watched: int = 3, real: str | None = 
     return launcher.render(box, snap, stamps, PYTHON, str(PROJECT / "devbox.toml"))
 
 
+LIMITS_SPEC = '[limits]\nmemory = "256M"\npids = 64\ncpus = 1.5\nstrict = false\n'
+
+
+def _limited(tier: Tier, *, cgroup: bool) -> str:
+    """A box with [limits] held by cgroup v1 (as root), or by rlimits (cpus not at all)."""
+
+    def places(level: int, uid: int, key: str, wanted: dict[str, float]) -> list[cgroups.Place]:
+        found = []
+        for c in wanted if cgroup else ():
+            base = f"/sys/fs/cgroup/{c}/user's"
+            settings = tuple(cgroups.settings_for(1, c, wanted[c]))
+            found.append(cgroups.Place(1, base, f"{base}/devbox/{key}", (c,), settings))
+        return found
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cgroups, "places", places)
+        return _launcher(tier, LIMITS_SPEC)
+
+
 SCRIPTS_SPEC = """\
 [env]
 files = [".env"]
@@ -95,6 +114,27 @@ test = "pytest -x"
 "db:up" = "echo \\"$1\\" '$x'"
 fmt = ["black", "a b"]
 """
+SHARE_SPEC = """\
+[share]
+display = true
+audio = true
+ssh_agent = true
+binds = [{ host = "/etc", box = "/host etc" }]
+"""
+SESSION = {"DISPLAY": ":0", "XDG_RUNTIME_DIR": "/run/user/1000", "SSH_AUTH_SOCK": "/tmp/a b/s"}
+
+
+def _share_launcher() -> str:
+    """A box sharing the host's session: its binds and variables, and the launcher's tests of
+    the variables they came from and of the bind's host path."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("WAYLAND_DISPLAY", "XAUTHORITY", "PULSE_SERVER", "PIPEWIRE_RUNTIME_DIR"):
+            mp.delenv(key, raising=False)
+        for key, value in SESSION.items():
+            mp.setenv(key, value)
+        return _launcher(Tier(1, 0, 0, "root"), SHARE_SPEC)
+
+
 SUB = Tier(2, 1000, 1000, "alice", (100000, 65536), (100000, 65536))
 LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-tier1.sh": lambda: _launcher(Tier(1, 0, 0, "root")),
@@ -104,6 +144,9 @@ LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-too-many.sh": lambda: _launcher(Tier(1, 0, 0, "root"), watched=1002),
     "launcher-symlinked.sh": lambda: _launcher(Tier(1, 0, 0, "root"), real="/nonexistent/r e"),
     "launcher-scripts.sh": lambda: _launcher(Tier(1, 0, 0, "root"), SCRIPTS_SPEC),
+    "launcher-share.sh": _share_launcher,
+    "launcher-limits-cgroup.sh": lambda: _limited(Tier(1, 0, 0, "root"), cgroup=True),
+    "launcher-limits-rlimit.sh": lambda: _limited(Tier(3, 1000, 1000, "alice"), cgroup=False),
 }
 RUNNER = [PYTHON, "-P", "-m", "devbox", "_shim", str(PROJECT / "devbox.toml")]
 FAST = FastPath(

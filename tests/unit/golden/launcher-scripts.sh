@@ -14,6 +14,8 @@ P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
 # shellcheck disable=SC3013
 changed() { [ ! -e "$2" ] || [ ! -e "$1" ] || [ "$1" -nt "$2" ] || [ "$1" -ot "$2" ]; }
 [ $# -gt 0 ] || handover "$@"
+# -ef too: a [share] bind's host path still leads where it did (dash, bash and busybox sh)
+# shellcheck disable=SC3013
 if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/meta.json' ] ||
   ! [ -f '/nonexistent/golden store/layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/meta.json' ] ||
   ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run' ] ||
