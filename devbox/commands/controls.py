@@ -8,7 +8,8 @@ from typing import Any
 
 from devbox.errors import printable
 from devbox.sandbox.host import Tier
-from devbox.spec.model import Limits, Share, Spec
+from devbox.spec.model import Limits, Spec
+from devbox.store.paths import Store
 
 NETWORK = {
     "host": "host (the host's network, as on the host)",
@@ -44,31 +45,35 @@ def asked_limits(limits: Limits) -> list[str]:
     return out
 
 
-def limits_in_force(spec: Spec, tier: Tier) -> list[str]:
-    """What is enforced, and how. The limits' own module says it once it lands; until then the
-    spec's asks."""
-    return asked_limits(spec.limits)
+def limits_in_force(spec: Spec, tier: Tier, st: Store | None = None) -> list[str]:
+    """What is enforced for the box, and how ("memory 256 MiB (cgroup v1)"), as its entry
+    would hold it (sandbox/limits.py); [] without limits."""
+    from devbox.sandbox import limits as held
+    from devbox.store.paths import project_id
+
+    if not asked_limits(spec.limits):
+        return []
+    root = (st or Store.default()).root
+    return held.in_force(spec.limits, tier, held.box_key(str(root), project_id(spec.project)))
 
 
-def limits(spec: Spec, tier: Tier) -> str:
-    found = limits_in_force(spec, tier)
+def limits(spec: Spec, tier: Tier, st: Store | None = None) -> str:
+    found = limits_in_force(spec, tier, st)
     if not found:
         return "none"
     return ", ".join(found) + ("" if spec.limits.strict else " (strict = false)")
 
 
-def shared(share: Share) -> list[str]:
-    """What of the host's session the box gets, in words."""
-    out = [name for name, on in (
-        ("git config", share.gitconfig), ("display", share.display), ("audio", share.audio),
-        ("GPU", share.gpu), ("ssh agent", share.ssh_agent),
-    ) if on]  # fmt: skip
-    out += [f"{b.host} -> {b.box} ({b.mode})" for b in share.binds]
-    return out
+def shared(spec: Spec) -> list[str]:
+    """What of the host's session a session entering now gets, one item each (the git config
+    copy, as always, first; then sandbox/share.py's words: "display: X11 :0", "bind: ...")."""
+    from devbox.sandbox import share
+
+    return (["git config"] if spec.share.gitconfig else []) + share.in_force(spec)
 
 
 def share(spec: Spec) -> str:
-    return printable(", ".join(shared(spec.share))) or "nothing of the host's session"
+    return printable("; ".join(shared(spec))) or "nothing of the host's session"
 
 
 def desktop(spec: Spec) -> str:
@@ -80,12 +85,12 @@ def desktop(spec: Spec) -> str:
     return printable(", ".join(f"{e.name} ({e.entry})" for e in entries))
 
 
-def lines(spec: Spec, tier: Tier) -> list[str]:
+def lines(spec: Spec, tier: Tier, st: Store | None = None) -> list[str]:
     """The status lines: network, limits, share, and desktop entries for a spec that exposes
     commands."""
     out = [
         f"network:  {network(spec)}",
-        f"limits:   {limits(spec, tier)}",
+        f"limits:   {limits(spec, tier, st)}",
         f"share:    {share(spec)}",
     ]
     if spec.shell.expose:
@@ -93,7 +98,7 @@ def lines(spec: Spec, tier: Tier) -> list[str]:
     return out
 
 
-def as_json(spec: Spec, tier: Tier) -> dict[str, Any]:
+def as_json(spec: Spec, tier: Tier, st: Store | None = None) -> dict[str, Any]:
     from dataclasses import asdict
 
     from devbox.activation.desktop import written
@@ -109,7 +114,7 @@ def as_json(spec: Spec, tier: Tier) -> dict[str, Any]:
             "cpus": lim.cpus,
             "pids": lim.pids,
             "strict": lim.strict,
-            "in_force": limits_in_force(spec, tier),
+            "in_force": limits_in_force(spec, tier, st),
         },
         "share": {
             "display": sh.display,
@@ -118,7 +123,7 @@ def as_json(spec: Spec, tier: Tier) -> dict[str, Any]:
             "ssh_agent": sh.ssh_agent,
             "gitconfig": sh.gitconfig,
             "binds": [asdict(b) for b in sh.binds],
-            "in_force": shared(sh),
+            "in_force": shared(spec),
         },
         "desktop_entries": [asdict(e) for e in written(spec.project)],
     }

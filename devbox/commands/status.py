@@ -63,7 +63,7 @@ def status_lines(spec: Spec, st: Store) -> list[str]:
     lines.append(f"running:  {running_state(p)}")
     if spec.services:
         lines.append(f"services: {services_state(spec, p)}")
-    lines += controls.lines(spec, tier)
+    lines += controls.lines(spec, tier, st)
     lines.append(f"sandbox:  {tier.describe()}")
     return lines
 

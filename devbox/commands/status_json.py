@@ -29,7 +29,7 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
         "base": f"{spec.base.kind}:{spec.base.ref}",
         "sandbox": {"tier": tier.level, "description": tier.describe()},
         "trust": status.trust_state(spec),
-        "controls": controls.as_json(spec, tier),
+        "controls": controls.as_json(spec, tier, st),
     }
     try:
         found = partial_stack(spec, st, tier.key)
