@@ -1,14 +1,18 @@
 """Desktop entries for a real GUI app from Debian (xterm, which ships one and an icon): the hook
 writes them for an allowed project, the reference tools accept them, GLib's launcher (what a
-desktop runs) starts the app in the box, and `devbox deny` and `devbox gc` take them away."""
+desktop runs) starts the app in the box, whose window shows on the host's display (a real Xvfb),
+and `devbox deny` and `devbox gc` take them away."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +27,18 @@ name = "gui"
 base = "debian:bookworm"
 
 [packages]
-apt = ["xterm"]
+apt = ["xterm", "xosview"]
+
+[setup]
+# the test's Xvfb has no font but "fixed" (xterm, which would do, cannot chown its pty as root
+# without capabilities: xosview's window is the one this test looks for)
+run = ["sed -i 's/7x13bold/fixed/' /etc/X11/app-defaults/XOsview"]
 
 [shell]
-expose = ["xterm", "true"]
+expose = ["xterm", "xosview", "true"]
+
+[share]
+display = true
 """
 # GLib's own reading of an entry: its Exec split as a desktop splits it (field codes dropped:
 # this test passes its own arguments), and its working directory
@@ -43,8 +55,33 @@ print(json.dumps({"argv": argv, "path": info.get_string("Path"), "name": info.ge
 """
 
 
+@contextlib.contextmanager
+def xvfb(home: Path) -> Iterator[dict[str, str]]:
+    """An X server on a free display that wants the cookie in `home`'s Xauthority file: the
+    environment of a session on it."""
+    n = next(n for n in range(120, 250) if not os.path.exists(f"/tmp/.X11-unix/X{n}")
+             and not os.path.exists(f"/tmp/.X{n}-lock"))  # fmt: skip
+    auth = home / ".Xauthority"
+    cookie = ["xauth", "-f", str(auth), "add", f":{n}", ".", os.urandom(16).hex()]
+    subprocess.run(cookie, check=True, capture_output=True)
+    server = subprocess.Popen(
+        ["Xvfb", f":{n}", "-auth", str(auth), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            assert server.poll() is None and time.monotonic() < deadline, "no Xvfb"
+            time.sleep(0.1)
+        yield {"DISPLAY": f":{n}", "XAUTHORITY": str(auth)}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def need_tools() -> None:
-    missing = [t for t in ("desktop-file-validate", "gio") if not shutil.which(t)]
+    missing = [t for t in ("desktop-file-validate", "gio", "Xvfb", "xauth", "xdotool")
+               if not shutil.which(t)]  # fmt: skip
     if missing or subprocess.run(["/usr/bin/python3", "-c", "import gi"]).returncode != 0:
         pytest.fail(
             "SETUP_FOR_TESTS=1 scripts/setup.sh installs desktop-file-utils, gio, python3-gi"
@@ -78,9 +115,11 @@ def test_an_exposed_gui_app_gets_a_desktop_entry_that_runs_it_in_the_box(
     assert active == "" and not entry.exists(), f"nothing before `devbox allow`: {said}"
     devbox("allow", cwd=project, check=True, env={"XDG_DATA_HOME": str(tmp_path / "elsewhere")})
     assert hook_in(devbox, project, env)[0] == "gui"  # the hook writes them with the shims
-    assert sorted(p.name for p in (xdg / "applications").iterdir()) == [entry.name], (
+    other = xdg / "applications" / "devbox-gui-xosview.desktop"
+    assert sorted(p.name for p in (xdg / "applications").iterdir()) == [other.name, entry.name], (
         "`true` has no desktop entry in the box: none on the host"
     )
+    assert (xdg / "icons/hicolor/32x32/apps/devbox-gui-xosview.png").read_bytes()[:4] == b"\x89PNG"
     assert icon.read_bytes().lstrip().startswith(b"<"), "the box's own mini.xterm.svg"
     r = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
     assert (r.returncode, r.stdout) == (0, ""), r.stdout + r.stderr
@@ -100,15 +139,34 @@ def test_an_exposed_gui_app_gets_a_desktop_entry_that_runs_it_in_the_box(
     r = subprocess.run(["gio", "launch", str(entry)], cwd="/", env=plain, capture_output=True,
                        text=True, timeout=300)  # fmt: skip
     assert "xterm: DISPLAY is not set" in r.stderr, r.stdout + r.stderr
+    # on a display, the entry's app opens its window there, as a click in a menu would
+    home = tmp_path / "home"
+    home.mkdir()
+    with xvfb(home) as display:
+        session = {**plain, **display}
+        # the app keeps gio's stdout and stderr: not pipes this test would wait on
+        subprocess.run(
+            ["gio", "launch", str(other)], cwd="/", env=session, check=True, timeout=60,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            found = subprocess.run(["xdotool", "search", "--class", "^xosview$"], env=session,
+                                   capture_output=True, text=True)  # fmt: skip
+            if found.stdout.strip():
+                break
+            assert time.monotonic() < deadline, "no xosview window on the display"
+            time.sleep(0.2)
+        subprocess.run(["xdotool", "windowkill", found.stdout.split()[0]], env=session)
     status = devbox("status", cwd=project, check=True, env=env).stdout
-    assert f"desktop:  XTerm ({entry})" in status.splitlines(), status
+    assert f"desktop:  XTerm ({entry}), Xosview ({other})" in status.splitlines(), status
     # `devbox deny` removes them
     r = devbox("deny", cwd=project, check=True, env=env)
-    assert f"desktop entries removed: XTerm ({entry})" in r.stderr, r.stderr
-    assert not entry.exists() and not icon.exists()
+    assert f"desktop entries removed: XTerm ({entry}), Xosview ({other})" in r.stderr, r.stderr
+    assert not entry.exists() and not icon.exists() and not other.exists()
     # `devbox allow` writes them again, and `devbox gc` removes those of a deleted project
     r = devbox("allow", cwd=project, check=True, env=env)
-    assert f"desktop entries: XTerm ({entry})" in r.stderr, r.stderr
+    assert f"desktop entries: XTerm ({entry}), Xosview ({other})" in r.stderr, r.stderr
     assert entry.exists()
     (project / "devbox.toml").rename(tmp_path / "spec.toml")
     r = devbox("gc", "--dry-run", cwd=tmp_path, check=True, env=env)
