@@ -139,14 +139,7 @@ _setup_extra_packages "the benchmarks' packages" "${SETUP_BENCH_PACKAGES[@]}"
 _setup_venv
 # the tests' tools only (scripts/test sets SETUP_FOR_TESTS): the demo does not need them
 if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then
-# For the tests only (SETUP_FOR_TESTS=1; using devbox does not need them): the display tests'
-# X server without a screen (xvfb), xauth for its cookie, xdotool to find a window, xwd (in
-# x11-apps) and ImageMagick for screenshots, and ssh-agent (openssh-client) for the agent's; the
-# reference checker of desktop entries (desktop-file-validate) and GLib's reader and launcher of
-# them (gio, and python3-gi for its Exec parser), which the desktop entry tests run on the
-# entries devbox writes.
-SETUP_TEST_PACKAGES=(xvfb xauth xdotool x11-apps imagemagick openssh-client
-  desktop-file-utils libglib2.0-bin python3-gi)
+  _setup_extra_packages "the tests' packages" "${SETUP_TEST_PACKAGES[@]}"
   _setup_devcontainer_cli
 fi
 _setup_log "ready ($VENV)"
