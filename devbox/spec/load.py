@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
-from devbox.spec import envtable, tomlpos
+from devbox.spec import envtable, network, tomlpos
 from devbox.spec import scripts as scripts_
 from devbox.spec import services as services_
 from devbox.spec import tables as t
@@ -67,6 +67,7 @@ def parse_spec(text: str, path: Path) -> Spec:
     absolute = path.absolute()
     tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in t.TABLES}
     name, base = t.box_table(ctx, v.get_table(ctx, doc, ("box",)), absolute.parent.name)
+    net, ports = network.box_network(ctx, v.get_table(ctx, doc, ("box",)))
     return Spec(
         path=absolute,
         name=name,
@@ -82,6 +83,8 @@ def parse_spec(text: str, path: Path) -> Spec:
         env_files=envtable.env_files(ctx, tables["env"]),
         cache=v.cache_registry(ctx, tables["cache"]),
         services=services_.services_table(ctx, tables["services"]),
+        network=net,
+        ports=ports,
     )
 
 
