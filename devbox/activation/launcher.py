@@ -32,7 +32,7 @@ from devbox.activation.scripts import script_cases
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
-from devbox.sandbox import boxenv, enter, host, seccomp, sessions, supervisor
+from devbox.sandbox import boxenv, enter, host, network, seccomp, sessions, supervisor
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -145,9 +145,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         return template.fill(HANDOVER_TEMPLATE, handover)
     p = box.paths
     start = starting.supervisor_command(box)
-    join = sandbox.join_argv(
-        host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
-    )
+    join = entry.join(host.tool("nsenter"), _PID, box.tier.userns)
     bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
     bw = [_NEW_SESSION if w == "--new-session" else w for w in bw]
     seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if seccomp.supported() else ""
@@ -172,6 +170,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         "BWRAP_ARGS": Code(_words(bw[1:])),
         "SECCOMP": Code(seccomp_redirect),
         "SCRIPTS": Code(script_cases(box.spec)),
+        "NET_CHECK": Code(network.launcher_check(box.spec, p)),
         "TERMINAL": Code("true" if enter.terminal_signals(box) else "false"),
         "SIGNALS_RESET": Code(_words(enter.SIGNALS_RESET)),
     }

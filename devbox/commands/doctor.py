@@ -16,7 +16,7 @@ from typing import Any
 
 from devbox.commands import imagestore as images
 from devbox.errors import DevboxError
-from devbox.sandbox import host
+from devbox.sandbox import host, network
 from devbox.spec.model import SPEC_NAME
 from devbox.store import private, projects
 from devbox.store.paths import Store, store_root
@@ -211,6 +211,7 @@ def run_checks() -> tuple[list[Check], host.Tier, bool]:
         checks.append(_userns_probe(tier.userns.unshare_flags if tier.userns else ()))
     checks.append(_overlay_probe(tier))
     checks += _skopeo(_needs_images())
+    checks += [Check(*c, optional=True) for c in network.doctor(tier.level)]
     checks.append(_store())
     return checks, tier, works(checks)
 
