@@ -29,10 +29,8 @@ TUN_FIX = (
     f"make it usable by users, as Debian's udev does: sudo chmod 0666 {TUN} "
     "(or, if it is missing, load the tun module: sudo modprobe tun)"
 )
-# slirp4netns's defaults (10.0.2.0/24): the box's address, the host (its loopback is refused:
-# --disable-host-loopback) and the DNS forwarder, which the box's resolv.conf names
-GUEST = "10.0.2.100"
-GATEWAY = "10.0.2.2"
+# slirp4netns's DNS forwarder (its default network, 10.0.2.0/24: the box is 10.0.2.100, the
+# host 10.0.2.2, whose loopback it refuses), which a private box's resolv.conf names
 DNS = "10.0.2.3"
 LOOPBACK = "127.0.0.1"
 TEMPLATE = template.load(__file__, "network.sh.in").removeprefix("#!/bin/sh\n")
@@ -73,6 +71,7 @@ def check_running(spec: Spec, p: ProjectPaths) -> None:
 
 
 def describe_id(nid: str) -> str:
+    """A net_id in the words of devbox.toml."""
     words = nid.split()
     if not words:
         return "the host's network"
