@@ -20,6 +20,8 @@ from bench.timing import Row, Skip, median, medians, run
 from devbox.store.paths import launcher_path
 
 ROOT = Path(__file__).resolve().parents[1]
+NONE_RUN = 'devbox run -- true, box up, network = "none"'
+NONE_LAUNCHER = 'launcher, box up, network = "none"'
 
 
 def devbox_cmd() -> list[str]:
@@ -163,6 +165,19 @@ def make_shim(devbox: list[str], store: Path, project: Path, env: dict[str, str]
     return str(path)
 
 
+def none_project(work: Path, project: Path) -> Path:
+    """The same box as `project` (its spec and lock: the same layers, no build) with
+    `network = "none"`: a network namespace of its own that every session joins."""
+    p = work / "bench-none"
+    p.mkdir(exist_ok=True)
+    spec = (project / "devbox.toml").read_text()
+    (p / "devbox.toml").write_text(spec.replace("[box]\n", '[box]\nnetwork = "none"\n', 1))
+    lock = project / "devbox.lock"
+    if lock.exists():
+        (p / "devbox.lock").write_bytes(lock.read_bytes())
+    return p
+
+
 def measure(work: Path, store: Path, project: Path, runs: int) -> list[Row]:
     base = {**os.environ, "DEVBOX_HOME": str(store)}
     base.pop("DEVBOX_LAUNCHER_SPEC", None)
@@ -196,11 +211,18 @@ def measure(work: Path, store: Path, project: Path, runs: int) -> list[Row]:
     prepare(devbox, project, base, launcher)
     shim = make_shim(devbox, store, project, base)
     layers = stack(store, project)
+    # the same box with network = "none", in the same rounds (its cwd: its own project)
+    isolated = none_project(work, project)
+    launcher_none = str(launcher_path(isolated, store))
+    prepare(devbox, isolated, base, launcher_none)
     argvs = {
         "run": [*devbox, "run", "--", "true"],
         "launcher": [launcher, "true"],
         "shim": [shim],
+        "run_none": [*devbox, "run", "--", "true"],
+        "launcher_none": [launcher_none, "true"],
     }
+    cwds = {"run_none": isolated, "launcher_none": isolated}
     skipped = ""
     try:
         b11 = bwrap011(work)
@@ -210,13 +232,17 @@ def measure(work: Path, store: Path, project: Path, runs: int) -> list[Row]:
     with merged(layers) as root:
         argvs["b08"] = ["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
                         "--unshare-pid", "true"]  # fmt: skip
-        fns = {k: (lambda a=a: run(a, cwd=project, env=base)) for k, a in argvs.items()}
+        dirs = {k: cwds.get(k, project) for k in argvs}
+        fns = {k: (lambda a=a, c=dirs[k]: run(a, cwd=c, env=base)) for k, a in argvs.items()}
         got = medians(fns, runs)
     stop_box(store, project)
+    stop_box(store, isolated)
     rows += [
         Row("enter", "devbox run -- true, box up", "devbox run -- true", got["run"], runs),
         Row("enter", "launcher, box up", "LAUNCHER true", got["launcher"], runs),
         Row("enter", "a shim (hook-activated `true`), box up", "SHIM", got["shim"], runs),
+        Row("enter", NONE_RUN, "devbox run -- true", got["run_none"], runs),
+        Row("enter", NONE_LAUNCHER, "LAUNCHER true", got["launcher_none"], runs),
         Row("enter", "bare bwrap 0.8 on the layers, overlay already mounted",
             "bwrap --bind MERGED / --proc /proc --dev /dev --unshare-pid true", got["b08"], runs),
     ]  # fmt: skip

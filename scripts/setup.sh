@@ -20,11 +20,14 @@ cd "$REPO_ROOT"
 # against (umoci), htpasswd for the registry's bcrypt logins (apache2-utils), openssl for its
 # test CA, and getcap/setcap (libcap2-bin) to check file
 # capabilities in unpacked layers. For the sharing tests: catatonit (the init of the pods
-# `podman kube play` makes) and Node.js for the reference devcontainer CLI (below).
+# `podman kube play` makes) and Node.js for the reference devcontainer CLI (below). For boxes
+# with a network of their own: iproute2 (`ip`, to bring up a box's loopback) and slirp4netns
+# (the user-mode stack of `network = "private"`, as rootless podman uses it).
 SETUP_APT_PACKAGES=(
   bubblewrap mmdebstrap uidmap util-linux mount skopeo zstd zsh fish shellcheck
   python3 python3-venv python3-pip ca-certificates
   docker-registry podman runc buildah umoci apache2-utils openssl libcap2-bin catatonit
+  iproute2 slirp4netns
 )
 # For the tests only (SETUP_FOR_TESTS=1; using devbox does not need them): the display tests'
 # X server without a screen (xvfb), xauth for its cookie, xdotool to find a window, xwd (in
@@ -43,6 +46,17 @@ SETUP_BENCH_PACKAGES=(podman-compose)
 if ! command -v npm >/dev/null 2>&1; then
   SETUP_APT_PACKAGES+=(nodejs npm)
 fi
+# Private networks of unprivileged users (slirp4netns) open /dev/net/tun, which Debian's udev
+# makes 0666; a machine without udev (a container, some VMs) leaves the kernel's 0600, so the
+# tests' created users could not have one. Root only, for the tests.
+_setup_tun() {
+  ((EUID == 0)) || return 0
+  [[ -c /dev/net/tun ]] || return 0
+  if [[ "$(stat -c %a /dev/net/tun)" != 666 ]]; then
+    _setup_log "making /dev/net/tun usable by every user (0666, as Debian's udev does)"
+    chmod 0666 /dev/net/tun
+  fi
+}
 # The reference implementation of the devcontainer spec, which the tests run on the
 # devcontainer.json devbox writes. 0.83.0: the last release that runs on Debian 12's Node.js 18.
 DEVCONTAINER_CLI_VERSION="0.83.0"
@@ -141,5 +155,6 @@ _setup_venv
 if [[ -n "${SETUP_FOR_TESTS:-}" ]]; then
   _setup_extra_packages "the tests' packages" "${SETUP_TEST_PACKAGES[@]}"
   _setup_devcontainer_cli
+  _setup_tun
 fi
 _setup_log "ready ($VENV)"

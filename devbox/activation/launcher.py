@@ -23,16 +23,35 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from shlex import quote as q
 
 from devbox import fastpath, template
+from devbox.activation.launchwords import (
+    _CMD,
+    _CWD,
+    _NEW_SESSION,
+    _PID,
+    _probe,
+    _words,
+    env_options,
+)
 from devbox.activation.scripts import script_cases
 from devbox.resources import made_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as boxmod
-from devbox.sandbox import boxenv, enter, host, limits, seccomp, sessions, share, supervisor
+from devbox.sandbox import (
+    boxenv,
+    enter,
+    host,
+    limits,
+    network,
+    seccomp,
+    sessions,
+    share,
+    supervisor,
+)
 from devbox.sandbox import start as starting
 from devbox.spec.model import Spec
 from devbox.store import fs, private, projects
@@ -48,11 +67,6 @@ SHAPED_BY = ("devbox.activation.launcher", "devbox.plan.resolve")  # + what they
 TEMPLATE = template.load(__file__, "launcher.sh.in")
 HANDOVER_TEMPLATE = template.load(__file__, "launcher-handover.sh.in")
 
-_CMD = "\x00cmd\x00"
-_CWD = "\x00cwd\x00"
-_PID = "\x00pid\x00"
-_NEW_SESSION = "\x00new-session\x00"  # bwrap's --new-session, but not for a terminal's session
-_EXPR = {_CMD: '"$@"', _CWD: '"$c"', _PID: '"$pid"', _NEW_SESSION: "${ns:+--new-session}"}
 
 Snapshot = dict[str, int | None]  # path -> mtime in ns, None if absent
 
@@ -88,52 +102,6 @@ def snapshot(paths: Iterable[str]) -> Snapshot:
     return {p: mtime_ns(p) for p in paths}
 
 
-def _word(w: str) -> str:
-    """Quote one argv word for sh, with the launcher's placeholders as shell expressions."""
-    if w in _EXPR:
-        return _EXPR[w]
-    out = ""
-    rest = w
-    while True:
-        hits = [(rest.find(t), t) for t in (_CWD, _PID) if t in rest]
-        if not hits:
-            return out + (q(rest) if rest or not out else "")
-        i, t = min(hits)
-        if rest[:i]:
-            out += q(rest[:i])
-        out += _EXPR[t]
-        rest = rest[i + len(t) :]
-
-
-def _words(argv: Iterable[str]) -> str:
-    return " ".join(_word(w) for w in argv)
-
-
-def env_options(entry_env: Mapping[str, str], probed: Mapping[str, str]) -> list[str] | None:
-    """bwrap options that give the command the env `devbox run` would, host values passed
-    through at run time; None when [env] derives a value from the host's (then only the
-    Python path can compute it). `entry_env`/`probed`: the box env without host values and
-    with a marker for each."""
-    lines: list[str] = []
-    static: list[str] = []
-    for key in sorted(set(entry_env) | set(probed)):
-        mine, theirs = entry_env.get(key), probed.get(key)
-        if key in boxenv.PASS_THROUGH and theirs == _probe(key):
-            if key == "TERM":
-                lines.append('--setenv TERM "$TERM"')
-            else:
-                lines.append(f'${{{key}+--setenv}} ${{{key}+{key}}} ${{{key}+"${key}"}}')
-        elif mine != theirs:
-            return None
-        elif mine is not None:
-            static.append(f"--setenv {q(key)} {q(mine)}")
-    return ["--clearenv", *lines, *static]
-
-
-def _probe(key: str) -> str:
-    return f"\x01devbox-probe-{key}\x01"
-
-
 def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path: str) -> str:
     """The launcher's text (launcher.sh.in). `snap`: the watched files; `stamps`: the dir of
     their stamp files (named by index); `python`: the interpreter for the hand-over."""
@@ -144,9 +112,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         return template.fill(HANDOVER_TEMPLATE, handover)
     p = box.paths
     start = starting.supervisor_command(box)
-    join = sandbox.join_argv(
-        host.tool("nsenter"), _PID, box.tier.userns, keep_credentials=entry.keep_credentials
-    )
+    join = entry.join(host.tool("nsenter"), _PID, box.tier.userns)
     bw = sandbox.bwrap_argv(host.tool("bwrap"), dataclasses.replace(entry.session, cwd=_CWD))
     bw = [_NEW_SESSION if w == "--new-session" else w for w in bw]
     seccomp_redirect = f' {SECCOMP_FD}<"$S/{SECCOMP_FILE}"' if seccomp.supported() else ""
@@ -171,6 +137,7 @@ def render(box: boxmod.Box, snap: Snapshot, stamps: str, python: str, spec_path:
         "BWRAP_ARGS": Code(_words(bw[1:])),
         "SECCOMP": Code(seccomp_redirect),
         "SCRIPTS": Code(script_cases(box.spec)),
+        "NET_CHECK": Code(network.launcher_check(box.spec, p)),
         "TERMINAL": Code("true" if enter.terminal_signals(box) else "false"),
         "SIGNALS_RESET": Code(_words(enter.SIGNALS_RESET)),
         **limits.launcher_values(boxmod.held_limits(box)),  # all empty without [limits]

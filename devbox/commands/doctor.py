@@ -16,7 +16,7 @@ from typing import Any
 
 from devbox.commands import imagestore as images
 from devbox.errors import DevboxError
-from devbox.sandbox import host, limits
+from devbox.sandbox import host, limits, network
 from devbox.spec.load import find_spec, load_spec
 from devbox.spec.model import SPEC_NAME, Limits
 from devbox.store import private, projects
@@ -237,6 +237,7 @@ def run_checks() -> tuple[list[Check], host.Tier, bool]:
         checks.append(_userns_probe(tier.userns.unshare_flags if tier.userns else ()))
     checks.append(_overlay_probe(tier))
     checks += _skopeo(_needs_images())
+    checks += [Check(*c, optional=True) for c in network.doctor(tier.level)]
     checks.append(_store())
     checks += _limits(tier)
     return checks, tier, works(checks)

@@ -82,33 +82,47 @@ def overlay_options(
 
 
 def unshare_argv(
-    unshare: str, userns: UserNs | None, *, pid: bool = False, setpriv: str = "setpriv"
+    unshare: str,
+    userns: UserNs | None,
+    *,
+    pid: bool = False,
+    setpriv: str = "setpriv",
+    net: bool = False,
 ) -> list[str]:
     """`pid`: a pid namespace too, whose every process dies with unshare (which dies with
     devbox: its parent-death signal). unshare's `--kill-child` sets that signal on its child,
     but a change of the child's uid clears it (tier 2's `--setuid 0`), so the child sets it
-    again with `setpriv` after the change."""
+    again with `setpriv` after the change. `net`: a network namespace of its own too (owned by
+    the user namespace, if there is one)."""
     argv = [unshare]
     if userns is not None:
         argv += list(userns.unshare_flags)
     argv += ["--mount", "--propagation", "private"]
+    if net:
+        argv.append("--net")
     if not pid:
         return [*argv, "--"]
     return [*argv, "--pid", "--fork", "--kill-child", "--", setpriv, "--pdeathsig", "KILL", "--"]
 
 
 def join_argv(
-    nsenter: str, pid: int | str, userns: UserNs | None, *, keep_credentials: bool = False
+    nsenter: str,
+    pid: int | str,
+    userns: UserNs | None,
+    *,
+    keep_credentials: bool = False,
+    net: bool = False,
 ) -> list[str]:
     """Enter a running box's mount namespace (and user namespace, for tiers 2 and 3).
     `keep_credentials`: stay who we are in the user namespace (bwrap then nests one of its
-    own to be us), instead of becoming its root."""
+    own to be us), instead of becoming its root. `net`: its network namespace too (a box whose
+    network is not the host's)."""
     argv = [nsenter, f"--target={pid}"]
     if userns is not None:
         argv += list(userns.join_flags)  # as its root: bwrap then sets the box up
         if keep_credentials and "--preserve-credentials" not in argv:
             argv.append("--preserve-credentials")
-    return [*argv, "--mount", "--"]
+    return [*argv, "--mount", *(["--net"] if net else []), "--"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,7 @@ class Session:
     drop_to: tuple[int, int] | None = None  # tier 2: setpriv to (uid, gid) in the box
     seccomp_fd: int | None = None  # the seccomp filter (seccomp.py), tier 3 fake chown in it
     info_fd: int | None = None  # bwrap writes the session's init pid there (a service's runner)
+    resolv_conf: str = "/etc/resolv.conf"  # the host file the box sees as its /etc/resolv.conf
 
 
 def bwrap_argv(bwrap: str, s: Session) -> list[str]:
@@ -135,7 +150,7 @@ def bwrap_argv(bwrap: str, s: Session) -> list[str]:
         argv += ["--unshare-user", "--uid", str(s.nested_uid[0]), "--gid", str(s.nested_uid[1])]
     argv += ["--bind", s.root, "/", "--proc", "/proc", "--dev", "/dev"]
     argv += ["--ro-bind-try", "/sys", "/sys"]
-    argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+    argv += ["--ro-bind-try", s.resolv_conf, "/etc/resolv.conf"]
     argv += ["--ro-bind-try", "/etc/hosts", "/etc/hosts"]
     for t in s.tmpfs:
         argv += ["--perms", "1777" if t == "/tmp" else "0755", "--tmpfs", t]

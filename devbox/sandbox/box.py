@@ -86,8 +86,9 @@ class Box:
 
 def stack_ids(box: Box) -> str:
     """A digest of what the running box was mounted from: the layer directories (digest and
-    inode of each: a layer built again under the same digest is a new directory) and the shared
-    binds (a new [shell].home or workdir needs a new mount), and the limits in force."""
+    inode of each: a layer built again under the same digest is a new directory), the shared
+    binds (a new [shell].home or workdir needs a new mount), the limits in force and the box's
+    own network."""
     binds = box_binds(box)
     ids = [repr([(b.src, b.dest, b.mode) for b in binds])]
     masks = store_masks(box, binds)
@@ -95,6 +96,8 @@ def stack_ids(box: Box) -> str:
         ids.append(repr(masks))
     if held := limits.identity(held_limits(box)):  # nothing without [limits]
         ids.append(held)
+    if box.spec.network != "host":  # its own network namespace, made by the supervisor
+        ids.append(f"network {box.spec.network} {box.spec.ports!r}")
     for d in box.stack:
         try:
             st = os.stat(box.store.layer_dir(d))

@@ -15,8 +15,9 @@ from devbox import errors
 from devbox.plan.recipe import workdir_of
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, host, limits, seccomp, share, shellrc, start
+from devbox.sandbox import boxenv, host, limits, network, seccomp, share, shellrc, start
 from devbox.sandbox.box import Box, Reporter
+from devbox.sandbox.host import UserNs
 from devbox.spec.model import Spec
 
 # Before a command that has a terminal on stdin (see terminal_signals): the signals the session's
@@ -52,12 +53,20 @@ def box_cwd(spec: Spec, host_cwd: str, image: dict[str, Any] | None = None) -> s
 
 @dataclass(frozen=True)
 class Entry:
-    """How one session enters a running box: bwrap's part, the command's env, and whether
-    nsenter keeps our credentials (bwrap then nests a namespace to be us)."""
+    """How one session enters a running box: bwrap's part, the command's env, whether
+    nsenter keeps our credentials (bwrap then nests a namespace to be us) and whether it joins
+    the box's network namespace (a box whose network is not the host's)."""
 
     session: sandbox.Session
     env: dict[str, str]
     keep_credentials: bool
+    net: bool = False
+
+    def join(self, nsenter: str, pid: int | str, userns: UserNs | None) -> list[str]:
+        """nsenter's argv to join the box's namespaces (then comes bwrap's)."""
+        return sandbox.join_argv(
+            nsenter, pid, userns, keep_credentials=self.keep_credentials, net=self.net
+        )
 
 
 def plan_entry(
@@ -114,8 +123,9 @@ def plan_entry(
         drop_to=drop_to,
         nested_uid=nested,
         seccomp_fd=seccomp_fd,
+        resolv_conf=network.resolv_conf(spec, p),
     )
-    return Entry(session, env, keep)
+    return Entry(session, env, keep, network.own(spec))
 
 
 def enter(
@@ -153,9 +163,7 @@ def enter(
         seccomp_fd=seccomp.memfd(fake_ids=box.tier.seccomp) if seccomp.supported() else None,
     )
     env = {**entry.env, **extra_env}
-    join = sandbox.join_argv(
-        host.tool("nsenter"), pid, box.tier.userns, keep_credentials=entry.keep_credentials
-    )
+    join = entry.join(host.tool("nsenter"), pid, box.tier.userns)
     held = box_.held_limits(box)
     full = limits.wrap(held, join + sandbox.bwrap_argv(host.tool("bwrap"), entry.session))
     if display.verbose:

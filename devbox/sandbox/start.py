@@ -13,7 +13,7 @@ from devbox import nofollow
 from devbox.errors import DevboxError
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import box as box_
-from devbox.sandbox import host, limits, sessions, shellrc, supervisor
+from devbox.sandbox import host, limits, network, sessions, shellrc, supervisor
 from devbox.sandbox.box import Box, Reporter
 from devbox.store import fs, private
 
@@ -55,7 +55,7 @@ def supervisor_command(box: Box) -> list[str]:
         except KeyError:
             gname = tier.user
         group = f"{gname}:x:{tier.gid}:"
-    return supervisor.supervisor_argv(
+    argv = supervisor.supervisor_argv(
         host.tool("unshare"),
         tier.userns,
         str(box.store.root),
@@ -68,7 +68,9 @@ def supervisor_command(box: Box) -> list[str]:
         passwd,
         group,
         mount_points(box),
+        network.net_id(box.spec),
     )
+    return network.supervisor_argv(box.spec, p, argv)
 
 
 def mount_points(box: Box) -> list[str]:
@@ -122,7 +124,7 @@ def start_supervisor(box: Box, held: limits.Enforcement = limits.NONE) -> int:
     host.end_session(proc.pid)
     proc.wait()
     why = p.supervisor_log.read_text(errors="replace").strip()
-    hosterr = host.userns_failure(why)
+    hosterr = host.userns_failure(why) or network.failure(why)
     if hosterr is not None:
         raise hosterr
     raise DevboxError(
@@ -144,6 +146,7 @@ def ensure_running(box: Box, display: Reporter) -> int:
             sessions.hold(p)
             return pid
         if pid is not None and not sessions.stop_locked(p):  # in use: join the older box
+            network.check_running(box.spec, p)  # ...but never on another network
             display.info(
                 "devbox: this box is running an older build (or older [shell] settings); "
                 "exit its other sessions to use the new one"

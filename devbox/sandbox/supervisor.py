@@ -30,7 +30,8 @@ from devbox.sandbox.host import UserNs
 # $1 store root (cwd), $2 fstab, $3 merged dir, $4 pid file, $5 sessions FIFO, $6/$7 passwd and
 # group lines to add (the box's /etc is its own: the script checks it is the merged root's real
 # etc, pinned as its cwd, and dd opens the files with O_NOFOLLOW and O_NONBLOCK, so a planted
-# symlink or FIFO is neither followed nor waited on), $8 start lock, $9 linger seconds. Its first
+# symlink or FIFO is neither followed nor waited on), $8 start lock, $9 linger seconds, ${10} the
+# box's network (see supervisor_argv), then the mount points. Its first
 # line is a no-op naming it (supervisor_script); the template's `#!` line is for shellcheck and
 # editors, not for `sh -c`.
 TEMPLATE = template.load(__file__, "supervisor.sh.in").removeprefix("#!/bin/sh\n")
@@ -63,16 +64,18 @@ def supervisor_argv(
     passwd_line: str = "",
     group_line: str = "",
     mount_points: Sequence[str] = (),
+    network: str = "",
 ) -> list[str]:
     """`fstab`: what to mount, in order (box_fstab), and `mount_points` the box path of each of
     its lines after the overlay (box_mount_points). `linger`: seconds the box stays up after its
     last session (digits; anything else is 0). `passwd_line`/`group_line`: the invoking user's
-    entries, added to the box if missing."""
+    entries, added to the box if missing. `network`: "" for the host's, else what the box's own
+    network namespace gets (sandbox.network.net_id)."""
     return [
-        *unshare_argv(unshare, userns),
+        *unshare_argv(unshare, userns, net=bool(network)),
         "/bin/sh", "-c", supervisor_script(pid_file), "devbox-box",
         store_root, fstab, merged, pid_file, sessions_fifo, passwd_line, group_line,
-        start_lock, linger, *mount_points,
+        start_lock, linger, network, *mount_points,
     ]  # fmt: skip
 
 

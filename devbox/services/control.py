@@ -139,8 +139,8 @@ def _launch(
         state, note = "STOPPED", " (restarted: its command, env or box changed)"
     if state in UP:
         return " (already running)"
-    port = t.port
-    holder = port_holder(port) if port is not None else None
+    port = t.port  # the host's port is the service's unless its box has a network of its own
+    holder = port_holder(port) if port is not None and t.box.spec.network == "host" else None
     if holder is not None:
         raise DevboxError(
             f"{t.name}: port {port} on 127.0.0.1 is taken by {holder}",

@@ -98,9 +98,7 @@ def session_argv(plan: Plan, info_fd: int) -> tuple[list[str], dict[str, str], l
         argv, caps = ["/bin/sh", "-c", BECOME, "sh", plan.user, plan.command], BECOME_CAPS
     entry = plan_entry(box, argv, cwd=str(spec.project), root=False, seccomp_fd=fd)
     session = sandbox.Session(**{**entry.session.__dict__, "info_fd": info_fd, "caps": caps})
-    join = sandbox.join_argv(
-        host.tool("nsenter"), pid, tier.userns, keep_credentials=entry.keep_credentials
-    )
+    join = entry.join(host.tool("nsenter"), pid, tier.userns)
     full = limits.wrap(
         box_.held_limits(box), join + sandbox.bwrap_argv(host.tool("bwrap"), session)
     )

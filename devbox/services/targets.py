@@ -106,8 +106,8 @@ class Target:
 
     def listens(self) -> str:
         port = self.port
-        if port is not None:
-            return f"127.0.0.1:{port}"
+        if port is not None:  # a box with a network of its own: its loopback, not the host's
+            return f"127.0.0.1:{port}" + (" in the box" if self.box.spec.network != "host" else "")
         return f"unix:{self.ready.value}" if self.ready and self.ready.kind == "unix" else ""
 
 

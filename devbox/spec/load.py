@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devbox import nofollow
 from devbox.errors import DevboxError, SpecError
-from devbox.spec import envtable, tomlpos
+from devbox.spec import envtable, network, tomlpos
 from devbox.spec import limits as limits_
 from devbox.spec import scripts as scripts_
 from devbox.spec import services as services_
@@ -69,6 +69,7 @@ def parse_spec(text: str, path: Path) -> Spec:
     absolute = path.absolute()
     tables = {name: v.get_table(ctx, doc, (name,)) or {} for name in t.TABLES}
     name, base = t.box_table(ctx, v.get_table(ctx, doc, ("box",)), absolute.parent.name)
+    net, ports = network.box_network(ctx, v.get_table(ctx, doc, ("box",)))
     return Spec(
         path=absolute,
         name=name,
@@ -86,6 +87,8 @@ def parse_spec(text: str, path: Path) -> Spec:
         services=services_.services_table(ctx, tables["services"]),
         limits=limits_.limits_table(ctx, tables["limits"]),
         share=share_.share_table(ctx, tables["share"], tables["shell"]),
+        network=net,
+        ports=ports,
     )
 
 

@@ -18,7 +18,7 @@ from devbox.spec.validate import Ctx, Table, get_str, get_str_list, wrong_type
 
 # The schema: every table and its keys, in the order docs/spec.md documents them ([env]: any name).
 TABLES: dict[str, tuple[str, ...]] = {
-    "box": ("name", "base", "mirror"),
+    "box": ("name", "base", "mirror", "network", "ports"),
     "packages": ("apt",),
     "interpreters": ("python", "node"),
     "env": (),

@@ -207,6 +207,16 @@ class ProjectPaths:
         return self.run / "supervisor.log"
 
     @property
+    def network(self) -> Path:
+        """The running box's network, as its supervisor was told (sandbox.network.net_id)."""
+        return self.run / "network"
+
+    @property
+    def resolv_conf(self) -> Path:
+        """A private network's resolv.conf (the supervisor writes it; sessions bind it)."""
+        return self.run / "resolv.conf"
+
+    @property
     def services(self) -> Path:
         """The project's services: supervisord's config, pid and log, each service's log and
         plan (devbox/services/). Not under run/: it outlives the box."""

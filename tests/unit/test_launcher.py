@@ -12,7 +12,7 @@ import pytest
 
 import devbox
 from devbox.activation import launcher
-from devbox.activation.launcher import _CMD, _CWD, _PID, _probe, _word, env_options
+from devbox.activation.launchwords import _CMD, _CWD, _PID, _probe, _word, _words, env_options
 from devbox.sandbox.host import Tier
 from devbox.spec.load import parse_spec
 from devbox.store import projects
@@ -37,7 +37,7 @@ def test_words_are_quoted_with_placeholders_expanded(word: str, shell: str) -> N
 
 def test_quoted_words_survive_the_shell() -> None:
     words = ["a b", "it's", "$(rm -rf /)", "*", "--target=" + _PID, "x" + _CWD + "y"]
-    script = f'pid=42; c="/w d"; printf "%s\\n" {launcher._words(words)}'
+    script = f'pid=42; c="/w d"; printf "%s\\n" {_words(words)}'
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["a b", "it's", "$(rm -rf /)", "*", "--target=42", "x/w dy"]
 

@@ -448,6 +448,7 @@ def test_supervisor_argv() -> None:
         "",
         "/store/projects/p/run/start.lock",
         "60",
+        "",  # the host's network
     ]  # fmt: skip
 
 
@@ -461,7 +462,7 @@ def test_supervisor_argv_with_a_user_namespace_and_passwd_and_group_lines() -> N
         "--mount", "--propagation", "private", "--",
         "/bin/sh", "-c", f": {SUPERVISOR_MARK} /pid\n" + SUPERVISOR_SCRIPT, "devbox-box",
         "/s", "F", "/m", "/pid", "/fifo",
-        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:", "/start", "5",
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash", "alice:x:1000:", "/start", "5", "",
     ]  # fmt: skip
 
 

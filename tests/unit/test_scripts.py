@@ -24,7 +24,7 @@ from devbox.activation import launcher, shims
 from devbox.activation.shims import SHIM_ENV, FastPath, shim_text
 from devbox.fastpath import HANDOVER_ENV
 from devbox.sandbox import box as box_
-from devbox.sandbox import boxenv, cgroups, enter, host, start, supervisor
+from devbox.sandbox import boxenv, cgroups, enter, host, network, start, supervisor
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import Tier
 from devbox.spec.load import parse_spec
@@ -49,6 +49,9 @@ inputs = ["setup.sh", "conf"]
 def fixed_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """A host that renders the same everywhere."""
     monkeypatch.setattr(host, "tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(network, "stack", lambda: "/usr/bin/slirp4netns")
+    monkeypatch.setattr(network, "python", lambda: PYTHON)
+    monkeypatch.setattr(network, "HOSTFWD", "/opt/devbox/sandbox/hostfwd.py")
     monkeypatch.setattr(host, "ca_bundle", lambda: "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setattr(box_, "user", lambda: ("alice", "/home/alice", "/bin/bash"))
     monkeypatch.setattr(enter, "terminal_signals", lambda box: True)
@@ -67,7 +70,12 @@ def _no_group(gid: int) -> NoReturn:
 
 
 def _box(tier: Tier, extra: str = "") -> Box:
-    spec = parse_spec(SPEC + extra, PROJECT / "devbox.toml")
+    """`extra`: more tables (a leading `[box]` table's keys join SPEC's [box])."""
+    text = SPEC + extra
+    if extra.startswith("[box]\n"):
+        keys = extra.removeprefix("[box]\n")
+        text = SPEC.replace("[setup]\n", keys + "[setup]\n", 1)
+    spec = parse_spec(text, PROJECT / "devbox.toml")
     return Box(spec, STORE, STACK, tier)
 
 
@@ -135,6 +143,7 @@ def _share_launcher() -> str:
         return _launcher(Tier(1, 0, 0, "root"), SHARE_SPEC)
 
 
+PRIVATE = '[box]\nnetwork = "private"\nports = ["8000:8000", "127.0.0.1:9000:90"]\n'
 SUB = Tier(2, 1000, 1000, "alice", (100000, 65536), (100000, 65536))
 LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-tier1.sh": lambda: _launcher(Tier(1, 0, 0, "root")),
@@ -147,6 +156,8 @@ LAUNCHERS: dict[str, Callable[[], str]] = {
     "launcher-share.sh": _share_launcher,
     "launcher-limits-cgroup.sh": lambda: _limited(Tier(1, 0, 0, "root"), cgroup=True),
     "launcher-limits-rlimit.sh": lambda: _limited(Tier(3, 1000, 1000, "alice"), cgroup=False),
+    "launcher-network-none.sh": lambda: _launcher(SUB, '[box]\nnetwork = "none"\n'),
+    "launcher-network-private.sh": lambda: _launcher(Tier(1, 0, 0, "root"), PRIVATE),
 }
 RUNNER = [PYTHON, "-P", "-m", "devbox", "_shim", str(PROJECT / "devbox.toml")]
 FAST = FastPath(
@@ -214,6 +225,7 @@ def test_the_templates_are_the_ones_shipped_and_watched() -> None:
         "activation/launcher.sh.in",
         "activation/shim.sh.in",
         "completion-bash.sh.in",
+        "sandbox/network.sh.in",
         "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]
@@ -221,6 +233,7 @@ def test_the_templates_are_the_ones_shipped_and_watched() -> None:
     assert [str(p) for p in TEMPLATES if str(resources.PACKAGE / p) in watched] == [
         "activation/launcher-handover.sh.in",
         "activation/launcher.sh.in",
+        "sandbox/network.sh.in",
         "sandbox/sudo.sh.in",
         "sandbox/supervisor.sh.in",
     ]

@@ -89,9 +89,29 @@ real_dir() {
     cd -P "$c"
   done
 }
+# The box'"'"'s network: "" (the host'"'"'s), "none" (loopback only) or "private PORTS..." (a user-mode
+# stack, started by network.sh.in, which waits on net.pipe, fd 4, for the namespace to exist
+# and answers on net.ready once it is up). Recorded in run/network for whoever joins the box.
+shift 9
+net=$1
+shift
+umask 022  # what sessions read: the user'"'"'s in every tier
+printf '"'"'%s\n'"'"' "$net" > "$run/network"
+case $net in
+  none) ip link set lo up ;;
+  private*)
+    echo $$ >&4
+    ok=
+    IFS= read -r ok < "$run/net.ready" || :
+    if [ "$ok" != ok ]; then
+      echo "devbox: the box'"'"'s private network could not be set up (slirp4netns, above)" >&2
+      exit 1
+    fi
+    printf '"'"'nameserver 10.0.2.3\n'"'"' > "$run/resolv.conf"
+    ;;
+esac
 # The rest of the arguments: the box path of each fstab line after the first (the overlay), an
 # empty one before a line that must wait for the lines before it to be mounted (it lies in one).
-shift 9
 batch=$run/fstab.batch
 : > "$batch"
 first=1
@@ -163,7 +183,7 @@ devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmp
 devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
 /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
 /nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
-/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' '' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 '' /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' '' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
     pid=; [ ! -f "$F" ] || read -r pid < "$F"
     alive || handover "$@"
   fi

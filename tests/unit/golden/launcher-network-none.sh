@@ -1,0 +1,199 @@
+#!/bin/sh
+# devbox-launcher 1: runs a command in the box of the project below (see `case $PWD`)
+# Written by devbox (launcher.py, from launcher.sh.in) each time it enters the box; do not edit.
+# Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
+# status pass through). Anything stale or unusual hands over to `devbox run`.
+# n: "" when the first word may name a [scripts] entry (`devbox run NAME`), else "--"
+n=--; [ "${DEVBOX_RUN_SCRIPT-}" != 1 ] || n=
+handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run ${n:+"$n"} "$@"; }
+full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }
+S='/nonexistent/golden store/projects/dbd52ecc1adb8a5f/launcher.d/18f-42'
+P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
+[ -O "$P" ] || handover "$@"  # the user's own (see devbox/front.sh), as what it reads from there
+# dash, bash and busybox sh compare mtimes to the nanosecond
+# shellcheck disable=SC3013
+changed() { [ ! -e "$2" ] || [ ! -e "$1" ] || [ "$1" -nt "$2" ] || [ "$1" -ot "$2" ]; }
+[ $# -gt 0 ] || handover "$@"
+# -ef too: a [share] bind's host path still leads where it did (dash, bash and busybox sh)
+# shellcheck disable=SC3013
+if ! [ -f '/nonexistent/golden store/layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/meta.json' ] ||
+  ! [ -f '/nonexistent/golden store/layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/meta.json' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/rc' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/upper' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/work' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' ] ||
+  ! [ -d '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/home' ] ||
+  changed '/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' "$S/0" ||
+  [ -e '/nonexistent/golden/my '"'"'project'"'"' $x/devbox.lock' ] ||
+  changed '/nonexistent/golden/my '"'"'project'"'"' $x/conf/file 0' "$S/2" ||
+  [ "${HOME-}" != /home/alice ] ||
+  [ "${DEVBOX_LINGER-}" != 60 ] ||
+  [ "${DEVBOX_TIER-}" != 3 ] ||
+  [ "${SSL_CERT_FILE-}" != /etc/ssl/certs/ca-certificates.crt ] ||
+  [ "${DEVBOX_HOST_CA-}" != '' ] ||
+  [ "${XDG_CONFIG_HOME-}" != '' ] ||
+  [ "${GIT_CONFIG_GLOBAL-}" != '' ]
+then handover "$@"; fi
+have=
+[ -f "$P/upper.stack" ] || handover "$@"
+while IFS= read -r l || [ -n "$l" ]; do have="$have$l "; done < "$P/upper.stack"
+[ "$have" = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ' ] || handover "$@"
+cd -P . 2>/dev/null || handover "$@"
+case $PWD in
+  '/nonexistent/golden/my '"'"'project'"'"' $x'|'/nonexistent/golden/my '"'"'project'"'"' $x'/*) c='/nonexistent/golden/my '"'"'project'"'"' $x'${PWD#'/nonexistent/golden/my '"'"'project'"'"' $x'} ;;
+  *) c='/nonexistent/golden/my '"'"'project'"'"' $x' ;;
+esac
+[ -n "$c" ] || c=/
+Q=$P/run/sessions.fifo; F=$P/run/supervisor.pid
+H='/bin/sh-c: devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"''
+alive() { [ -n "$pid" ] && { IFS= read -r l 2>/dev/null < "/proc/$pid/cmdline"; } && [ "$l" = "$H" ]; }
+[ -p "$Q" ] && exec 8<>"$Q" && echo >&8 || handover "$@"
+pid=; [ ! -f "$F" ] || read -r pid < "$F"
+if ! alive; then
+  exec 7>>"$P/run/start.lock" && /usr/bin/flock -x 7 || handover "$@"
+  pid=; [ ! -f "$F" ] || read -r pid < "$F"
+  if ! alive; then
+    [ ! -e "$F" ] || handover "$@"  # a supervisor died: let devbox look for orphans
+    full "$P/home" || handover "$@"
+    echo 8a3997b83b3489a3654ac16ac304f7d27c559f1a1bb6c78b4cf61ac434aa95a0 > "$P/run/stack.ids"
+    # $(...) returns once the supervisor closes fd 3: its pid file is written
+    # shellcheck disable=SC2034
+    ready=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C /usr/bin/setsid /usr/bin/unshare --user --map-user=1000 --map-group=1000 --map-users=100000,0,65536 --map-groups=100000,0,65536 --setuid 0 --setgid 0 --mount --propagation private --net -- /bin/sh -c ': devbox-box-2 '"'"'/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid'"'"'
+set -eu
+trap '"'"''"'"' INT HUP QUIT TSTP
+stop=
+trap '"'"'stop=1'"'"' USR1
+merged=$3 pidfile=$4 fifo=$5 pwline=$6 grline=$7 startlock=$8
+case ${9-} in '"'"''"'"'|*[!0-9]*) linger=0 ;; *) linger=$9 ;; esac
+cd "$1"
+exec 6<>"$fifo"
+exec 9<"$fifo"
+exec 6>&-
+run=${fifo%/*}
+printf '"'"'%s\n'"'"' "$2" > "$run/fstab"
+# A box path made of real directories only, made where missing: a symlink the box planted is
+# never followed out of it to make or mount anything on the host (the box is not running now).
+real_dir() {
+  cd -P "$merged"
+  rest=${1#/}
+  while [ -n "$rest" ]; do
+    c=${rest%%/*}
+    if [ "$c" = "$rest" ]; then rest=; else rest=${rest#*/}; fi
+    case $c in '"'"''"'"' | .) continue ;; ..) exit 1 ;; esac
+    if [ -L "$c" ]; then
+      echo "devbox: the box'"'"'s $1 goes through a symbolic link made in the box; devbox does not mount through one (devbox reset discards the box'"'"'s changes)" >&2
+      exit 1
+    fi
+    [ -d "$c" ] || mkdir -m 755 "$c"
+    cd -P "$c"
+  done
+}
+# The box'"'"'s network: "" (the host'"'"'s), "none" (loopback only) or "private PORTS..." (a user-mode
+# stack, started by network.sh.in, which waits on net.pipe, fd 4, for the namespace to exist
+# and answers on net.ready once it is up). Recorded in run/network for whoever joins the box.
+shift 9
+net=$1
+shift
+umask 022  # what sessions read: the user'"'"'s in every tier
+printf '"'"'%s\n'"'"' "$net" > "$run/network"
+case $net in
+  none) ip link set lo up ;;
+  private*)
+    echo $$ >&4
+    ok=
+    IFS= read -r ok < "$run/net.ready" || :
+    if [ "$ok" != ok ]; then
+      echo "devbox: the box'"'"'s private network could not be set up (slirp4netns, above)" >&2
+      exit 1
+    fi
+    printf '"'"'nameserver 10.0.2.3\n'"'"' > "$run/resolv.conf"
+    ;;
+esac
+# The rest of the arguments: the box path of each fstab line after the first (the overlay), an
+# empty one before a line that must wait for the lines before it to be mounted (it lies in one).
+batch=$run/fstab.batch
+: > "$batch"
+first=1
+while IFS= read -r line; do
+  if [ -n "$first" ]; then
+    printf '"'"'%s\n'"'"' "$line" > "$batch"
+    mount -a -T "$batch"
+    : > "$batch"
+    first=
+    continue
+  fi
+  [ $# -gt 0 ] || { echo "devbox: more mounts than mount points" >&2; exit 1; }
+  if [ -z "$1" ]; then
+    mount -a -T "$batch"
+    : > "$batch"
+    shift
+  fi
+  real_dir "$1"
+  shift
+  printf '"'"'%s\n'"'"' "$line" >> "$batch"
+done < "$run/fstab"
+mount -a -T "$batch"
+add() {
+  [ -n "$1" ] || return 0
+  (
+    cd -P "$3" && m=$PWD && cd -P etc && [ "$PWD" = "$m/etc" ] || exit 0
+    if dd if="$2" iflag=nofollow,nonblock 2>/dev/null | grep -q "^${1%%:*}:"; then exit 0; fi
+    printf '"'"'%s\n'"'"' "$1" | dd of="$2" oflag=nofollow,nonblock,append conv=notrunc 2>/dev/null
+  ) || :
+}
+add "$pwline" passwd "$merged"
+add "$grline" group "$merged"
+umask 022
+ready() { echo $$ > "$pidfile"; }
+ready
+exec 3>&-
+nap() { sleep "$1" & wait $! || :; kill $! 2>/dev/null || :; }
+nobody() {
+  r=$(dd if="$fifo" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
+  case $r in "0+0 records in"*) return 0 ;; esac
+  return 1
+}
+tick=5
+[ "$linger" -ge "$tick" ] || tick=$linger
+idle=0
+while :; do
+  while IFS= read -r _ <&9; do idle=0; done
+  [ -z "$stop" ] || break
+  if [ "$idle" -lt "$linger" ]; then
+    nap "$tick"
+    idle=$((idle + tick))
+    continue
+  fi
+  exec 7>>"$startlock"
+  if flock -x -n 7; then
+    rm -f "$pidfile"
+    if nobody; then break; fi
+    ready
+    idle=0
+  else
+    nap 0.2
+  fi
+  exec 7>&-
+done
+rm -f "$pidfile"
+umount -R "$merged"
+' devbox-box '/nonexistent/golden store' 'devbox /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged overlay lowerdir=layers/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/rootfs:layers/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/rootfs,upperdir=projects/dbd52ecc1adb8a5f/upper,workdir=projects/dbd52ecc1adb8a5f/work,redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr 0 0
+devbox-tmp /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/tmp tmpfs mode=1777,nosuid,nodev 0 0
+devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmpfs mode=755,nosuid,nodev 0 0
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/home /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/home/alice none rbind,X-mount.mkdir 0 0
+/nonexistent/golden/my\040'"'"'project'"'"'\040$x /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/nonexistent/golden/my\040'"'"'project'"'"'\040$x none rbind,X-mount.mkdir 0 0
+/nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/rc /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run/devbox none bind,ro,X-mount.mkdir 0 0' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/supervisor.pid' '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/sessions.fifo' alice:x:1000:1000::/home/alice:/bin/sh alice:x:1000: '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/run/start.lock' 60 none /tmp /run /home/alice '/nonexistent/golden/my '"'"'project'"'"' $x' '' /run/devbox 3>&1 >"$P/run/supervisor.log" 2>&1 </dev/null 7>&- 8>&- &)
+    pid=; [ ! -f "$F" ] || read -r pid < "$F"
+    alive || handover "$@"
+  fi
+  exec 7>&-
+fi
+l=; { IFS= read -r l < "$P"/run/network; } 2>/dev/null; [ "$l" = none ] || handover "$@"
+[ -n "${TERM-}" ] || TERM=dumb
+# a terminal on stdin: the command gets its signals, as on the host (devbox/sandbox/enter.py),
+# and one that died of Ctrl-C is seen so by the caller (a shell running a script stops there)
+ns=--new-session x=exec
+if true && [ -t 0 ]; then ns='' x=''; trap '' INT QUIT; set -- /usr/bin/env --default-signal=INT,QUIT "$@"; fi
+${x:+exec} /usr/bin/nsenter --target="$pid" --user --preserve-credentials --mount --net -- /usr/bin/bwrap --clearenv ${COLORTERM+--setenv} ${COLORTERM+COLORTERM} ${COLORTERM+"$COLORTERM"} ${HTTPS_PROXY+--setenv} ${HTTPS_PROXY+HTTPS_PROXY} ${HTTPS_PROXY+"$HTTPS_PROXY"} ${HTTP_PROXY+--setenv} ${HTTP_PROXY+HTTP_PROXY} ${HTTP_PROXY+"$HTTP_PROXY"} ${NO_COLOR+--setenv} ${NO_COLOR+NO_COLOR} ${NO_COLOR+"$NO_COLOR"} ${NO_PROXY+--setenv} ${NO_PROXY+NO_PROXY} ${NO_PROXY+"$NO_PROXY"} --setenv TERM "$TERM" ${TZ+--setenv} ${TZ+TZ} ${TZ+"$TZ"} ${http_proxy+--setenv} ${http_proxy+http_proxy} ${http_proxy+"$http_proxy"} ${https_proxy+--setenv} ${https_proxy+https_proxy} ${https_proxy+"$https_proxy"} ${no_proxy+--setenv} ${no_proxy+no_proxy} ${no_proxy+"$no_proxy"} --setenv CURL_CA_BUNDLE /run/devbox/host-ca.pem --setenv DEVBOX_BOX my--project---x --setenv DEVBOX_PROJECT '/nonexistent/golden/my '"'"'project'"'"' $x' --setenv GIT_SSL_CAINFO /run/devbox/host-ca.pem --setenv HOME /home/alice --setenv LANG C.UTF-8 --setenv LOGNAME alice --setenv NODE_EXTRA_CA_CERTS /run/devbox/host-ca.pem --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/run/devbox/bin --setenv PIP_CERT /run/devbox/host-ca.pem --setenv REQUESTS_CA_BUNDLE /run/devbox/host-ca.pem --setenv SHELL /bin/bash --setenv SSL_CERT_FILE /run/devbox/host-ca.pem --setenv USER alice --unshare-user --uid 1000 --gid 1000 --bind '/nonexistent/golden store/projects/dbd52ecc1adb8a5f/merged' / --proc /proc --dev /dev --ro-bind-try /sys /sys --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts --chdir "$c" --unshare-pid --unshare-uts --unshare-ipc --hostname my--project---x --die-with-parent ${ns:+--new-session} --cap-drop ALL --seccomp 3 -- "$@" 3<"$S/seccomp.bpf"
+s=$?; [ "$s" != 130 ] || { trap - INT; kill -INT $$; }; exit "$s"
