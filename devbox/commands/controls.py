@@ -11,12 +11,6 @@ from devbox.sandbox.host import Tier
 from devbox.spec.model import Limits, Spec
 from devbox.store.paths import Store
 
-NETWORK = {
-    "host": "host (the host's network, as on the host)",
-    "none": "none (loopback only: nothing outside the box)",
-    "private": "private (a network of its own, out through a user-mode stack)",
-}
-
 
 def size(n: int) -> str:
     """Bytes as the spec would write them, in binary units: 268435456 -> 256 MiB."""
@@ -27,10 +21,10 @@ def size(n: int) -> str:
 
 
 def network(spec: Spec) -> str:
-    text = NETWORK.get(spec.network, printable(spec.network))
-    if spec.ports:
-        text += "; ports " + ", ".join(f"{h} -> {b}" for h, b in spec.ports)
-    return text
+    """The box's network and what carries it (sandbox/network.py)."""
+    from devbox.sandbox.network import describe
+
+    return printable(describe(spec))
 
 
 def asked_limits(limits: Limits) -> list[str]:
@@ -102,12 +96,15 @@ def as_json(spec: Spec, tier: Tier, st: Store | None = None) -> dict[str, Any]:
     from dataclasses import asdict
 
     from devbox.activation.desktop import written
+    from devbox.sandbox.network import in_force
 
     lim, sh = spec.limits, spec.share
     return {
         "network": {
             "mode": spec.network,
             "ports": [{"host": h, "box": b} for h, b in spec.ports],
+            "stack": in_force(spec).get("stack"),  # what carries a private one, if installed
+            "in_force": network(spec),
         },
         "limits": {
             "memory_bytes": lim.memory,

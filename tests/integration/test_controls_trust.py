@@ -19,6 +19,7 @@ SPEC = """\
 [box]
 name = "ctltrust"
 base = "debian:bookworm"
+network = "none"
 
 [limits]
 memory = "512M"
@@ -27,6 +28,7 @@ memory = "512M"
 expose = ["sh"]
 """
 WIDENINGS = [
+    ('network = "none"', 'network = "host"'),
     ("[shell]", "[share]\ndisplay = true\n\n[shell]"),
     ("display = true", 'display = true\nbinds = [{ host = "~", box = "/host-home", mode = "rw" }]'),
     ('memory = "512M"', 'memory = "64G"'),
@@ -72,4 +74,5 @@ def test_a_spec_that_widens_its_controls_is_refused_until_allowed_again(
         assert "devbox: allowed" in r.stderr, r.stderr
         assert hook_in(devbox, project)[0] == "ctltrust", f"allowed with {new!r}"
     status = devbox("status", cwd=project, check=True).stdout
+    assert "network:  the host's (shared)" in status, status
     assert "bind: ~ -> /host-home (rw)" in status, status

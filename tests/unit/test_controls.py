@@ -28,12 +28,13 @@ def spec(tmp_path: Path) -> Spec:
 
 def test_the_defaults_are_said_as_today(spec: Spec) -> None:
     assert controls.lines(spec, TIER) == [
-        "network:  host (the host's network, as on the host)",
+        "network:  the host's (shared)",
         "limits:   none",
         "share:    git config",
     ]
     doc = controls.as_json(spec, TIER)
-    assert doc["network"] == {"mode": "host", "ports": []}
+    assert doc["network"] == {"mode": "host", "ports": [], "stack": None,
+                              "in_force": "the host's (shared)"}  # fmt: skip
     assert doc["limits"] == {"memory_bytes": None, "cpus": None, "pids": None, "strict": True,
                              "in_force": []}  # fmt: skip
     assert doc["share"]["in_force"] == ["git config"] and doc["share"]["binds"] == []
@@ -54,10 +55,11 @@ def test_what_a_spec_asks_is_said_in_words(spec: Spec, monkeypatch: pytest.Monke
         ),
     )
     network, limits, share = controls.lines(asked, TIER)
-    assert network == (
-        "network:  private (a network of its own, out through a user-mode stack); "
-        "ports 8000 -> 8000, 9000 -> 90"
-    )
+    assert re.fullmatch(
+        r"network:  private \(outbound through slirp4netns[^)]*\); "
+        r"published: 127\.0\.0\.1:8000 -> 8000, 127\.0\.0\.1:9000 -> 90",
+        network,
+    ), network
     # each limit with what holds it here (a cgroup, an rlimit, or why nothing can)
     held = r"memory 256 MiB[ :][^,]+, pids 64[ :][^,]+, cpus 1\.5[ :][^,]+"
     assert re.fullmatch(rf"limits:   {held} \(strict = false\)", limits), limits
@@ -71,7 +73,7 @@ def test_what_a_spec_asks_is_said_in_words(spec: Spec, monkeypatch: pytest.Monke
     assert doc["share"]["binds"] == [{"host": "~/data", "box": "/data", "mode": "ro"}]
     none = dataclasses.replace(spec, network="none", share=Share(gitconfig=False))
     said = controls.lines(none, TIER)
-    assert said[0] == "network:  none (loopback only: nothing outside the box)"
+    assert said[0] == "network:  none (its own loopback only)"
     assert said[2] == "share:    git config: not shared"
 
 
