@@ -129,12 +129,19 @@ def test_logs_tail_reads_the_rotated_file_too(tmp_path: Path) -> None:
 
 
 def test_the_command_is_the_one_child_of_the_init() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    code = (  # a process with exactly one child, as a session's init has
+        "import subprocess; p = subprocess.Popen(['sleep', '30']); print(p.pid, flush=True); "
+        "p.wait()"
+    )
+    init = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        assert command_pid(os.getpid()) == child.pid
+        assert init.stdout is not None
+        child = int(init.stdout.readline())
+        assert command_pid(init.pid) == child
     finally:
-        child.kill()
-        child.wait()
+        init.kill()
+        init.wait()
+        os.kill(child, 9)
     assert command_pid(2**22 + 1) is None
 
 
