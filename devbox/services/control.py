@@ -220,9 +220,8 @@ def _running(rpc: Any) -> list[str]:
 
 def down(spec: Spec, names: Sequence[str], *, volumes: bool) -> list[str]:
     """Stop `names` (all) and what depends on them; with `volumes`, delete their data."""
-    services = wanted(spec, names) if not names else dependents(spec, names)
-    if not names:
-        services = list(spec.services)
+    wanted(spec, names)  # an unknown name is an error, as for `up`
+    services = dependents(spec, names) if names else list(spec.services)
     files = files_of(spec)
     lines: list[str] = []
     if files.dir.is_dir():

@@ -177,12 +177,13 @@ def _quoted(word: str) -> str:
 
 def pid_of(files: Files) -> int | None:
     """The pid of this project's running supervisord, or None (a stale pid file is no pid)."""
+    from devbox.sandbox.sessions import cmdline
+
     try:
         pid = int(files.pid.read_text().strip())
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            line = f.read()
     except (OSError, ValueError):
         return None
+    line = cmdline(pid)
     return pid if b"supervisord" in line and str(files.conf).encode() in line else None
 
 

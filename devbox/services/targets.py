@@ -121,9 +121,7 @@ def port_of(ready: Ready | None) -> int | None:
 def service_env(spec: Spec, service: Service, workdir: str) -> dict[str, str]:
     """DEVBOX_SERVICE, DEVBOX_DATA and the service's env, ${NAME} taken from the project's
     [env] and from these."""
-    scope: dict[str, str] = {}
-    for key, value in spec.env:
-        scope[key] = expand(value, scope)
+    scope = project_env(spec)
     env = {
         "DEVBOX_SERVICE": service.name,
         "DEVBOX_DATA": f"{workdir.rstrip('/')}/{DATA_DIR}/{service.name}",
@@ -162,7 +160,7 @@ def resolve(
         ready = (
             None
             if s.ready is None
-            else Ready(s.ready.kind, expand(s.ready.value, env_scope(spec, env)))
+            else Ready(s.ready.kind, expand(s.ready.value, {**project_env(spec), **env}))
         )
         if ready is not None and ready.kind == "tcp" and port_of(ready) is None:
             raise DevboxError(
@@ -173,11 +171,13 @@ def resolve(
     return out
 
 
-def env_scope(spec: Spec, env: dict[str, str]) -> dict[str, str]:
+def project_env(spec: Spec) -> dict[str, str]:
+    """The project's [env], each value's ${NAME} from the ones before: what a service's env
+    and `ready` may name."""
     scope: dict[str, str] = {}
     for key, value in spec.env:
         scope[key] = expand(value, scope)
-    return {**scope, **env}
+    return scope
 
 
 def box_dir(target: Target) -> Path:
