@@ -30,7 +30,7 @@ TUN_FIX = (
     "(or, if it is missing, load the tun module: sudo modprobe tun)"
 )
 # slirp4netns's DNS forwarder (its default network, 10.0.2.0/24: the box is 10.0.2.100, the
-# host 10.0.2.2, whose loopback it refuses), which a private box's resolv.conf names
+# host 10.0.2.2, which leads to the host's loopback), which a private box's resolv.conf names
 DNS = "10.0.2.3"
 LOOPBACK = "127.0.0.1"
 TEMPLATE = template.load(__file__, "network.sh.in").removeprefix("#!/bin/sh\n")

@@ -75,9 +75,10 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def host_server() -> Iterator[int]:
-    """Python's http.server on the host, on every address (the loopback included); its port."""
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Quiet)
+def host_server(address: str = "0.0.0.0") -> Iterator[int]:
+    """Python's http.server on the host, on `address` (by default every one, the loopback
+    included); its port."""
+    server = http.server.ThreadingHTTPServer((address, 0), _Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

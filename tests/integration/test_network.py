@@ -1,9 +1,9 @@
 """[box] network as root (tier 1), for real: a server on the host (Python's http.server, on every
 address, the loopback included) is reached from a box on the host's network, from no box with
 network = "none" (while the host reaches it), and from a private box through slirp4netns (at the
-host's own address; the host's loopback stays out of reach); a server in a private box on a
-published port is reached from the host's loopback; two sessions, and a service, of a `none` box
-share its loopback. The created users' tiers: test_network_rootless.py."""
+host's own address, and one on the host's loopback only at 10.0.2.2); a server in a private box
+on a published port is reached from the host's loopback; two sessions, and a service, of a
+`none` box share its loopback. The created users' tiers: tests/security/test_network.py."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def server() -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="module")
+def loopback_server() -> Iterator[int]:
+    with host_server("127.0.0.1") as port:
+        yield port
+
+
 def project(make: MakeProject, name: str, keys: str = "", more: str = "") -> Path:
     return make(name, BOX.format(name=name) + keys + more, FILES)
 
@@ -56,7 +62,7 @@ def from_the_host(port: int) -> str:
 
 
 def test_the_hosts_network_none_and_private(
-    devbox: Devbox, make_project: MakeProject, server: int
+    devbox: Devbox, make_project: MakeProject, server: int, loopback_server: int
 ) -> None:
     here = host_address()
     at_host = [(here, server)] if here else []
@@ -64,18 +70,18 @@ def test_the_hosts_network_none_and_private(
     assert run(devbox, on_host, *reaches(("127.0.0.1", server))) == [OK]
 
     none = project(make_project, "none", 'network = "none"\n')
-    targets = [("127.0.0.1", server), *at_host]
+    targets = [("127.0.0.1", server), ("127.0.0.1", loopback_server), *at_host]
     assert run(devbox, none, *reaches(*targets)) == ["unreachable"] * len(targets)
     assert from_the_host(server) == OK  # while the host reaches it
+    assert from_the_host(loopback_server) == OK
     ifaces = [ln.split(":")[0].strip() for ln in run(devbox, none, "cat", "/proc/net/dev")[2:]]
     assert ifaces == ["lo"]
 
     private = project(make_project, "private", 'network = "private"\n')
-    # out through slirp4netns to the host's own address; 10.0.2.2, the host's loopback, refused
-    assert run(devbox, private, *reaches(("10.0.2.2", server), *at_host)) == [
-        "unreachable",
-        *([OK] if here else []),
-    ]
+    # out through slirp4netns: to the host's own address, and to a server listening on the
+    # host's loopback only at 10.0.2.2; the box's own 127.0.0.1 is not the host's
+    inbox = [("10.0.2.2", loopback_server), ("127.0.0.1", loopback_server), *at_host]
+    assert run(devbox, private, *reaches(*inbox)) == [OK, "unreachable", *([OK] if here else [])]
     assert run(devbox, private, "cat", "/etc/resolv.conf") == ["nameserver 10.0.2.3"]
     found = devbox("run", "--", "getent", "hosts", "deb.debian.org", cwd=private)
     assert found.returncode == 0 and found.stdout.strip(), found.stderr  # its DNS forwarder

@@ -1,7 +1,8 @@
 """[box] network in every tier (root, and created users with and without a subuid range): a box
 with network = "none" reaches nothing of the host (its loopback servers, its other addresses,
 its abstract unix sockets, which a box on the host's network does reach), a private box reaches
-out through slirp4netns but not the host's loopback (even as root in the box), a published port
+out through slirp4netns only (the host's loopback servers at 10.0.2.2, by design; never its
+abstract unix sockets or its 127.0.0.1 directly, even as root in the box), a published port
 is on the host's loopback only, two sessions of a box share its loopback, and a box running on
 one network is never joined by a session whose spec asks for another."""
 
@@ -41,9 +42,20 @@ ABSTRACT = (
 )
 
 
+# how a private box might reach a server on the host's loopback: slirp4netns's gateway, the
+# box's own loopback
+HOST_LOOPBACK = ("10.0.2.2", "127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
     with host_server() as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def loopback_server() -> Iterator[int]:
+    with host_server("127.0.0.1") as port:
         yield port
 
 
@@ -86,8 +98,8 @@ def background(actor: Actor, where: Path, *argv: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def test_a_box_without_the_hosts_network_reaches_nothing_of_the_host(
-    actor: Actor, server: int, abstract: str
+def test_a_box_without_the_hosts_network_reaches_the_host_only_through_slirp4netns(
+    actor: Actor, server: int, loopback_server: int, abstract: str
 ) -> None:
     here = host_address()
     at_host = [(here, server)] if here else []
@@ -96,15 +108,18 @@ def test_a_box_without_the_hosts_network_reaches_nothing_of_the_host(
     assert run(actor, on_host, "perl", "-e", ABSTRACT, abstract) == ["reached"]
 
     none = project(actor, "net-none", 'network = "none"\n')
-    targets = [("127.0.0.1", server), *at_host]
+    targets = [("127.0.0.1", server), ("127.0.0.1", loopback_server), *at_host]
     assert run(actor, none, *reaches(*targets)) == ["unreachable"] * len(targets)
     assert run(actor, none, "perl", "-e", ABSTRACT, abstract) == ["unreachable"]
 
     private = project(actor, "net-private", 'network = "private"\n')
     assert run(actor, private, *reaches(*at_host)) == [OK] * len(at_host)  # out, to the host
     for root in (False, True):  # root in the box (every capability over it, rootless) too
-        lines = run(actor, private, *reaches(("10.0.2.2", server)), root=root)
-        assert lines == ["unreachable"], f"root={root}"  # slirp4netns's way to the loopback
+        lines = run(
+            actor, private, *reaches(*[(a, loopback_server) for a in HOST_LOOPBACK]), root=root
+        )
+        # the host's loopback through slirp4netns's gateway; its own 127.0.0.1 is the box's
+        assert lines == [OK, "unreachable"], f"root={root}"
     assert run(actor, private, "perl", "-e", ABSTRACT, abstract) == ["unreachable"]
 
 

@@ -82,8 +82,8 @@ mkfifo -m 600 "$pipe" "$ready"
   cd "$run"
   (
     umask 0
-    exec "$slirp" --configure --mtu=65520 --disable-host-loopback --enable-sandbox \
-      --enable-seccomp --api-socket slirp.sock --exit-fd=0 --ready-fd=5 "$pid" tap0
+    exec "$slirp" --configure --mtu=65520 --enable-sandbox --enable-seccomp \
+      --api-socket slirp.sock --exit-fd=0 --ready-fd=5 "$pid" tap0
   ) 5>&1 >&2 |
     {
       exec 6>"$ready"
