@@ -34,9 +34,9 @@ SETUP_APT_PACKAGES=(
 # x11-apps) and ImageMagick for screenshots, and ssh-agent (openssh-client) for the agent's; the
 # reference checker of desktop entries (desktop-file-validate) and GLib's reader and launcher of
 # them (gio, and python3-gi for its Exec parser), which the desktop entry tests run on the
-# entries devbox writes.
+# entries devbox writes; a PulseAudio server (and pactl) for the audio test.
 SETUP_TEST_PACKAGES=(xvfb xauth xdotool x11-apps imagemagick openssh-client
-  desktop-file-utils libglib2.0-bin python3-gi)
+  desktop-file-utils libglib2.0-bin python3-gi pulseaudio pulseaudio-utils)
 # For the services benchmark only (bench/services.py), and only when run as root (the bench
 # runs as root; using or testing devbox does not need it): Debian's podman-compose, the peer
 # `devbox up` is measured against.
