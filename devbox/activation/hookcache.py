@@ -88,9 +88,15 @@ def cache_path(shell: str, spec_arg: str) -> Path | None:
 
 
 def clear() -> None:
-    """Remove every cache (an allow, a deny, gc, reset): the next cd starts devbox."""
+    """Remove every cache (an allow, a deny, gc, reset), and the stamps only caches name: the
+    next cd into any project starts devbox."""
     with contextlib.suppress(OSError, DevboxError):
-        shutil.rmtree(state_root() / DIR)
+        root = state_root()
+        shutil.rmtree(root / DIR, ignore_errors=True)
+        for tag in ("file", "code"):
+            for old in (root / "hook").glob(f"{tag}-*"):
+                with contextlib.suppress(OSError):
+                    old.unlink()
 
 
 def keep(shell: str, spec_arg: str, values: list[str], output: str, activated: bool) -> None:
