@@ -52,7 +52,8 @@ def kept(actor: Actor, project: Path) -> Path:
         if env.get("DEVBOX_HOME")
         else Path(env["HOME"]) / ".local/state/devbox"
     )
-    found = list((state / hookcache.DIR).glob(f"bash-*/{hookcache.file_name(str(project))}"))
+    name = hookcache.file_name(str(project / "devbox.toml"))
+    found = list((state / hookcache.DIR).glob(f"bash-*/{name}"))
     assert len(found) == 1, found
     return found[0]
 
