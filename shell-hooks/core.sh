@@ -80,19 +80,19 @@ _devbox_newer() {
 # only if its guard finds nothing changed since (then _devbox_sm is set).
 _devbox_cached() {
     [[ -n $_devbox_cache ]] || return 1
-    local f=${_devbox_spec//"%"/%25}
-    f=$_devbox_cache/${f//\//%2F}
-    [[ -O $f && ! -h $f && -O $_devbox_cache ]] || return 1
+    local _devbox_f=${_devbox_spec//"%"/%25}
+    _devbox_f=$_devbox_cache/${_devbox_f//\//%2F}
+    [[ -O $_devbox_f && ! -h $_devbox_f && -O $_devbox_cache ]] || return 1
     # shellcheck source=/dev/null # written by devbox for this spec (hookcache.py)
-    . "$f"
+    . "$_devbox_f"
     [[ -n $_devbox_sm ]]
 }
 
 # Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
 # (devbox does not repeat a refusal it already printed for it).
 _devbox_reload() {
-    local said=
-    [[ ${1-} == again ]] && said=${_devbox_said-}
+    local _devbox_was= # (the code eval'd below sets variables: no local may share a name)
+    [[ ${1-} == again ]] && _devbox_was=${_devbox_said-}
     _devbox_deactivate
     _devbox_pwd=$PWD
     _devbox_find
@@ -103,27 +103,27 @@ _devbox_reload() {
         return
     fi
     _devbox_cached && return
-    eval "$(_devbox_run _hook-env __DEVBOX_SHELL__ "$_devbox_spec" "$said")"
+    eval "$(_devbox_run _hook-env __DEVBOX_SHELL__ "$_devbox_spec" "$_devbox_was")"
     if [[ -z $_devbox_sm ]]; then # devbox said nothing: wait for another directory
         _devbox_sm=$_devbox_spec _devbox_td=$_devbox_spec _devbox_tm=$_devbox_spec
     fi
 }
 
 _devbox_hook() {
-    local rc=$?
+    local _devbox_rc=$?
     if [[ $PWD != "${_devbox_pwd-}" ]]; then
         _devbox_pwd=$PWD
         _devbox_find
         if [[ $_devbox_found != "${_devbox_spec-}" ]]; then
             _devbox_reload
-            return $rc
+            return $_devbox_rc
         fi
     fi
     if [[ -n ${_devbox_sm-} ]] &&
         { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
         _devbox_reload again
     fi
-    return $rc
+    return $_devbox_rc
 }
 
 # `devbox deactivate` leaves the project's box until the shell leaves the project.

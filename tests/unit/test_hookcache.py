@@ -215,3 +215,26 @@ def test_the_shell_finds_the_file_devbox_named(shell: str, tmp_path: Path) -> No
     lookalike.write_text(SPEC)
     assert hookcache.file_name(str(lookalike)) != hookcache.file_name(str(tmp_path / "a/b"))
     assert cached(shell, lookalike) == "MISS\n"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_a_variable_named_as_a_local_of_the_hook_is_exported_all_the_same(
+    tmp_path: Path, shell: str
+) -> None:
+    """The code is eval'd or sourced inside the hook's functions: a local of theirs named as a
+    variable of the project's would take its value and lose it on return."""
+    spec = tmp_path / "locals" / "devbox.toml"
+    spec.parent.mkdir()
+    text = SPEC.replace("[env]\n", '[env]\nf = "F"\nrc = "RC"\nsaid = "SAID"\nd = "D"\n')
+    spec.write_text(text)
+    (spec.parent / "scripts").mkdir()
+    trust.allow(parse_spec(text, spec), spec.read_bytes())
+    age(spec, spec.parent / "scripts", trust.trust_dir())
+    code = (
+        f'_devbox_run() {{ {hook.runner_code(shell)} "$@"; }}\n'
+        f"cd {quote(shell, str(spec.parent))}\n"
+        '_devbox_hook; echo "$f|$rc|$said|$d"; cd /; _devbox_hook\n'
+        f"cd {quote(shell, str(spec.parent))}\n"
+        '_devbox_hook; echo "$f|$rc|$said|$d"\n'
+    )
+    assert run(shell, code) == "F|RC|SAID|D\n" * 2, "from devbox, then from what it kept"
