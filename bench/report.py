@@ -11,6 +11,7 @@ from bench.timing import Row
 SECTIONS = {
     "enter": "Entering a box (root, tier 1)",
     "hook": "The prompt hook, nothing changed",
+    "cd": "Activation on cd (bash): from before the cd to after the prompt hook ran",
     "build": "Builds (cold apt cache for both devbox and mmdebstrap: each build starts from an "
     "empty store and downloads every .deb)",
     "anchor": "The anchors, as an unprivileged user (rootless podman with runc)",
@@ -84,6 +85,9 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
     ratio(f"a shim (box down) vs {ref}", find(rows, "a shim (hook-activated `true`), box down"),
           bare, 2)  # fmt: skip
     ratio("prompt hook vs direnv's hook", find(rows, "devbox's hook"), find(rows, "direnv's"), 0.25)
+    ratio("cd into an allowed project vs direnv's cd into an allowed .envrc",
+          find(rows, "devbox: cd into an allowed project, unchanged"),
+          find(rows, "direnv: cd into"), 0.5)  # fmt: skip
     ratio("cold build vs mmdebstrap --include", find(rows, "cold build"), find(rows, "mmdebstrap"),
           1.25)  # fmt: skip
     ratio("adding one package vs the cold build", find(rows, "incremental"),
@@ -197,6 +201,13 @@ NOTES = [
     "reach.",
     "- **Prompt hook.** `bench/hook.py` times a prompt in bash with each hook and no "
     "change of directory.",
+    "- **Activation on cd.** `bench/hook.py` (`measure_cd`) times, in one bash, a `cd` into "
+    "the directory and the prompt hook that follows it (PROMPT_COMMAND run as bash runs it), "
+    "then a `cd` out (untimed), round by round: direnv's hook into a directory with an allowed "
+    "one-line `.envrc`; devbox's hook into an allowed project it activated before, unchanged "
+    "(the hook sources what devbox kept: no devbox process); and the same project after an "
+    "untimed `touch devbox.toml`, where the hook starts devbox, which checks the trust again. "
+    "The project is the prompt hook's (no box is built).",
     "- **Builds.** The cold build is `devbox build` of bookworm plus two packages into an empty "
     "store (empty apt cache, so every .deb is downloaded); mmdebstrap bootstraps the same "
     "suite, variant and packages in one go, also without a cache. The incremental build adds "

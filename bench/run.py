@@ -49,6 +49,24 @@ def hook_rows(runs: int) -> list[Row]:
     return [Row("hook", w, c, got.get(k), runs) for k, w, c in names]
 
 
+def cd_rows(rounds: int) -> list[Row]:
+    names = [
+        ("direnv_cd", "direnv: cd into a dir with an allowed one-line .envrc",
+         'cd DIR (direnv hook bash)'),
+        ("devbox_cd", "devbox: cd into an allowed project, unchanged (kept activation)",
+         'cd PROJECT (devbox hook bash)'),
+        ("devbox_cd_changed", "devbox: cd into an allowed project after `touch devbox.toml` "
+         "(devbox runs)", 'cd PROJECT (devbox hook bash)'),
+    ]  # fmt: skip
+    try:
+        from bench.hook import measure_cd  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        got: dict[str, float] = measure_cd(rounds)
+    except Exception as e:  # another module's failure: say it, keep the other rows
+        return [Row("cd", w, c, None, 0, f"bench.hook.measure_cd failed: {e}") for _, w, c in names]
+    return [Row("cd", w, c, got.get(k), rounds) for k, w, c in names]
+
+
 def machine() -> str:
     model = "?"
     try:
@@ -92,6 +110,8 @@ def main() -> None:
         rows += entering.measure(work, store, project, args.runs)
         print("prompt hook ...", flush=True)
         rows += hook_rows(args.runs * 10)
+        print("activation on cd ...", flush=True)
+        rows += cd_rows(args.runs)
         if args.skip_anchors:
             rows.append(Row("anchor", "distrobox and podman", "", None, 0, "--skip-anchors"))
         else:

@@ -18,6 +18,15 @@ _devbox_set() {
     export "$1=$2"
 }
 
+# Would devbox, started now, see $1=$2 in its environment ("": unset or not exported)?
+_devbox_is() {
+    if [[ -n ${!1+x} && ${!1@a} == *x* ]]; then
+        [[ ${!1} == "$2" ]]
+    else
+        [[ -z $2 ]]
+    fi
+}
+
 # Is there a devbox command on PATH (not this function)?
 _devbox_on_path() {
     type -P devbox >/dev/null

@@ -6,12 +6,16 @@
 # At each prompt, with nothing changed, this runs shell builtins only: it compares $PWD with the
 # last one seen, and the project's devbox.toml and devbox's trust directory with stamp files
 # whose mtimes mirror theirs ([[ -nt ]] / [[ -ot ]]). Only on a change does it start devbox,
-# once, to get the code to eval. Its state is in shell variables that are never exported.
-# The tail defines what differs: _devbox_set, _devbox_on_path and _devbox_install_hook.
+# once, to get the code to eval; entering a project devbox activated before, with nothing
+# changed since, sources what devbox kept for it instead (devbox/activation/hookcache.py).
+# Its state is in shell variables that are never exported.
+# The tail defines what differs: _devbox_set, _devbox_is, _devbox_on_path, _devbox_install_hook.
 
 _devbox_run() {
     __DEVBOX_RUN__ "$@"
 }
+
+_devbox_cache=__DEVBOX_CACHE__ # devbox's kept activations for this shell ("": none)
 
 _devbox_activated() {
     _devbox_active=$1
@@ -56,11 +60,39 @@ _devbox_stale() {
     fi
 }
 
+# Has file $1 kept the mtime of stamp $2, and is it not a symlink?
+_devbox_same() {
+    [[ ! -h $1 ]] && ! _devbox_stale "$1" "$2"
+}
+
+# Is any of the files after $1 newer than the stamp $1 (or is the stamp missing)?
+_devbox_newer() {
+    local stamp=$1 f
+    shift
+    [[ -e $stamp ]] || return 0
+    for f; do
+        [[ $f -nt $stamp ]] && return 0
+    done
+    return 1
+}
+
+# Source what devbox kept for this spec (its name: the path with % and / escaped); it activates
+# only if its guard finds nothing changed since (then _devbox_sm is set).
+_devbox_cached() {
+    [[ -n $_devbox_cache ]] || return 1
+    local _devbox_f=${_devbox_spec//"%"/%25}
+    _devbox_f=$_devbox_cache/${_devbox_f//\//%2F}
+    [[ -O $_devbox_f && ! -h $_devbox_f && -O $_devbox_cache ]] || return 1
+    # shellcheck source=/dev/null # written by devbox for this spec (hookcache.py)
+    . "$_devbox_f"
+    [[ -n $_devbox_sm ]]
+}
+
 # Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
 # (devbox does not repeat a refusal it already printed for it).
 _devbox_reload() {
-    local said=
-    [[ ${1-} == again ]] && said=${_devbox_said-}
+    local _devbox_was= # (the code eval'd below sets variables: no local may share a name)
+    [[ ${1-} == again ]] && _devbox_was=${_devbox_said-}
     _devbox_deactivate
     _devbox_pwd=$PWD
     _devbox_find
@@ -70,27 +102,28 @@ _devbox_reload() {
     if [[ -z $_devbox_spec || $_devbox_spec == "$_devbox_off" ]]; then
         return
     fi
-    eval "$(_devbox_run _hook-env __DEVBOX_SHELL__ "$_devbox_spec" "$said")"
+    _devbox_cached && return
+    eval "$(_devbox_run _hook-env __DEVBOX_SHELL__ "$_devbox_spec" "$_devbox_was")"
     if [[ -z $_devbox_sm ]]; then # devbox said nothing: wait for another directory
         _devbox_sm=$_devbox_spec _devbox_td=$_devbox_spec _devbox_tm=$_devbox_spec
     fi
 }
 
 _devbox_hook() {
-    local rc=$?
+    local _devbox_rc=$?
     if [[ $PWD != "${_devbox_pwd-}" ]]; then
         _devbox_pwd=$PWD
         _devbox_find
         if [[ $_devbox_found != "${_devbox_spec-}" ]]; then
             _devbox_reload
-            return $rc
+            return $_devbox_rc
         fi
     fi
     if [[ -n ${_devbox_sm-} ]] &&
         { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
         _devbox_reload again
     fi
-    return $rc
+    return $_devbox_rc
 }
 
 # `devbox deactivate` leaves the project's box until the shell leaves the project.

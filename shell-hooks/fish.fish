@@ -10,6 +10,8 @@ function _devbox_run
     __DEVBOX_RUN__ $argv
 end
 
+set -g _devbox_cache __DEVBOX_CACHE__ # devbox's kept activations for this shell ("": none)
+
 function _devbox_status --description 'set $status'
     return $argv[1]
 end
@@ -95,6 +97,36 @@ function _devbox_find
     set -g _devbox_found ''
 end
 
+# Has file $argv[1] kept the mtime $argv[2] (whole seconds, "" if missing), not a symlink?
+function _devbox_same
+    not test -L $argv[1]; and test "$(path mtime -- $argv[1])" = "$argv[2]"
+end
+
+# Have the files after $argv[1] the mtimes it lists (space-separated)?
+function _devbox_mtimes
+    test "$(path mtime -- $argv[2..-1] | string join ' ')" = "$argv[1]"
+end
+
+# Would devbox, started now, see $argv[1]=$argv[2] in its environment ("": unset or not
+# exported)? A list is exported joined as "$name" joins it (with `:` for a path variable).
+function _devbox_is --argument-names name value
+    if set -qx $name
+        test "$$name" = "$value"
+    else
+        test -z "$value"
+    end
+end
+
+# Source what devbox kept for this spec (its name: the path with % and / escaped); it activates
+# only if its guard finds nothing changed since (then _devbox_sm is set).
+function _devbox_cached
+    test -n "$_devbox_cache"; or return 1
+    set -l f $_devbox_cache/(string replace -a -- % %25 $_devbox_spec | string replace -a -- / %2F | string collect)
+    test -O $f; and not test -L $f; and test -O $_devbox_cache; or return 1
+    source $f
+    test -n "$_devbox_sm"
+end
+
 # Deactivate, then ask devbox about the nearest spec. `again`: the same spec was seen to change
 # (devbox does not repeat a refusal it already printed for it).
 function _devbox_reload
@@ -110,6 +142,7 @@ function _devbox_reload
     if test -z "$_devbox_spec"; or test "$_devbox_spec" = "$_devbox_off"
         return
     end
+    _devbox_cached; and return
     _devbox_run _hook-env fish $_devbox_spec "$said" | source
     if test -z "$_devbox_sm" # devbox said nothing: wait for another directory or an edit
         set -l m (path mtime -- $_devbox_spec)

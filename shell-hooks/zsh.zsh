@@ -16,6 +16,15 @@ _devbox_set() {
     export "$1=$2"
 }
 
+# Would devbox, started now, see $1=$2 in its environment ("": unset or not exported)?
+_devbox_is() {
+    if [[ ${parameters[$1]-} == *export* ]]; then
+        [[ ${(P)1-} == "$2" ]]
+    else
+        [[ -z $2 ]]
+    fi
+}
+
 # Is there a devbox command on PATH (not this function)?
 _devbox_on_path() {
     whence -p devbox >/dev/null

@@ -11,8 +11,6 @@ mtimes), then, for a trusted and valid spec, one `_devbox_set NAME VALUE` per va
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import os
 import re
 import sys
@@ -20,52 +18,27 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from devbox.activation import covered, trust
+from devbox.activation import covered, hookcache, trust
+from devbox.activation.shellquote import quote as quote
+from devbox.activation.stamps import seconds as _seconds
+from devbox.activation.stamps import stamp as _stamp
 from devbox.errors import DevboxError, terminal
 from devbox.resources import data_dir
 from devbox.sandbox.boxenv import expand
 from devbox.spec import dotenv
 from devbox.spec.model import Spec
-from devbox.store import private
-from devbox.store.paths import state_root
 
 SHELLS = ("bash", "zsh", "fish")
 CORE = "core.sh"  # the functions bash and zsh share, written once in a syntax both accept
 # Each shell's hook: these template files, joined in this order.
 TEMPLATES = {"bash": (CORE, "bash.sh"), "zsh": (CORE, "zsh.zsh"), "fish": ("fish.fish",)}
 PLACEHOLDER = re.compile(r"__DEVBOX_[A-Z]+__")
-# A file's mtime comes from a clock that may lag the real one by a tick: a stamp is trusted only
-# when the file is older than the moment it was read by at least this much.
-RACY_NS = 50_000_000
-ABSENT = "absent"  # the name of a stamp that never exists: the watched file was missing
 
 
 def check_shell(shell: str) -> str:
     if shell not in SHELLS:
         raise DevboxError(f"unknown shell {shell!r}", hint="devbox hooks bash, zsh and fish")
     return shell
-
-
-def quote(shell: str, value: str) -> str:
-    """`value` as one word of `shell`: POSIX single quotes, or fish's (where \\ escapes). A
-    character that is not printable (a newline, ESC, a byte that is not UTF-8) is written as
-    escaped bytes instead ($'\\x1b' in bash and zsh, \\x1b outside quotes in fish), so the
-    code never carries a raw control character, and stands for exactly the same bytes."""
-    if not value.isprintable():
-        return "".join(
-            quote(shell, "".join(run)) if printable else _escaped_bytes(shell, "".join(run))
-            for printable, run in itertools.groupby(value, str.isprintable)
-        )
-    if shell == "fish":
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return "'" + value.replace("'", "'\\''") + "'"
-
-
-def _escaped_bytes(shell: str, run: str) -> str:
-    data = run.encode("utf-8", "surrogateescape")
-    if shell == "fish":
-        return "".join(f"\\{'x' if b < 0x80 else 'X'}{b:02x}" for b in data)
-    return "$'" + "".join(f"\\x{b:02x}" for b in data) + "'"
 
 
 def hooks_dir() -> Path:
@@ -84,7 +57,11 @@ def runner_code(shell: str) -> str:
 def render(shell: str, template: str) -> str:
     """`template` with its placeholders filled in for `shell`, in one pass (a value is never
     searched again): __DEVBOX_RUN__, how to start this devbox; __DEVBOX_SHELL__, the shell."""
-    values = {"__DEVBOX_RUN__": runner_code(shell), "__DEVBOX_SHELL__": shell}
+    values = {
+        "__DEVBOX_RUN__": runner_code(shell),
+        "__DEVBOX_SHELL__": shell,
+        "__DEVBOX_CACHE__": quote(shell, hookcache.hook_dir(shell)),
+    }
     return PLACEHOLDER.sub(lambda m: values[m.group()], template)
 
 
@@ -137,42 +114,6 @@ def activation_code(shell: str, name: str, variables: list[tuple[str, str]]) -> 
     return "\n".join(lines) + "\n"
 
 
-def _stamp(path: Path, tag: str, now_ns: int) -> Path:
-    """A file whose mtime mirrors `path`'s, named by that mtime so shells can share it. If
-    `path` changed too recently to be sure a later edit would move its mtime, the stamp is set
-    a second older, so the next prompt looks again."""
-    hooks = state_root() / "hook"
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError:
-        return hooks / ABSENT
-    racy = now_ns < mtime + RACY_NS
-    key = hashlib.sha256(os.path.realpath(path).encode("utf-8", "surrogateescape")).hexdigest()
-    prefix = f"{tag}-{key[:16]}-"
-    stamp = hooks / f"{prefix}{mtime}{'-racy' if racy else ''}"
-    if not stamp.exists():
-        private.mkdirs(hooks)
-        stamp.touch()
-        when = mtime - 10**9 if racy else mtime
-        os.utime(stamp, ns=(when, when))
-        for old in hooks.glob(f"{prefix}*"):  # shells holding these look again: harmless
-            if old != stamp:
-                with contextlib.suppress(OSError):
-                    old.unlink()
-    return stamp
-
-
-def _seconds(path: Path, now_ns: int) -> str:
-    """fish's `path mtime` has whole seconds: the value to compare, "racy" to look again next
-    time, or "" when `path` is missing (what `path mtime` prints then)."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError:
-        return ""
-    seconds = mtime // 10**9
-    return "racy" if now_ns < (seconds + 1) * 10**9 + RACY_NS else str(seconds)
-
-
 def watch_values(shell: str, spec_path: Path) -> list[str]:
     """What the hook compares at each prompt. Made before the spec or the trust record is read,
     so an edit after this moment always shows."""
@@ -208,7 +149,9 @@ def hook_env(shell: str, spec_arg: str, said: str = "") -> str:
         news = os_error(e)
     if news and news != said:
         print(terminal(news), file=sys.stderr)
-    return watch_code(shell, values, news) + code
+    output = watch_code(shell, values, news) + code
+    hookcache.keep(shell, spec_arg, values, output, bool(code) and not news)
+    return output
 
 
 def _activation(shell: str, spec_path: Path) -> tuple[str, str]:

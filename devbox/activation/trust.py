@@ -125,10 +125,11 @@ def differences(allowed: Covered, now: Covered) -> tuple[str, ...]:
     return tuple(out)
 
 
-def verdict(spec_path: Path, data: bytes) -> Verdict:
-    """The trust state of the project whose spec at `spec_path` holds `data`. The spec is parsed
-    (a SpecError if it is invalid) only when its content is the allowed one; then the lock and
-    the setup inputs are hashed and compared too."""
+def verdict(spec_path: Path, data: bytes, parsed: Spec | None = None) -> Verdict:
+    """The trust state of the project whose spec at `spec_path` holds `data` (`parsed`: that
+    spec, if the caller parsed it already). The spec is parsed (a SpecError if it is invalid)
+    only when its content is the allowed one; then the lock and the setup inputs are hashed and
+    compared too."""
     from devbox.spec.load import parse_bytes
 
     allowed = _load(spec_path)
@@ -136,7 +137,7 @@ def verdict(spec_path: Path, data: bytes) -> Verdict:
         return Verdict(NOT_ALLOWED)
     if allowed.spec != covered.sha256(data):
         return Verdict(CHANGED, (SPEC_NAME,))
-    spec = parse_bytes(spec_path, data)
+    spec = parsed or parse_bytes(spec_path, data)
     changes = differences(allowed, current(spec, data))
     return Verdict(CHANGED if changes else ALLOWED, changes, spec)
 

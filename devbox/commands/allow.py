@@ -3,7 +3,7 @@ its desktop entries, written or removed, in another)."""
 
 from __future__ import annotations
 
-from devbox.activation import desktop, trust
+from devbox.activation import desktop, hookcache, trust
 from devbox.activation.entry import spec_here, spec_path_here
 from devbox.errors import printable
 
@@ -11,6 +11,7 @@ from devbox.errors import printable
 def allow_here() -> str:
     spec, data = spec_here()
     trust.allow(spec, data)
+    hookcache.clear()
     where = printable(str(spec.path))
     said: list[str] = []
     entries = desktop.refresh_or_say(spec, data, said.append)
@@ -25,6 +26,7 @@ def allow_here() -> str:
 def deny_here() -> str:
     found = spec_path_here()
     was = trust.deny(found)
+    hookcache.clear()  # the trust dir's mtime tells every cache already: this leaves none
     gone = desktop.forget(found.parent)
     line = f"devbox: {'denied' if was else 'was not allowed'}: {printable(str(found))}"
     return line + (f"\ndevbox: desktop entries removed: {_names(gone)}" if gone else "")

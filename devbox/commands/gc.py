@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox.activation import desktop
+from devbox.activation import desktop, hookcache
 from devbox.commands import imagestore as images
 from devbox.history import keep as hist
 from devbox.sandbox import limits, sessions
@@ -215,6 +215,7 @@ def collect(
         for gone in desktop.forget_deleted(dry_run=dry_run):
             freed.add(f"desktop entries of deleted project {gone}", 0)
         if not dry_run:
+            hookcache.clear()  # the hook's kept activations: made again at the next cd
             store.drop_dangling_aliases(st)
             projects.drop_dangling_index(st)  # the entries of the projects dropped above
             _old_logs(st)

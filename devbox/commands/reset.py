@@ -14,8 +14,10 @@ from devbox.store.paths import ProjectPaths, Store
 def reset(spec: Spec, st: Store) -> list[str]:
     """Stop the project's services and the idle box, and wipe its writable layer; an error if
     a session is inside. What was stopped, a line each."""
+    from devbox.activation import hookcache
     from devbox.services import supervise
 
+    hookcache.clear()  # the next cd into any project asks devbox again
     files = supervise.Files.of(ProjectPaths(st.project_dir(spec.project)))
     stopped = supervise.stop_everything(files)
     tier = current_tier()

@@ -23,6 +23,11 @@ IDENTITY = frozenset({"HOME", "USER", "LOGNAME", "SHELL"})  # the user's, never 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def referenced(value: str) -> list[str]:
+    """The names `expand` looks up for `value`."""
+    return _VAR.findall(value)
+
+
 def expand(value: str, env: Mapping[str, str]) -> str:
     """${VAR} from the box's env so far; unknown variables expand to nothing."""
     return _VAR.sub(lambda m: env.get(m.group(1), ""), value)
