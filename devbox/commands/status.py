@@ -10,9 +10,9 @@ from devbox.errors import DevboxError, printable
 from devbox.plan import lockcheck, lockfile
 from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
+from devbox.sandbox import holds
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
-from devbox.sandbox import holds
 from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME, Spec
 from devbox.store import fs, projects

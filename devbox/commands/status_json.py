@@ -11,9 +11,9 @@ from devbox.errors import DevboxError
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
+from devbox.sandbox import holds
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
-from devbox.sandbox import holds
 from devbox.sandbox.sessions import inside, supervisor_pid
 from devbox.spec.model import Spec
 from devbox.store import fs, projects

@@ -43,9 +43,8 @@ class Why:
     def describe(self) -> str:
         parts = []
         if self.shells:
-            n = len(self.shells)
-            pids = ", ".join(map(str, self.shells))
-            parts.append(f"held by {n} shell{'s' if n > 1 else ''} (pid{'s' if n > 1 else ''} {pids})")
+            n, s = len(self.shells), "s" if len(self.shells) > 1 else ""
+            parts.append(f"held by {n} shell{s} (pid{s} {', '.join(map(str, self.shells))})")
         if self.inside:
             count = self.sessions
             parts.append(
@@ -78,7 +77,7 @@ def why_up(paths: ProjectPaths, supervisor: int) -> Why:
 def _holders(paths: ProjectPaths, supervisor: int) -> dict[str, dict[int, int]]:
     """For each FIFO ("sessions", "holds"): {pid: parent pid} of every process that has it open
     and whose fds we may read (ours; the supervisor left out)."""
-    wanted = {}
+    wanted: dict[tuple[int, int], str] = {}
     for name, fifo in (("sessions", paths.sessions), ("holds", paths.holds)):
         with contextlib.suppress(OSError):
             st = os.stat(fifo)
@@ -98,9 +97,9 @@ def _holders(paths: ProjectPaths, supervisor: int) -> dict[str, dict[int, int]]:
                 st = os.stat(f"/proc/{entry}/fd/{fd}")
             except OSError:
                 continue
-            name = wanted.get((st.st_dev, st.st_ino))
-            if name is not None:
-                out.setdefault(name, {})[int(entry)] = _ppid(int(entry))
+            found = wanted.get((st.st_dev, st.st_ino))
+            if found is not None:
+                out.setdefault(found, {})[int(entry)] = _ppid(int(entry))
     return out
 
 
