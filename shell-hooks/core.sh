@@ -33,20 +33,30 @@ _devbox_hold() {
     _devbox_grab || return 0
     [[ -x $2 ]] || return 0
     (
-        exec {_devbox_hfd}>&-
+        eval "exec $_devbox_hfd>&-"
         _DEVBOX_START_ONLY=1 "$2" true &
     ) </dev/null >/dev/null 2>&1
 }
 
-# Open the holds FIFO (devbox's own, never the box's to write), if it is there yet.
+# Open the holds FIFO (devbox's own, never the box's to write), if it is there yet, on a free
+# fd of one digit: the shell's commands inherit it, and a box supervisor one of them starts
+# (a POSIX sh, which names fds of one digit only) must be able to close it.
 _devbox_grab() {
     [[ -z ${_devbox_hfd-} && -p $_devbox_hfifo && -O $_devbox_hfifo ]] || return 1
-    exec {_devbox_hfd}<>"$_devbox_hfifo"
+    local n
+    for n in 9 8 7 6 5 4 3; do
+        if [[ ! -L /proc/$$/fd/$n ]]; then
+            eval "exec $n<>\"\$_devbox_hfifo\"" && _devbox_hfd=$n
+            return
+        fi
+    done
+    return 1
 }
 
+# Close the fd, unless something else took its number since.
 _devbox_unhold() {
-    if [[ -n ${_devbox_hfd-} ]]; then
-        exec {_devbox_hfd}>&-
+    if [[ -n ${_devbox_hfd-} && /proc/$$/fd/$_devbox_hfd -ef ${_devbox_hfifo-} ]]; then
+        eval "exec $_devbox_hfd>&-"
     fi
     _devbox_hfd='' _devbox_hfifo=''
 }

@@ -84,7 +84,9 @@ class Shell:
 
     @property
     def pid(self) -> int:
-        return int(self.term.child.pid)
+        pid = self.term.child.pid
+        assert pid is not None
+        return pid
 
     def run(self, line: str) -> str:
         return self.term.run(line).replace("\r\n", "\n")
