@@ -3,9 +3,10 @@
 An honest simulation of a person: one real bash with the hook (`devbox hook bash`), the linger
 short (DEVBOX_LINGER=1), and per round: `cd` into an allowed project (the hook runs, as at a
 prompt), 3 s idle (three lingers), then one shim call timed in that bash with $EPOCHREALTIME,
-then bare bwrap 0.11 entering the same layers, timed the same way in the same round; `cd` out,
-and wait (untimed) for the box to go. A shell that has the project active holds its box up, so
-the shim finds it up: each round also checks that no supervisor was started for the call.
+and bare bwrap 0.11 entering the same layers timed the same way in the same round (each goes
+first in every other round); `cd` out, and wait (untimed) for the box to go. A shell that has
+the project active holds its box up, so the shim finds it up: each round also checks that no
+supervisor was started for the call.
 
     .venv/bin/python -m bench.held [ROUNDS]   (builds a bookworm box in a scratch store)
 """
@@ -26,7 +27,7 @@ from bench.timing import Row, Skip, run
 
 IDLE = 3.0  # seconds idle after cd: three times the linger
 WHAT = "a shim, first call after cd and 3 s idle (DEVBOX_LINGER=1), from a hook-activated bash"
-PEER = "bare bwrap 0.11, in the same rounds"
+PEER = "the same rounds' bare bwrap 0.11 entering the same layers (after cd and 3 s idle)"
 
 
 def held_project(work: Path, project: Path) -> Path:
@@ -82,21 +83,25 @@ def measure(work: Path, store: Path, project: Path, rounds: int) -> list[Row]:
     paths = ProjectPaths(store / "projects" / project_id(p))
     b11 = shlex.join(entering.bare011_argv(entering.bwrap011(work), entering.stack(store, p)))
     sh = Bash(env, shlex.join([*devbox, "hook", "bash"]))
-    shim, peer, started = [], [], 0
+    shim: list[float] = []
+    peer: list[float] = []
+    started = 0
     try:
         for _ in range(rounds + 1):  # the first round warms up
             entering.wait_down(store, p)
             sh.say(f"cd {shlex.quote(str(p))}; _devbox_hook")
             time.sleep(IDLE)
             before = sessions.supervisor_pid(paths)
+            calls = ['"${PATH%%:*}/true"', b11][:: 1 if len(shim) % 2 else -1]  # either first
             out = sh.say(
-                't0=$EPOCHREALTIME; "${PATH%%:*}/true"; t1=$EPOCHREALTIME; '
-                f'{b11}; t2=$EPOCHREALTIME; echo "$t0 $t1 $t2"'
+                f"t0=$EPOCHREALTIME; {calls[0]}; t1=$EPOCHREALTIME; "
+                f'{calls[1]}; t2=$EPOCHREALTIME; echo "$t0 $t1 $t2"'
             )
             t0, t1, t2 = map(float, out.split())
             started += before is None or sessions.supervisor_pid(paths) != before
-            shim.append(t1 - t0)
-            peer.append(t2 - t1)
+            first, second = t1 - t0, t2 - t1
+            shim.append(first if calls[0] != b11 else second)
+            peer.append(second if calls[0] != b11 else first)
             sh.say("cd /; _devbox_hook")
     finally:
         sh.close()
