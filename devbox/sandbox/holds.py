@@ -66,8 +66,10 @@ class Why:
 def why_up(paths: ProjectPaths, supervisor: int) -> Why:
     inside = sessions.inside(paths)
     holders = _holders(paths, supervisor)
-    shells = tuple(sorted({_shell_of(pid) for pid in _topmost(holders.get("holds", {}))}))
-    found = len(_topmost(holders.get("sessions", {})))
+    shells = tuple(
+        sorted({_shell_of(pid) for pid in _topmost(holders.get("holds", {}), supervisor)})
+    )
+    found = len(_topmost(holders.get("sessions", {}), supervisor))
     left = None
     if not inside and not shells:
         left = _linger_left(paths, supervisor)
@@ -111,9 +113,19 @@ def _ppid(pid: int) -> int:
         return 0
 
 
-def _topmost(procs: dict[int, int]) -> list[int]:
-    """The holders whose parent does not hold it too (the rest inherited it)."""
-    return [pid for pid, parent in procs.items() if parent not in procs]
+def _topmost(procs: dict[int, int], supervisor: int) -> list[int]:
+    """The holders none of whose ancestors holds it too (the rest inherited it, maybe through
+    a process that closed its own copy, such as bwrap's), the supervisor's children (its naps)
+    left out."""
+    out = []
+    for pid, parent in procs.items():
+        seen = {pid}
+        while parent > 1 and parent not in procs and parent not in seen and parent != supervisor:
+            seen.add(parent)
+            parent = _ppid(parent)
+        if parent not in procs and parent != supervisor:
+            out.append(pid)
+    return out
 
 
 def _shell_of(pid: int) -> int:
