@@ -9,7 +9,8 @@ only, so a held box is stopped or restarted as an idle one, and the new supervis
 same FIFO, which the shells still hold.
 
 The holds FIFO lives in the project's run dir, in devbox's store: the box never sees it (no bind
-names it) and cannot write there, so a shell may open it by name.
+names it) and cannot write there, so a shell may open it by name. `DEVBOX_HOLD=0` in a shell's
+environment: it neither holds nor starts its box (checked by the shell, shell-hooks/).
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ from dataclasses import dataclass
 
 from devbox.sandbox import sessions
 from devbox.store.paths import ProjectPaths
-
-HOLD_ENV = "DEVBOX_HOLD"  # "0": a shell never holds a box (nor starts it on cd)
-
-
-def enabled() -> bool:
-    return os.environ.get(HOLD_ENV, "").strip() != "0"
 
 
 @dataclass(frozen=True)
