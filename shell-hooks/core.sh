@@ -129,8 +129,8 @@ _devbox_hook() {
         { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
         _devbox_reload again
     fi
-    if [[ -n ${_devbox_hfifo-} && -z ${_devbox_hfd-} ]]; then # the box was not made yet
-        _devbox_grab
+    if [[ -n ${_devbox_hfifo-} && -z ${_devbox_hfd-} && -p $_devbox_hfifo ]]; then
+        _devbox_grab # the box was made since the project was activated: hold it now
     fi
     return $rc
 }

@@ -176,8 +176,8 @@ function _devbox_hook
             _devbox_reload again
         end
     end
-    if set -q _devbox_hfifo[1]; and not set -q _devbox_holder[1] # the box was not made yet
-        _devbox_grab ''
+    if set -q _devbox_hfifo[1]; and not set -q _devbox_holder[1]; and test -p "$_devbox_hfifo"
+        _devbox_grab '' # the box was made since the project was activated: hold it now
     end
     return $last
 end
