@@ -5,6 +5,7 @@ exits. A box restarted for a new stack while a shell holds it is held again."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
@@ -140,6 +141,8 @@ def test_an_activated_shell_holds_its_box_until_it_leaves(
     assert sessions.supervisor_pid(p) == pid, "held: still up, the same box"
     status = devbox("status", cwd=project).stdout
     assert f"running:  yes: held by 1 shell (pid {sh.pid})" in status, status
+    why = json.loads(devbox("status", "--json", cwd=project).stdout)["up"]
+    assert why == {"held_by": [sh.pid], "sessions": 0, "linger_left": None}, why
     assert sh.run("cat /etc/debian_version").strip()[:2] == "12"
     assert sessions.supervisor_pid(p) == pid, "the shim found it up"
     sh.cd("/")  # leaving the project releases it
