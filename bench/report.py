@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from bench import held
 from bench.timing import Row
 
 SECTIONS = {
@@ -84,6 +85,8 @@ def checks(rows: list[Row]) -> list[tuple[str, str, float | None, str]]:
           find(rows, "devbox run -- true, box down"), bare, 8)  # fmt: skip
     ratio(f"a shim (box down) vs {ref}", find(rows, "a shim (hook-activated `true`), box down"),
           bare, 2)  # fmt: skip
+    ratio("first shim after cd and idle vs bare bwrap (0.11)", find(rows, held.WHAT),
+          find(rows, held.PEER), 2)  # fmt: skip
     ratio("prompt hook vs direnv's hook", find(rows, "devbox's hook"), find(rows, "direnv's"), 0.25)
     ratio("cd into an allowed project vs direnv's cd into an allowed .envrc",
           find(rows, "devbox: cd into an allowed project, unchanged"),
@@ -199,6 +202,12 @@ NOTES = [
     "mounts an overlay of the same layers itself, as a one-shot container must; bare bwrap 0.8 "
     "gets an overlay that is already mounted, a lower bound that no tool entering layers can "
     "reach.",
+    "- **First shim after `cd` and idle.** `bench/held.py`: one real bash with the hook and "
+    "`DEVBOX_LINGER=1`; each round `cd`s into an allowed project (the hook runs as at a prompt), "
+    "sits 3 s idle (three lingers), then times one shim call and one bare bwrap 0.11 entering the "
+    "same layers with `$EPOCHREALTIME` in that bash (each first in every other round), `cd`s out "
+    "and waits, untimed, for the box to go. The activated shell holds its box up, so the shim "
+    "finds it up; the row notes any call that did not.",
     "- **Prompt hook.** `bench/hook.py` times a prompt in bash with each hook and no "
     "change of directory.",
     "- **Activation on cd.** `bench/hook.py` (`measure_cd`) times, in one bash, a `cd` into "

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchors, builds, cache, entering, images, publish, services
+from bench import anchors, builds, cache, entering, held, images, publish, services
 from bench.report import write
 from bench.timing import Row, Skip
 
@@ -108,6 +108,8 @@ def main() -> None:
         rows += build_rows
         print("entering ...", flush=True)
         rows += entering.measure(work, store, project, args.runs)
+        print("the first shim after cd and idle ...", flush=True)
+        rows += held.measure(work, store, project, max(5, args.runs // 3))
         print("prompt hook ...", flush=True)
         rows += hook_rows(args.runs * 10)
         print("activation on cd ...", flush=True)

@@ -27,9 +27,48 @@ _devbox_watch() {
     _devbox_sm=$1 _devbox_td=$2 _devbox_tm=$3 _devbox_said=$4
 }
 
+# While the project is active the shell holds its box up (devbox/sandbox/holds.py): an fd on
+# the holds FIFO ($1), no process; and the box is started in the background through its launcher
+# ($2), only when that is current (never a build, nothing on the terminal). DEVBOX_HOLD=0: neither.
+_devbox_hold() {
+    _devbox_unhold
+    [[ ${DEVBOX_HOLD-} != 0 ]] || return 0
+    _devbox_hfifo=$1
+    _devbox_grab || return 0
+    [[ -x $2 ]] || return 0
+    (
+        eval "exec $_devbox_hfd>&-"
+        _DEVBOX_START_ONLY=1 "$2" true &
+    ) </dev/null >/dev/null 2>&1
+}
+
+# Open the holds FIFO (devbox's own, never the box's to write), if it is there yet, on a free
+# fd of one digit: the shell's commands inherit it, and a box supervisor one of them starts
+# (a POSIX sh, which names fds of one digit only) must be able to close it.
+_devbox_grab() {
+    [[ -z ${_devbox_hfd-} && -p $_devbox_hfifo && -O $_devbox_hfifo ]] || return 1
+    local n
+    for n in 9 8 7 6 5 4 3; do
+        if [[ ! -L /proc/$$/fd/$n ]]; then
+            eval "exec $n<>\"\$_devbox_hfifo\"" && _devbox_hfd=$n
+            return
+        fi
+    done
+    return 1
+}
+
+# Close the fd, unless something else took its number since.
+_devbox_unhold() {
+    if [[ -n ${_devbox_hfd-} && /proc/$$/fd/$_devbox_hfd -ef ${_devbox_hfifo-} ]]; then
+        eval "exec $_devbox_hfd>&-"
+    fi
+    _devbox_hfd='' _devbox_hfifo=''
+}
+
 # Put the environment and the prompt back exactly as they were before activation.
 _devbox_deactivate() {
     [[ -n ${_devbox_undo-}${_devbox_active-} ]] || return 1
+    _devbox_unhold
     if [[ -n ${_devbox_mark-} ]]; then
         PS1=${PS1#"$_devbox_mark"}
     fi
@@ -122,6 +161,9 @@ _devbox_hook() {
     if [[ -n ${_devbox_sm-} ]] &&
         { _devbox_stale "$_devbox_spec" "$_devbox_sm" || _devbox_stale "$_devbox_td" "$_devbox_tm"; }; then
         _devbox_reload again
+    fi
+    if [[ -n ${_devbox_hfifo-} && -z ${_devbox_hfd-} && -p $_devbox_hfifo ]]; then
+        _devbox_grab # the box was made since the project was activated: hold it now
     fi
     return $_devbox_rc
 }

@@ -51,11 +51,54 @@ function _devbox_watch
     set -g _devbox_said $argv[4]
 end
 
+# While the project is active the shell holds its box up (devbox/sandbox/holds.py). fish keeps
+# no fd of its own open, so one holder process per activation holds the holds FIFO ($argv[1]):
+# it starts the box in the background through its launcher ($argv[2]) when that is current,
+# then becomes `tail --pid=FISH`, which ends with this shell however it ends; deactivation and
+# fish_exit end it sooner. DEVBOX_HOLD=0: none of this.
+function _devbox_hold
+    _devbox_unhold
+    test "$DEVBOX_HOLD" != 0; or return 0
+    set -g _devbox_hfifo $argv[1]
+    _devbox_grab $argv[2]
+end
+
+# Start the holder, if the holds FIFO (devbox's own, never the box's to write) is there yet.
+function _devbox_grab --argument-names launcher
+    set -q _devbox_holder[1]; and return 1
+    test -p "$_devbox_hfifo" -a -O "$_devbox_hfifo"; or return 1
+    command sh -c 'exec 3<>"$1" || exit 1
+        [ ! -x "$2" ] || _DEVBOX_START_ONLY=1 "$2" true 3>&- &
+        exec tail --pid="$3" -f /dev/null' devbox-hold $_devbox_hfifo "$launcher" $fish_pid \
+        </dev/null >/dev/null 2>&1 &
+    set -g _devbox_holder $last_pid
+    disown $last_pid 2>/dev/null
+end
+
+function _devbox_unhold
+    if set -q _devbox_holder[1]
+        # still our holder (not a process that took its pid since)?
+        set -l words
+        test -r /proc/$_devbox_holder/cmdline
+        and set words (string split0 </proc/$_devbox_holder/cmdline)
+        if contains -- --pid=$fish_pid $words; or contains -- devbox-hold $words
+            command kill $_devbox_holder 2>/dev/null
+        end
+    end
+    set -e _devbox_holder
+    set -e _devbox_hfifo
+end
+
+function _devbox_on_exit --on-event fish_exit
+    _devbox_unhold
+end
+
 # Put the environment and the prompt back exactly as they were before activation.
 function _devbox_deactivate
     if not set -q _devbox_active[1]; and not set -q _devbox_vars[1]
         return 1
     end
+    _devbox_unhold
     if set -q _devbox_mark
         functions -e fish_prompt
         if functions -q _devbox_old_prompt
@@ -165,6 +208,9 @@ function _devbox_hook
             or test "$(path mtime -- $_devbox_td)" != "$_devbox_tm"
             _devbox_reload again
         end
+    end
+    if set -q _devbox_hfifo[1]; and not set -q _devbox_holder[1]; and test -p "$_devbox_hfifo"
+        _devbox_grab '' # the box was made since the project was activated: hold it now
     end
     return $last
 end

@@ -175,7 +175,23 @@ def _activation(shell: str, spec_path: Path) -> tuple[str, str]:
         said = mention(spec)
         if said:
             print(terminal(said), file=sys.stderr)
-    return activation_code(shell, spec.name, activation_vars(spec, os.environ, shims)), ""
+    code = activation_code(shell, spec.name, activation_vars(spec, os.environ, shims))
+    return code + hold_code(shell, spec), ""
+
+
+def hold_code(shell: str, spec: Spec) -> str:
+    """`_devbox_hold HOLDS-FIFO LAUNCHER`: the shell holds the box up while the project is
+    active, and starts it in the background (sandbox/holds.py). Stable paths only, so the line
+    stays right when replayed later; the shell checks both when it runs it."""
+    from devbox.sandbox import sessions
+    from devbox.store.paths import ProjectPaths, Store
+
+    st = Store.default()
+    paths = ProjectPaths(st.project_dir(spec.project))
+    if paths.root.is_dir():  # a box entered before (else the first shim makes it, and the FIFO)
+        sessions.make_fifo(paths, paths.holds)
+    launcher = paths.launcher
+    return f"_devbox_hold {quote(shell, str(paths.holds))} {quote(shell, str(launcher))}\n"
 
 
 def desktop_entries(spec: Spec, shims: Path) -> None:

@@ -10,9 +10,10 @@ from devbox.errors import DevboxError, printable
 from devbox.plan import lockcheck, lockfile
 from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
+from devbox.sandbox import holds
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
-from devbox.sandbox.sessions import inside, supervisor_pid
+from devbox.sandbox.sessions import supervisor_pid
 from devbox.spec.model import SPEC_NAME, Spec
 from devbox.store import fs, projects
 from devbox.store import layers as store
@@ -79,11 +80,9 @@ def trust_state(spec: Spec) -> str:
 
 
 def running_state(p: ProjectPaths) -> str:
-    if supervisor_pid(p) is None:
-        return "no"
-    if inside(p):
-        return "yes"
-    return "yes, idle (it stops after a while without sessions, or on `devbox reset`)"
+    """No, or yes and why: the shells that hold it, the sessions inside, or how long it lingers."""
+    pid = supervisor_pid(p)
+    return "no" if pid is None else holds.why_up(p, pid).describe()
 
 
 def services_state(spec: Spec, p: ProjectPaths) -> str:

@@ -11,6 +11,7 @@ from devbox.errors import DevboxError
 from devbox.plan import lockfile
 from devbox.plan.recipe import LayerRecipe
 from devbox.plan.resolve import partial_stack
+from devbox.sandbox import holds
 from devbox.sandbox.box import Box
 from devbox.sandbox.host import current_tier
 from devbox.sandbox.sessions import inside, supervisor_pid
@@ -41,7 +42,8 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
     paths = Box(spec, st, tuple(m.digest for m in metas), tier).paths
     registered = projects.read_project(st, spec.project)
     stack = [d or "" for _, d in found]
-    running = supervisor_pid(paths) is not None
+    pid = supervisor_pid(paths)
+    running = pid is not None
     return {
         **out,
         "plan_error": None,
@@ -67,6 +69,7 @@ def status_json(spec: Spec, st: Store) -> dict[str, Any]:
         "lock": _lock(spec, st, found, metas, registered),
         "running": running,
         "idle": running and not inside(paths),
+        "up": None if pid is None else holds.why_up(paths, pid).as_json(),
         "services": _services(spec, paths),
     }
 

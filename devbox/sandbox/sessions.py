@@ -19,6 +19,7 @@ import os
 import signal
 import stat
 import time
+from pathlib import Path
 
 from devbox.sandbox.supervisor import SUPERVISOR_MARK
 from devbox.store import fs, private
@@ -72,7 +73,12 @@ def older_supervisor(paths: ProjectPaths) -> int | None:
 
 
 def ensure_fifo(paths: ProjectPaths) -> None:
-    fifo = paths.sessions
+    """The sessions FIFO, and beside it the holds FIFO (holds.py), made if missing."""
+    for fifo in (paths.sessions, paths.holds):
+        make_fifo(paths, fifo)
+
+
+def make_fifo(paths: ProjectPaths, fifo: Path) -> None:
     try:
         if stat.S_ISFIFO(os.lstat(fifo).st_mode):
             return

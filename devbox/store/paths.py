@@ -185,6 +185,17 @@ class ProjectPaths:
         return self.run / "sessions.fifo"
 
     @property
+    def holds(self) -> Path:
+        """The FIFO an activated shell holds open: the box does not linger out meanwhile, but
+        the shell is not a session (sandbox/sessions.py). Named in the activation code."""
+        return self.run / "holds.fifo"
+
+    @property
+    def idle(self) -> Path:
+        """Its mtime: when the running box began to linger (the supervisor touches it)."""
+        return self.run / "idle"
+
+    @property
     def start_lock(self) -> Path:
         return self.run / "start.lock"
 

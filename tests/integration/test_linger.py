@@ -91,7 +91,8 @@ def test_reset_refuses_while_a_session_is_inside(devbox: Devbox, lingering: Path
         assert sessions.inside(p)
         r = devbox("reset", cwd=lingering, env=LONG)
         assert r.returncode == 1 and "in use" in r.stderr, r
-        assert "running:  yes\n" in devbox("status", cwd=lingering, env=LONG).stdout
+        status = devbox("status", cwd=lingering, env=LONG).stdout
+        assert "running:  yes: 1 session\n" in status, status
     finally:
         holder.terminate()
         holder.wait()

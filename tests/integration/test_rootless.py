@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pexpect
@@ -190,6 +190,55 @@ def test_the_launcher_enters_without_handing_over(
     if [os.stat(f).st_mtime_ns for f in ("/etc/subuid", "/etc/subgid")] != subids:
         pytest.skip("another process changed /etc/subuid meanwhile (the launcher watches it)")
     assert launcher.read_text() == before, "the launcher handed over to Python"
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_an_activated_bash_holds_the_box_up_and_releases_it(
+    users: dict[int, User], built: dict[int, Path], tier: int
+) -> None:
+    """The user's bash with the hook: cd brings the box up, idle it stays up (held), `devbox
+    status` names the shell, and leaving the project lets it go after the linger."""
+    from devbox.sandbox import sessions
+    from devbox.store.paths import ProjectPaths
+
+    user, p = users[tier], built[tier]
+    linger = {"DEVBOX_LINGER": "1"}
+    assert user.devbox("allow", cwd=p).returncode == 0
+    assert user.devbox("run", "--", "true", cwd=p, env=linger).returncode == 0  # its launcher
+    paths = ProjectPaths(user.home / ".local/share/devbox/projects" / project_id(p))
+
+    def supervisor() -> int | None:
+        return sessions.supervisor_pid(paths)
+
+    def until(cond: Callable[[], bool], timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return cond()
+
+    assert until(lambda: supervisor() is None)
+    drop = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
+    bash = subprocess.Popen(
+        [*drop, "bash", "--norc", "--noprofile"], stdin=subprocess.PIPE, text=True, cwd="/",
+        env=user.env(linger), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert bash.stdin is not None
+    hook = shlex.join(user.argv("hook", "bash")[len(drop) :])
+    try:
+        bash.stdin.write(f'eval "$({hook})"\ncd {shlex.quote(str(p))}; _devbox_hook\n')
+        bash.stdin.flush()
+        assert until(lambda: supervisor() is not None, 30), "cd brings the box up"
+        pid = supervisor()
+        time.sleep(3)
+        assert supervisor() == pid, "held past its linger"
+        r = user.devbox("status", cwd=p)
+        assert f"held by 1 shell (pid {bash.pid})" in r.stdout, r.stdout + r.stderr
+        bash.stdin.write("cd /; _devbox_hook\n")
+        bash.stdin.flush()
+        assert until(lambda: supervisor() is None, 10), "released on leaving the project"
+    finally:
+        bash.stdin.close()
+        bash.wait(timeout=30)
 
 
 @pytest.mark.parametrize("tier", [2, 3])

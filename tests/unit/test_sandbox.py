@@ -516,7 +516,7 @@ def test_supervisor_script_uses_its_arguments_in_argv_order() -> None:
     assert (
         lines.index("  if flock -x -n 7; then")
         < lines.index('    rm -f "$pidfile"')
-        < lines.index("    if nobody; then break; fi")
+        < lines.index("    if nobody && ! held; then break; fi")
     )
 
 

@@ -108,6 +108,53 @@ def test_stop_ends_an_idle_box_at_once_and_leaves_a_busy_one(box: Box) -> None:
     assert box.unmounted()
 
 
+def shell_hold(box: Box) -> int:
+    """What an activated bash or zsh does: an fd on the holds FIFO, and nothing else."""
+    return os.open(box.paths.holds, os.O_RDWR)
+
+
+def test_a_shell_hold_keeps_it_up_and_its_release_starts_the_linger(box: Box) -> None:
+    fd = shell_hold(box)
+    proc = box.start(linger=1)
+    time.sleep(2.5)
+    assert proc.poll() is None and not box.unmounted(), "held past its linger"
+    assert not sessions.inside(box.paths), "a shell that holds it is not a session"
+    os.close(fd)
+    proc.wait(timeout=10)
+    assert box.unmounted()
+
+
+def test_stop_does_not_wait_for_shells_that_hold_it(box: Box) -> None:
+    fd = shell_hold(box)
+    proc = box.start(linger=600)
+    try:
+        started = time.monotonic()
+        assert sessions.stop(box.paths) is True
+        assert time.monotonic() - started < 5
+        proc.wait(timeout=5)
+        assert box.unmounted()
+    finally:
+        os.close(fd)
+
+
+def test_a_hold_it_inherits_from_whoever_started_it_does_not_hold_it(box: Box) -> None:
+    """A shim run from a holding shell may start the box: the shell's fd (one digit, as the
+    hook opens it; 5 is one the supervisor does not open itself) is not its own."""
+    p = box.paths
+    argv = supervisor_argv(
+        "unshare", None, str(box.merged.parent), "o", str(box.merged),
+        str(p.supervisor_pid), str(p.sessions), str(p.start_lock), "0",
+    )  # fmt: skip
+    held = ["/bin/sh", "-c", 'exec 5<>"$0" && exec "$@"', str(p.holds)]
+    proc = subprocess.Popen(
+        held + argv[argv.index("/bin/sh") :], env=box.env, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    box.procs.append(proc)
+    proc.wait(timeout=10)
+    assert box.unmounted()
+
+
 def test_it_does_not_go_while_someone_holds_the_start_lock(box: Box) -> None:
     from devbox.store import fs
 

@@ -3,9 +3,10 @@
 # Written by devbox (launcher.py, from launcher.sh.in) each time it enters the box; do not edit.
 # Usage: launcher CMD [ARG...]  (the current directory is kept; stdio and exit
 # status pass through). Anything stale or unusual hands over to `devbox run`.
+# _DEVBOX_START_ONLY=1: only start the box (the shell hook, on cd), never hand over
 # n: "" when the first word may name a [scripts] entry (`devbox run NAME`), else "--"
 n=--; [ "${DEVBOX_RUN_SCRIPT-}" != 1 ] || n=
-handover() { exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run ${n:+"$n"} "$@"; }
+handover() { [ -z "${_DEVBOX_START_ONLY-}" ] || exit 0; exec 7>&- 8>&-; DEVBOX_HOME='/nonexistent/golden store' DEVBOX_LAUNCHER_SPEC='/nonexistent/golden/my '"'"'project'"'"' $x/devbox.toml' exec '/opt/py thon/bin/python3' -m devbox run ${n:+"$n"} "$@"; }
 full() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } && return 0; done; return 1; }
 S='/nonexistent/golden store/projects/dbd52ecc1adb8a5f/launcher.d/18f-42'
 P='/nonexistent/golden store/projects/dbd52ecc1adb8a5f'
@@ -78,6 +79,15 @@ exec 6<>"$fifo"
 exec 9<"$fifo"
 exec 6>&-
 run=${fifo%/*}
+# Shells that hold the box up (holds.py: the holds FIFO beside the sessions one) are not
+# sessions: they only keep it from lingering out. A shell'"'"'s fd (one digit, so sh can close
+# it), inherited by a command of that shell that started this, must not hold it up forever.
+holds=$run/holds.fifo
+for f in /proc/self/fd/?; do
+  # dash, bash and busybox sh have -ef
+  # shellcheck disable=SC3013
+  [ ! "$f" -ef "$holds" ] || eval "exec ${f##*/}>&-"
+done
 printf '"'"'%s\n'"'"' "$2" > "$run/fstab"
 # A box path made of real directories only, made where missing: a symlink the box planted is
 # never followed out of it to make or mount anything on the host (the box is not running now).
@@ -157,16 +167,25 @@ ready
 exec 3>&-
 nap() { sleep "$1" & wait $! || :; kill $! 2>/dev/null || :; }
 nobody() {
-  r=$(dd if="$fifo" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
+  r=$(dd if="${1-$fifo}" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
   case $r in "0+0 records in"*) return 0 ;; esac
   return 1
 }
+held() { [ -p "$holds" ] && ! nobody "$holds"; }
 tick=5
 [ "$linger" -ge "$tick" ] || tick=$linger
+poll=$tick
+[ "$poll" -gt 0 ] || poll=1
 idle=0
 while :; do
   while IFS= read -r _ <&9; do idle=0; done
   [ -z "$stop" ] || break
+  if held; then  # polled: a shell holds it, with no process of its own
+    idle=0
+    nap "$poll"
+    continue
+  fi
+  [ "$idle" -gt 0 ] || : > "$run/idle"  # its mtime: when the box began to linger
   if [ "$idle" -lt "$linger" ]; then
     nap "$tick"
     idle=$((idle + tick))
@@ -175,7 +194,7 @@ while :; do
   exec 7>>"$startlock"
   if flock -x -n 7; then
     rm -f "$pidfile"
-    if nobody; then break; fi
+    if nobody && ! held; then break; fi
     ready
     idle=0
   else
@@ -196,6 +215,7 @@ devbox-run /nonexistent/golden\040store/projects/dbd52ecc1adb8a5f/merged/run tmp
   fi
   exec 7>&-
 fi
+[ -z "${_DEVBOX_START_ONLY-}" ] || exit 0
 [ -n "${TERM-}" ] || TERM=dumb
 # a terminal on stdin: the command gets its signals, as on the host (devbox/sandbox/enter.py),
 # and one that died of Ctrl-C is seen so by the caller (a shell running a script stops there)

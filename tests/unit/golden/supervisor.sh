@@ -10,6 +10,15 @@ exec 6<>"$fifo"
 exec 9<"$fifo"
 exec 6>&-
 run=${fifo%/*}
+# Shells that hold the box up (holds.py: the holds FIFO beside the sessions one) are not
+# sessions: they only keep it from lingering out. A shell's fd (one digit, so sh can close
+# it), inherited by a command of that shell that started this, must not hold it up forever.
+holds=$run/holds.fifo
+for f in /proc/self/fd/?; do
+  # dash, bash and busybox sh have -ef
+  # shellcheck disable=SC3013
+  [ ! "$f" -ef "$holds" ] || eval "exec ${f##*/}>&-"
+done
 printf '%s\n' "$2" > "$run/fstab"
 # A box path made of real directories only, made where missing: a symlink the box planted is
 # never followed out of it to make or mount anything on the host (the box is not running now).
@@ -89,16 +98,25 @@ ready
 exec 3>&-
 nap() { sleep "$1" & wait $! || :; kill $! 2>/dev/null || :; }
 nobody() {
-  r=$(dd if="$fifo" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
+  r=$(dd if="${1-$fifo}" iflag=nonblock bs=65536 count=1 2>&1 >/dev/null) || return 1
   case $r in "0+0 records in"*) return 0 ;; esac
   return 1
 }
+held() { [ -p "$holds" ] && ! nobody "$holds"; }
 tick=5
 [ "$linger" -ge "$tick" ] || tick=$linger
+poll=$tick
+[ "$poll" -gt 0 ] || poll=1
 idle=0
 while :; do
   while IFS= read -r _ <&9; do idle=0; done
   [ -z "$stop" ] || break
+  if held; then  # polled: a shell holds it, with no process of its own
+    idle=0
+    nap "$poll"
+    continue
+  fi
+  [ "$idle" -gt 0 ] || : > "$run/idle"  # its mtime: when the box began to linger
   if [ "$idle" -lt "$linger" ]; then
     nap "$tick"
     idle=$((idle + tick))
@@ -107,7 +125,7 @@ while :; do
   exec 7>>"$startlock"
   if flock -x -n 7; then
     rm -f "$pidfile"
-    if nobody; then break; fi
+    if nobody && ! held; then break; fi
     ready
     idle=0
   else
