@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from devbox.activation.hook import quote
+from devbox.activation.hook import quote, runner_code
 from devbox.sandbox import sessions
 from devbox.store.paths import ProjectPaths, project_id
 from tests.helpers import Devbox, MakeProject
@@ -54,6 +54,9 @@ def down(devbox: Devbox, project: Path) -> Callable[[], bool]:
 
 def up(devbox: Devbox, project: Path) -> Callable[[], bool]:
     return lambda: sessions.supervisor_pid(paths(devbox, project)) is not None
+
+
+CALLED = "CALLED-DEVBOX"
 
 
 def user_env(home: Path) -> dict[str, str]:
@@ -147,8 +150,14 @@ def test_an_activated_shell_holds_its_box_until_it_leaves(
     assert sessions.supervisor_pid(p) == pid, "the shim found it up"
     sh.cd("/")  # leaving the project releases it
     assert wait_for(down(devbox, project), 8), "gone after the linger"
-    sh.cd(project)
-    assert wait_for(up(devbox, project))
+    runner = runner_code(shell)  # from now on, a start of devbox by the hook says so
+    if shell == "fish":
+        sh.run(f"function _devbox_run; echo {CALLED} >&2; {runner} $argv; end")
+    else:
+        sh.run(f'_devbox_run() {{ echo {CALLED} >&2; {runner} "$@"; }}')
+    said = sh.run(f"cd {quote(shell, str(project))}")
+    assert CALLED not in said, f"activated from what devbox kept: {said}"
+    assert wait_for(up(devbox, project)), "the kept activation holds and starts the box too"
     sh.run("devbox deactivate")
     assert wait_for(down(devbox, project), 8), "deactivation releases it"
     sh.cd("/")
