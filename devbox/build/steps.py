@@ -20,6 +20,9 @@ APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
 
 
+APT_HELPER = "/usr/lib/apt/apt-helper"  # apt's own fetcher (checks a file's hash)
+
+
 # A build step: mount the layer being built over the layers below it, run the step in bwrap.
 # The mount points bwrap made are removed after it, each from its real parent directory (the
 # step may have made a component a symlink to a host path: rmdir never goes through one).
@@ -167,10 +170,13 @@ def mmdebstrap_argv(
     *,
     single_uid: bool = False,
     lists: str | None = None,
+    fetched: str | None = None,
 ) -> list[str]:
     """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
     apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
-    mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map."""
+    mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map.
+    `fetched`: a file that, once a fetch ahead is done, names the .debs it put in the cache;
+    after the essential packages, those are copied in for the rest of the bootstrap."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
     argv = [
@@ -185,6 +191,11 @@ def mmdebstrap_argv(
             '--setup-hook=mkdir -p "$1/dev"',
             f"--extract-hook={_BIND_DEVS}",
         ]
+    if fetched:
+        argv.append(
+            f"--essential-hook=if [ -f {q(fetched)} ]; then while IFS= read -r f; do "
+            f'cp -p -- {q(cache)}/"$f" "$1"/var/cache/apt/archives/ || :; done < {q(fetched)}; fi'
+        )
     argv += [
         f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
         *([f"--customize-hook=sync-out /var/lib/apt/lists {q(lists)}"] if lists else []),
@@ -193,3 +204,31 @@ def mmdebstrap_argv(
     if single_uid:
         argv.append(f"--customize-hook={_UNBIND_DEVS}")
     return [*argv, suite, target, mirror]
+
+
+def apt_narrow(suite: str, arch: str) -> str:
+    """The condition mmdebstrap narrows its package sets with (the suite, the native arch)."""
+    return f"?or(?archive(^{suite}$),?codename(^{suite}$)),?architecture({arch})"
+
+
+def fetch_apt_conf(root: str, arch: str, trusted: str, parts: str) -> str:
+    """apt's whole configuration for fetching ahead (APT_CONFIG): everything under `root`, none
+    of the host's apt.conf.d or sources (as mmdebstrap's own apt), the host's keyrings to check
+    the release with (`trusted`, `parts`, as mmdebstrap takes them), downloads as the
+    namespace's root (the dirs are the store's, 0700)."""
+    if any('"' in x or "\n" in x for x in (root, trusted, parts)):
+        raise ValueError("a store path apt's configuration cannot quote")
+    d = root.rstrip("/")
+    items = {
+        "Apt::Architecture": arch, "Apt::Architectures": arch, "Dir": f"{d}/",
+        "Dir::Etc::SourceList": f"{d}/sources.list", "Dir::Etc::SourceParts": f"{d}/parts/",
+        "Dir::Etc::Parts": f"{d}/parts/", "Dir::Etc::Preferences": f"{d}/preferences",
+        "Dir::Etc::PreferencesParts": f"{d}/prefs/", "Dir::Etc::Trusted": trusted,
+        "Dir::Etc::TrustedParts": parts, "Dir::State": f"{d}/state/",
+        "Dir::State::Status": f"{d}/state/status", "Dir::State::Lists": f"{d}/lists/",
+        "Dir::Cache": f"{d}/cache/", "Dir::Cache::Archives": f"{d}/cache/",
+        "Dir::Log": f"{d}/state/", "Apt::Install-Recommends": "false",
+        "Acquire::Languages": "none", "pkgCacheGen::ForceEssential": ",",
+        "APT::Sandbox::User": "root",
+    }  # fmt: skip
+    return "".join(f'{k} "{v}";\n' for k, v in items.items())
