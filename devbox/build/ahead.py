@@ -1,17 +1,14 @@
-"""Fetching ahead: while mmdebstrap bootstraps a Debian base, the `.deb`s that the base's second
-half (the `required` packages, installed after the essential ones) and the apt layers above it
-will install are downloaded in parallel into the suite's shared cache.
+"""Fetching ahead: while mmdebstrap bootstraps a Debian base, the `.deb`s of the base's second
+half (the `required` packages, installed after the essential ones) and of the apt layers above
+it are downloaded in parallel into the suite's shared cache (docs/design/layers.md).
 
-apt downloads from one mirror over one connection, a file after another; the archive answers
-each in ~50 ms here, so a hundred small files cost seconds that several connections cut to one.
-Everything goes through apt itself: `apt-get update` (which checks the release's signature)
-into private lists, `apt-get install --print-uris` with an empty dpkg status to resolve (each
-file's SHA-256 from those lists), and `apt-helper download-file` (apt's fetcher, which checks
-that hash) in a few processes at once. devbox checks the hash again
-before it renames a file into the cache, and apt checks it once more before it installs one. A
-fetch that fails or is stopped changes nothing but the files it finished: the build then
-downloads what it lacks as before. The layers are the same: apt decides what it installs from
-its own lists; a cached file is only the `.deb` it would have downloaded.
+apt fetches from a mirror over one connection, a file after another (~50 ms each here); a few
+connections at once cut a hundred files to about a second. It all goes through apt: the lists
+of mmdebstrap's own `apt-get update` (checked by apt), `apt-get install --print-uris` with an
+empty dpkg status to resolve (each file's SHA-256 from those lists), `apt-helper download-file`
+(apt's fetcher, which checks the hash) in a few processes; devbox checks size and hash again
+before it renames a file into the cache. A fetch that fails or is stopped changes nothing but
+the files it finished; the build downloads what it lacks as before.
 """
 
 from __future__ import annotations
@@ -20,13 +17,18 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
+import stat
 import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from devbox import nofollow
 from devbox.build import steps
+from devbox.build.builders.context import build_env
+from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe, Pins, from_archive
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import host
@@ -57,19 +59,20 @@ class Fetch:
 
     def __init__(
         self, *, root: Path, archives: Path, suite: str, mirror: str, packages: Sequence[str],
-        tier: host.Tier, log: Path,
+        tier: host.Tier, log: Path, lists_from: Path,
     ) -> None:  # fmt: skip
-        self.root, self.archives, self.log = root, archives, log
+        self.root, self.archives, self.log, self.lists_from = root, archives, log, lists_from
         self.suite, self.mirror, self.packages, self.tier = suite, mirror, tuple(packages), tier
         self.status = ""  # what it is doing, for the build display
         self.fetched: list[str] = []
         self.bytes = 0
         self.error = ""
         self._stop = threading.Event()
+        self._late = threading.Event()  # the bootstrap is over: wait for its lists no more
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="devbox-fetch", daemon=True)
-        self.started = 0.0
+        self.started = self.took = 0.0
 
     @property
     def list_file(self) -> Path:
@@ -83,6 +86,7 @@ class Fetch:
         return self._thread.is_alive()
 
     def finish(self) -> None:
+        self._late.set()
         self._thread.join()
 
     def stop(self) -> None:
@@ -99,19 +103,24 @@ class Fetch:
     def _main(self) -> None:
         try:
             self._fetch()
-        except Exception as e:  # a fetch ahead never fails the build
-            self.error = self.error or f"{type(e).__name__}: {e}"
+        except OSError as e:  # a fetch ahead never fails the build
+            self.error = str(e)
+        except Exception as e:
+            self.error = f"{type(e).__name__}: {e}"
         finally:
             self.status = ""
+            self.took = time.monotonic() - self.started
 
     def _fetch(self) -> None:
         arch = self._arch()
         self._setup(arch)
-        self.status = "updating package lists"
-        self._apt(["apt-get", "-q", "--error-on=any", "update"])
+        self.status = "waiting for the package lists"
+        self._take_lists(self.lists_from)
         self.status = "resolving"
         narrow = steps.apt_narrow(self.suite, arch)
-        essential = self._uris([f"?narrow({narrow},?essential)"])
+        essential = self._uris([f"?narrow({narrow},?essential)"], cached=True)
+        if not essential:
+            raise OSError("apt found no essential package in the lists")
         base = [f"?narrow({narrow},?essential)", f"?narrow({narrow},?priority(required))"]
         try:
             everything = self._uris([*base, *self.packages])
@@ -127,11 +136,35 @@ class Fetch:
         (self.root / "sources.list").write_text(f"deb {self.mirror} {self.suite} main\n")
         keys = subprocess.run(
             ["apt-config", "shell", "T", "Dir::Etc::trusted/f", "P", "Dir::Etc::trustedparts/d"],
-            capture_output=True, text=True, check=True, env=_env(),
+            capture_output=True, text=True, check=True, env=build_env(),
         ).stdout  # fmt: skip
         found = dict(re.findall(r"^([TP])='([^']*)'$", keys, re.M))
         conf = steps.fetch_apt_conf(str(self.root), arch, found.get("T", ""), found.get("P", ""))
         (self.root / "apt.conf").write_text(conf)
+
+    def _take_lists(self, rootfs: Path) -> None:
+        """Copy the lists mmdebstrap's `apt-get update` leaves in the chroot, once there (apt
+        moves a list there only when it checked it): one update, not two. The chroot is the
+        base's, so it is read without following a link, and only regular files are taken."""
+        while True:
+            over = self._stop.is_set() or self._late.is_set()  # then one last look
+            try:
+                fd = nofollow.open_dir(rootfs, "var/lib/apt/lists")
+            except (OSError, DevboxError):
+                fd = -1
+            if fd >= 0:
+                try:
+                    names = [n for n in os.listdir(fd) if n != "lock"]
+                    signed = any(n.endswith(("_InRelease", "_Release")) for n in names)
+                    if signed and any("_Packages" in n for n in names):
+                        for name in names:
+                            _copy_file(fd, name, self.root / "lists" / name)
+                        return
+                finally:
+                    os.close(fd)
+            if over:
+                raise OSError("the bootstrap went on without it")
+            time.sleep(0.05)
 
     def _arch(self) -> str:
         return subprocess.run(
@@ -150,7 +183,7 @@ class Fetch:
             host.tool("unshare"), self.tier.userns, pid=True, setpriv=host.tool("setpriv")
         )
         full = [host.tool("setpriv"), "--pdeathsig", "KILL", "--", *prefix, *argv]
-        env = {**_env(), "APT_CONFIG": str(self.root / "apt.conf")}
+        env = {**build_env(), "APT_CONFIG": str(self.root / "apt.conf")}
         with open(self.log, "ab") as logf:
             logf.write(f"\n$ (fetching ahead) {' '.join(argv)[:300]}\n".encode())
             logf.flush()
@@ -169,22 +202,21 @@ class Fetch:
                 host.end_session(proc.pid)
                 with self._lock:
                     self._procs.remove(proc)
-            if argv[0] == "apt-get" and "update" in argv:
-                logf.write(out)
         if proc.returncode != 0 or self._stop.is_set():
-            raise OSError(f"{argv[0]} {argv[-1][:40]} failed ({proc.returncode})")
+            what = argv[0].rsplit("/", 1)[-1]
+            raise OSError(f"{what} failed (exit status {proc.returncode}, see the log)")
         return out
 
-    def _uris(self, args: list[str]) -> dict[str, tuple[str, str, int, str]]:
+    def _uris(self, args: list[str], cached: bool = False) -> dict[str, tuple[str, str, int, str]]:
         """apt's resolution with an empty dpkg status: file name -> (uri, file name, size,
-        sha256) of each package it would download that the cache does not have."""
+        sha256) of each package it would download (`cached`: also those the cache has)."""
         out = self._apt(["apt-get", "-qq", "--print-uris", "-o", "Acquire::ForceHash=SHA256",
                          "install", "--", *args])  # fmt: skip
         got: dict[str, tuple[str, str, int, str]] = {}
         for line in out.decode(errors="replace").splitlines():
             m = _URIS.match(line)
             if m and _DEB.fullmatch(m.group(2)) and m.group(4).startswith("SHA256:"):
-                if not self._cached(m.group(2)):
+                if cached or not self._cached(m.group(2)):
                     got[m.group(2)] = (m.group(1), m.group(2), int(m.group(3)), m.group(4)[7:])
         return got
 
@@ -222,6 +254,23 @@ class Fetch:
                     self.bytes += size
 
 
+def _copy_file(dirfd: int, name: str, dst: Path) -> None:
+    """A regular file beneath `dirfd`, opened without following a link (anything else is
+    skipped), copied to `dst`."""
+    try:
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                      dir_fd=dirfd)  # fmt: skip
+    except OSError:  # a directory (partial/, auxfiles/), a link
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            return
+        with open(src, "rb", closefd=False) as f, open(dst, "wb") as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+    finally:
+        os.close(src)
+
+
 def _verified(path: Path, size: int, sha: str) -> bool:
     try:
         with open(path, "rb", buffering=0) as f:
@@ -235,12 +284,6 @@ def _verified(path: Path, size: int, sha: str) -> bool:
     return h.hexdigest() == sha
 
 
-def _env() -> dict[str, str]:
-    from devbox.build.builders.context import build_env
-
-    return build_env()
-
-
 @contextlib.contextmanager
 def running(fetch: Fetch | None) -> Iterator[Fetch | None]:
     """Run `fetch` (if any) beside the body; on the way out wait for it, or, when the body
@@ -251,7 +294,7 @@ def running(fetch: Fetch | None) -> Iterator[Fetch | None]:
     fetch.start()
     try:
         yield fetch
+        fetch.finish()
     except BaseException:
         fetch.stop()
         raise
-    fetch.finish()

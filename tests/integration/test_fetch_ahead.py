@@ -95,17 +95,44 @@ def test_a_build_stopped_while_it_fetches_ahead_leaves_nothing_behind(
     assert not (project / "devbox.lock").exists()
 
 
-def test_a_fetch_that_fails_changes_nothing_and_raises_nothing(tmp_path: Path) -> None:
-    archives = tmp_path / "archives"
+def test_a_fetch_that_never_gets_its_lists_changes_nothing_and_raises_nothing(
+    tmp_path: Path,
+) -> None:
+    """mmdebstrap failed before its lists were there, or went on without them: the fetch ends
+    with the bootstrap, and says why in the log."""
+    archives, rootfs = tmp_path / "archives", tmp_path / "rootfs"
+    archives.mkdir()
+    (rootfs / "var/lib/apt/lists").mkdir(parents=True)
+    (rootfs / "var/lib/apt/lists/x_Packages").symlink_to("/etc/passwd")  # never followed
+    fetch = ahead.Fetch(
+        root=tmp_path / "fetch", archives=archives, suite="bookworm",
+        mirror="http://deb.debian.org/debian", packages=("jq",), tier=host.current_tier(),
+        log=tmp_path / "log", lists_from=rootfs,
+    )  # fmt: skip
+    with ahead.running(fetch):
+        time.sleep(0.3)
+    assert fetch.error == "the bootstrap went on without it"
+    assert list(archives.iterdir()) == [] and not fetch.list_file.exists()
+    assert not (tmp_path / "fetch/lists/x_Packages").exists()
+    assert _procs_mentioning(str(tmp_path)) == []
+
+
+def test_a_fetch_whose_resolution_fails_changes_nothing(tmp_path: Path) -> None:
+    """Lists apt cannot use (here: for another mirror than the fetch's sources): apt resolves
+    nothing, the fetch says so, nothing is downloaded."""
+    archives, rootfs = tmp_path / "archives", tmp_path / "rootfs"
+    lists = rootfs / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    (lists / "elsewhere_dists_bookworm_InRelease").write_text("")
+    (lists / "elsewhere_dists_bookworm_main_binary-amd64_Packages").write_text("")
     archives.mkdir()
     fetch = ahead.Fetch(
         root=tmp_path / "fetch", archives=archives, suite="bookworm",
-        mirror="http://127.0.0.1:9/debian", packages=("jq",), tier=host.current_tier(),
-        log=tmp_path / "log",
+        mirror="http://deb.debian.org/debian", packages=("jq",), tier=host.current_tier(),
+        log=tmp_path / "log", lists_from=rootfs,
     )  # fmt: skip
     with ahead.running(fetch):
         pass
-    assert "update" in fetch.error
-    assert list(archives.iterdir()) == [] and not fetch.list_file.exists()
+    assert fetch.error == "apt found no essential package in the lists"
+    assert list(archives.iterdir()) == []
     assert _procs_mentioning(str(tmp_path)) == []
-    assert "127.0.0.1:9" in (tmp_path / "log").read_text()  # apt's own words, for the user

@@ -7,7 +7,6 @@ namespace), so the base is built under exactly the uid map the box is entered wi
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +72,16 @@ def _fetch(ctx: BuildContext, layer: LayerRecipe, archives: Path) -> ahead.Fetch
     return ahead.Fetch(
         root=ctx.build.tmp / "fetch", archives=archives, suite=layer.recipe["suite"],
         mirror=mirror, packages=ctx.ahead, tier=ctx.tier, log=ctx.log,
+        lists_from=ctx.build.rootfs,
     )  # fmt: skip
 
 
 def _told(ctx: BuildContext, fetch: ahead.Fetch) -> None:
-    secs = time.monotonic() - fetch.started
     with open(ctx.log, "a") as log:
-        log.write(f"devbox: fetched {len(fetch.fetched)} packages ahead "
-                  f"({fetch.bytes / 2**20:.1f} MiB) in {secs:.1f}s {fetch.error}\n")  # fmt: skip
+        mib = fetch.bytes / 2**20
+        log.write(f"devbox: fetched {len(fetch.fetched)} packages ahead ({mib:.1f} MiB) in "
+                  f"{fetch.took:.1f}s {fetch.error}\n")  # fmt: skip
     if fetch.error:
         ctx.display.info(
-            f"{ctx.label}: fetching packages ahead failed ({fetch.error}); apt fetched them itself"
+            f"{ctx.label}: fetching packages ahead: {fetch.error}; apt downloaded them itself"
         )
