@@ -46,8 +46,10 @@ class Display:
             return
         width = max(20, _columns() - 1)
         beside = printable(self.aside()) if self.aside is not None and msg else ""
-        line = printable(msg)[: max(10, width - len(beside) - 4)]
-        line = f"{line}  · {beside}"[:width] if beside else line
+        if beside:  # the step's line is cut first: what runs beside it stays in view
+            line = f"{printable(msg)[: max(10, width - len(beside) - 4)]}  · {beside}"[:width]
+        else:
+            line = printable(msg)[:width]
         self.out.write("\r\x1b[K" + line)
         self.out.flush()
         self._status = line
