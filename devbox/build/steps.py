@@ -20,6 +20,15 @@ APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
 
 
+# apt's binary caches of the lists go to the step's /tmp (a tmpfs, never in the layer): the
+# first apt command of a step parses the lists, the others (a check per pinned package, the
+# install, apt-mark) reuse what it made instead of parsing them again (~0.7 s each here)
+APT_CACHE_FILES = (
+    "-o Dir::Cache::pkgcache=/tmp/devbox-apt-pkgcache.bin"
+    " -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
+)
+
+
 APT_HELPER = "/usr/lib/apt/apt-helper"  # apt's own fetcher (checks a file's hash)
 
 
@@ -81,9 +90,7 @@ def apt_script(
     OUT/unavailable and the script fails (status 3) before installing anything.
     `cached_lists`: the suite's lists are already in the cache (the base's bootstrap leaves them
     there): use them, and update only when they do not have or fetch what is asked for."""
-    opts = (
-        "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
-    )
+    opts = f"{APT_CACHE_FILES} -o APT::Keep-Downloaded-Packages=true"
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
     update = f"apt-get {opts} -q update"

@@ -40,7 +40,9 @@ from devbox.store.paths import Store
 USERNS = UserNs(("--user", "--map-user=1000", "--map-users=100000,0,65536"))
 DPKG_QUERY = r"dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n'"
 APT_OPTS = (
-    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
+    "-o Dir::Cache::pkgcache=/tmp/devbox-apt-pkgcache.bin"
+    " -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
+    " -o APT::Keep-Downloaded-Packages=true"
 )
 
 
