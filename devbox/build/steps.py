@@ -167,6 +167,17 @@ _BIND_DEVS = (
 _UNBIND_DEVS = f'for f in {_DEVS}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done'
 
 
+def _copy_out(inside: str, outside: str) -> str:
+    """A hook copying a directory of the chroot to `outside`, as mmdebstrap's `sync-out` does
+    but through a plain pipe (sync-out relays tar through perl 4 KiB at a time: ~0.3 s for a
+    base's .debs or lists here, ~0.1 s this way). A symlink on the way, which no Debian base
+    has there, stops the build rather than being followed."""
+    return (
+        f'--customize-hook=d="$(cd -P "$1" && pwd)/{inside}" && cd -P "$d" && [ "$PWD" = "$d" ]'
+        f" && tar -c . | tar -C {shlex.quote(outside)} -x"
+    )
+
+
 def mmdebstrap_argv(
     mmdebstrap: str,
     suite: str,
@@ -204,8 +215,8 @@ def mmdebstrap_argv(
             f'cp -p -- {q(cache)}/"$f" "$1"/var/cache/apt/archives/ || :; done < {q(fetched)}; fi'
         )
     argv += [
-        f"--customize-hook=sync-out /var/cache/apt/archives {q(cache)}",
-        *([f"--customize-hook=sync-out /var/lib/apt/lists {q(lists)}"] if lists else []),
+        _copy_out("var/cache/apt/archives", cache),
+        *([_copy_out("var/lib/apt/lists", lists)] if lists else []),
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
     ]
     if single_uid:
