@@ -20,12 +20,13 @@ APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
 
 
-# apt's binary caches of the lists go to the step's /tmp (a tmpfs, never in the layer): the
-# first apt command of a step parses the lists, the others (a check per pinned package, the
-# install, apt-mark) reuse what it made instead of parsing them again (~0.7 s each here)
+# A step that runs apt more than once (a lock's pins: a check per pinned package, the install,
+# apt-mark) keeps apt's binary cache of the lists in its /tmp (a tmpfs, never in the layer): the
+# first command parses the lists, the others reuse it (~0.7 s each here). A step that runs apt
+# once keeps it in memory, as writing it out would cost more than it saves.
+NO_APT_CACHE_FILES = "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
 APT_CACHE_FILES = (
-    "-o Dir::Cache::pkgcache=/tmp/devbox-apt-pkgcache.bin"
-    " -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
+    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
 )
 
 
@@ -90,7 +91,8 @@ def apt_script(
     OUT/unavailable and the script fails (status 3) before installing anything.
     `cached_lists`: the suite's lists are already in the cache (the base's bootstrap leaves them
     there): use them, and update only when they do not have or fetch what is asked for."""
-    opts = f"{APT_CACHE_FILES} -o APT::Keep-Downloaded-Packages=true"
+    caches = APT_CACHE_FILES if pins else NO_APT_CACHE_FILES
+    opts = f"{caches} -o APT::Keep-Downloaded-Packages=true"
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
     update = f"apt-get {opts} -q update"
@@ -245,6 +247,7 @@ def fetch_apt_conf(root: str, arch: str, trusted: str, parts: str) -> str:
         "Dir::Etc::TrustedParts": parts, "Dir::State": f"{d}/state/",
         "Dir::State::Status": f"{d}/state/status", "Dir::State::Lists": f"{d}/lists/",
         "Dir::Cache": f"{d}/cache/", "Dir::Cache::Archives": f"{d}/cache/",
+        "Dir::Cache::pkgcache": "",  # the empty status: cheap to add to the lists' cache
         "Dir::Log": f"{d}/state/", "Apt::Install-Recommends": "false",
         "Acquire::Languages": "none", "pkgCacheGen::ForceEssential": ",",
         "APT::Sandbox::User": "root",

@@ -44,9 +44,7 @@ COPY_OUT = (  # mmdebstrap's sync-out, through a plain pipe, refusing a symlink 
     " && tar -c . | tar -C {} -x"
 )
 APT_OPTS = (
-    "-o Dir::Cache::pkgcache=/tmp/devbox-apt-pkgcache.bin"
-    " -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
-    " -o APT::Keep-Downloaded-Packages=true"
+    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
 )
 
 
