@@ -63,20 +63,16 @@ class Fetch:
     ) -> None:  # fmt: skip
         self.root, self.archives, self.log, self.lists_from = root, archives, log, lists_from
         self.suite, self.mirror, self.packages, self.tier = suite, mirror, tuple(packages), tier
-        self.status = ""  # what it is doing, for the build display
+        self.status, self.error = "", ""  # what it is doing (the build display), what failed
         self.fetched: list[str] = []
         self.bytes = 0
-        self.error = ""
         self._stop = threading.Event()
         self._late = threading.Event()  # the bootstrap is over: wait for its lists no more
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="devbox-fetch", daemon=True)
         self.started = self.took = 0.0
-
-    @property
-    def list_file(self) -> Path:
-        return self.root / FETCHED
+        self.list_file = root / FETCHED  # for mmdebstrap's essential hook, once done
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -127,6 +123,8 @@ class Fetch:
         except OSError:  # a package (or pin) apt cannot find: the layer above will say so
             everything = self._uris(base)
         todo = [t for n, t in sorted(everything.items()) if n not in essential]
+        self.status = "waiting for mmdebstrap's downloads to end"
+        self._wait_for(self.root / f"{FETCHED}.go")  # the network is free again
         self._download(todo)
 
     def _setup(self, arch: str) -> None:
@@ -163,6 +161,12 @@ class Fetch:
                 finally:
                     os.close(fd)
             if over:
+                raise OSError("the bootstrap went on without it")
+            time.sleep(0.05)
+
+    def _wait_for(self, path: Path) -> None:
+        while not os.path.lexists(path):
+            if self._stop.is_set() or self._late.is_set():
                 raise OSError("the bootstrap went on without it")
             time.sleep(0.05)
 
@@ -233,10 +237,7 @@ class Fetch:
             w.start()
         for w in workers:
             w.join()
-        fetched = [f for _, f, _, _ in todo if f in self.fetched]
-        text = "".join(f"{f}\n" for f in fetched)
-        tmp = self.root / f"{FETCHED}.tmp"
-        tmp.write_text(text)
+        (tmp := self.root / f"{FETCHED}.tmp").write_text("".join(f"{f}\n" for f in self.fetched))
         os.rename(tmp, self.list_file)
 
     def _helper(self, items: list[tuple[str, str, int, str]]) -> None:
@@ -255,8 +256,7 @@ class Fetch:
 
 
 def _copy_file(dirfd: int, name: str, dst: Path) -> None:
-    """A regular file beneath `dirfd`, opened without following a link (anything else is
-    skipped), copied to `dst`."""
+    """A regular file beneath `dirfd`, opened without following a link, copied to `dst`."""
     try:
         src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                       dir_fd=dirfd)  # fmt: skip

@@ -196,7 +196,9 @@ def mmdebstrap_argv(
     apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
     mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map.
     `fetched`: a file that, once a fetch ahead is done, names the .debs it put in the cache;
-    after the essential packages, those are copied in for the rest of the bootstrap."""
+    after the essential packages, those are copied in for the rest of the bootstrap. Its
+    `.go` file is made once the essential packages are downloaded and extracted: the fetch
+    downloads then, not beside mmdebstrap's own downloads."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
     argv = [
@@ -212,6 +214,7 @@ def mmdebstrap_argv(
             f"--extract-hook={_BIND_DEVS}",
         ]
     if fetched:
+        argv.append(f"--extract-hook=touch {q(fetched + '.go')}")
         argv.append(
             f"--essential-hook=if [ -f {q(fetched)} ]; then while IFS= read -r f; do "
             f'cp -p -- {q(cache)}/"$f" "$1"/var/cache/apt/archives/ || :; done < {q(fetched)}; fi'

@@ -80,11 +80,12 @@ def test_the_package_sets_are_narrowed_as_mmdebstrap_narrows_them() -> None:
 def test_mmdebstrap_copies_what_was_fetched_in_after_the_essential_packages() -> None:
     args = ("mmdebstrap", "bookworm", "/t", "http://m", "/my cache", "/o")
     argv = steps.mmdebstrap_argv(*args, fetched="/s/.tmp-d/fetch/fetched")
-    hooks = [a for a in argv if a.startswith("--essential-hook=")]
+    hooks = [a for a in argv if a.startswith(("--essential-hook=", "--extract-hook="))]
     assert hooks == [
+        "--extract-hook=touch /s/.tmp-d/fetch/fetched.go",  # its downloads start after these
         "--essential-hook=if [ -f /s/.tmp-d/fetch/fetched ]; then while IFS= read -r f; do "
         'cp -p -- \'/my cache\'/"$f" "$1"/var/cache/apt/archives/ || :; done '
-        "< /s/.tmp-d/fetch/fetched; fi"
+        "< /s/.tmp-d/fetch/fetched; fi",
     ]
     assert [a for a in argv if a not in hooks] == steps.mmdebstrap_argv(*args)
 
