@@ -1,13 +1,19 @@
 """Build figures: a cold build against `mmdebstrap --include` of the same packages, an
-incremental build after adding one package, and the store growth of a second project."""
+incremental build after adding one package, and the store growth of a second project.
+
+    sudo .venv/bin/python -m bench.builds [--runs 3]
+
+prints these rows alone (as bench.run writes them, with the cold build's acceptance ratio)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.timing import Row, Skip, du_bytes, run, timed
@@ -44,11 +50,13 @@ def remove(path: Path) -> None:
 
 def measure(work: Path, runs: int) -> tuple[list[Row], Path, Path]:
     """The build rows; returns them with the store and project of the last cold build (with
-    ADDED in it), for the entering benchmarks."""
+    ADDED in it), for the entering benchmarks. The cold build and mmdebstrap alternate, round
+    after round, so that a slower spell of the machine or the network weighs on both alike."""
     if not shutil.which("mmdebstrap"):
         raise Skip("mmdebstrap is not installed")
     cold_times: list[float] = []
     incr_times: list[float] = []
+    mm_times: list[float] = []
     store = proj = work
     for i in range(runs):
         if i:
@@ -59,8 +67,6 @@ def measure(work: Path, runs: int) -> tuple[list[Row], Path, Path]:
         cold_times.append(timed(devbox("build"), cwd=proj, env=env))
         (proj / "devbox.toml").write_text(spec("bench", [*PACKAGES, ADDED]))
         incr_times.append(timed(devbox("build"), cwd=proj, env=env))
-    mm_times = []
-    for i in range(runs):
         target = work / f"mmdebstrap-{i}"
         argv = [
             "mmdebstrap", "--variant=minbase", "--mode=root", f"--include={','.join(PACKAGES)}",
@@ -71,15 +77,19 @@ def measure(work: Path, runs: int) -> tuple[list[Row], Path, Path]:
     pkgs = " ".join(PACKAGES)
     rows = [
         Row("build", f"cold build: bookworm + {pkgs}", "devbox build (fresh store)",
-            _med(cold_times), runs),
+            _med(cold_times), runs, _all(cold_times)),
         Row("build", f"mmdebstrap of the same: bookworm minbase + {pkgs}",
             f"mmdebstrap --variant=minbase --include={','.join(PACKAGES)} bookworm DIR",
-            _med(mm_times), runs),
+            _med(mm_times), runs, _all(mm_times)),
         Row("build", f"incremental build: add {ADDED}", "devbox build (after the cold build)",
             _med(incr_times), runs),
     ]  # fmt: skip
     rows.append(growth(work, store))
     return rows, store, proj
+
+
+def _all(xs: list[float]) -> str:
+    return "runs: " + ", ".join(f"{x:.1f} s" for x in xs)
 
 
 def growth(work: Path, store: Path) -> Row:
@@ -101,3 +111,29 @@ def growth(work: Path, store: Path) -> Row:
 
 def _med(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def main() -> None:
+    from bench.report import checks, fmt
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="rounds of cold build and mmdebstrap")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (sudo)")
+    work = Path(tempfile.mkdtemp(prefix="devbox-bench-", dir="/tmp"))
+    try:
+        rows, _, _ = measure(work, args.runs)
+    except Skip as e:
+        raise SystemExit(f"bench: cannot run: {e}") from None
+    finally:
+        remove(work)
+    for r in rows:
+        print(f"| {r.what} | `{r.command}` | {fmt(r)} | {r.note} |")
+    for what, text, _, target in checks(rows):
+        if what.startswith(("cold build", "adding one package", "second project")):
+            print(f"| {what} | {text} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

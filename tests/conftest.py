@@ -32,6 +32,7 @@ USER_TESTS = (
     "tests/integration/test_services_rootless.py::",
     "tests/integration/test_services_django_rootless.py::",
     "tests/integration/test_limits_rootless.py::",
+    "tests/integration/test_fetch_ahead_rootless.py::",
     "tests/security/",
 )
 # Tests of images (pulled from the session's registry, tests/integration/conftest.py): one group,

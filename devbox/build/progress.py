@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +31,8 @@ class Display:
         self.live = self.out.isatty() and not verbose and not quiet
         self._status = ""
         self._stopping = False
+        # a second thing that runs meanwhile (a fetch ahead): what it does, after the status
+        self.aside: Callable[[], str] | None = None
 
     def info(self, msg: str) -> None:
         """A message, made printable (it may name paths, or quote a box's output)."""
@@ -43,7 +45,11 @@ class Display:
         if not self.live:
             return
         width = max(20, _columns() - 1)
-        line = printable(msg)[:width]
+        beside = printable(self.aside()) if self.aside is not None and msg else ""
+        if beside:  # the step's line is cut first: what runs beside it stays in view
+            line = f"{printable(msg)[: max(10, width - len(beside) - 4)]}  · {beside}"[:width]
+        else:
+            line = printable(msg)[:width]
         self.out.write("\r\x1b[K" + line)
         self.out.flush()
         self._status = line

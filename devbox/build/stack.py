@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devbox.build import outputs, writable
+from devbox.build import ahead, outputs, writable
 from devbox.build.builders import registry
 from devbox.build.builders.context import BuildContext
 from devbox.build.progress import Display, uninterrupted
@@ -77,7 +77,7 @@ def build_box(
                 cache.came(label, "store")
                 continue
             job = Job(spec, st, display, layer, metas, label, log, tier, no_cache, fresh, locked)
-            job.cache = cache
+            job.cache, job.ahead = cache, ahead.wanted(layers, chain) if i == 1 else ()
             meta = job.build(pins)
             drifted |= layer.lockable and meta.pins != pins
             metas.append(meta)
@@ -133,6 +133,7 @@ class Job:
     fresh: bool  # resolve afresh: don't reuse what an unlocked build of this left
     locked: bool
     cache: TeamCache | None = None
+    ahead: tuple[str, ...] = ()  # a base: what the apt steps above it install (fetched ahead)
 
     @property
     def parent(self) -> str | None:
@@ -213,6 +214,7 @@ class Job:
             lowers_from_archive=all(from_archive(m.kind, m.recipe) for m in self.below),
             suite=self.spec.base.ref if self.spec.base.kind == "debian" else None,
             base_image=self.below[0].image if self.below else None,
+            ahead=self.ahead,
         )
         try:
             extra = registry()[layer.kind](ctx, layer)

@@ -39,6 +39,10 @@ from devbox.store.paths import Store
 
 USERNS = UserNs(("--user", "--map-user=1000", "--map-users=100000,0,65536"))
 DPKG_QUERY = r"dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n'"
+COPY_OUT = (  # mmdebstrap's sync-out, through a plain pipe, refusing a symlink on the way
+    '--customize-hook=d="$(cd -P "$1" && pwd)/{}" && cd -P "$d" && [ "$PWD" = "$d" ]'
+    " && tar -c . | tar -C {} -x"
+)
 APT_OPTS = (
     "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
 )
@@ -772,7 +776,7 @@ def test_mmdebstrap_argv() -> None:
         "--skip=essential/unlink",
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         "--setup-hook=sync-in /s/cache/apt/bookworm /var/cache/apt/archives/",
-        "--customize-hook=sync-out /var/cache/apt/archives /s/cache/apt/bookworm",
+        COPY_OUT.format("var/cache/apt/archives", "/s/cache/apt/bookworm"),
         '--customize-hook=chroot "$1" ' + DPKG_QUERY + " > /s/layers/.tmp-d/out/packages.tsv",
         "bookworm",
         "/s/layers/.tmp-d/rootfs",
@@ -783,7 +787,7 @@ def test_mmdebstrap_argv() -> None:
 def test_mmdebstrap_argv_quotes_paths_in_hooks() -> None:
     argv = mmdebstrap_argv("mmdebstrap", "sid", "/t", "http://m", "/my cache", "/it's out")
     assert "--setup-hook=sync-in '/my cache' /var/cache/apt/archives/" in argv
-    assert "--customize-hook=sync-out /var/cache/apt/archives '/my cache'" in argv
+    assert COPY_OUT.format("var/cache/apt/archives", "'/my cache'") in argv
     assert argv[7].endswith(""" > '/it'"'"'s out'/packages.tsv""")
 
 
@@ -810,7 +814,7 @@ def test_mmdebstrap_argv_single_uid() -> None:
         '--setup-hook=mkdir -p "$1/dev"',
         f'--extract-hook=for f in {devs}; do rm -f "$1/dev/$f"; touch "$1/dev/$f"; '
         'mount --bind "/dev/$f" "$1/dev/$f"; done',
-        "--customize-hook=sync-out /var/cache/apt/archives /s/cache/apt/trixie",
+        COPY_OUT.format("var/cache/apt/archives", "/s/cache/apt/trixie"),
         '--customize-hook=chroot "$1" ' + DPKG_QUERY + " > /s/layers/.tmp-d/out/packages.tsv",
         f'--customize-hook=for f in {devs}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done',
         "trixie",
@@ -926,7 +930,7 @@ def test_apt_script_cached_lists_really_falls_back(tmp_path: Path) -> None:
 
 def test_mmdebstrap_argv_keeps_the_lists_when_asked() -> None:
     argv = mmdebstrap_argv("mmdebstrap", "sid", "/t", "http://m", "/c", "/o", lists="/my lists")
-    hook = "--customize-hook=sync-out /var/lib/apt/lists '/my lists'"
+    hook = COPY_OUT.format("var/lib/apt/lists", "'/my lists'")
     assert hook in argv
     assert argv.index(hook) < argv.index("sid")
 

@@ -44,6 +44,7 @@ class BuildContext:
     image: dict[str, Any] | None = None
     image_lowers: list[str] | None = None
     base_image: dict[str, Any] | None = None  # the image base below this layer, if any
+    ahead: tuple[str, ...] = ()  # a Debian base: what the layers above it install (build.ahead)
 
     def has_apt(self) -> bool:
         """Can apt install over the layers below (a Debian suite, or an image with apt-get)?"""

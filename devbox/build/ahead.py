@@ -1,0 +1,300 @@
+"""Fetching ahead: while mmdebstrap bootstraps a Debian base, the `.deb`s of the base's second
+half (the `required` packages, installed after the essential ones) and of the apt layers above
+it are downloaded in parallel into the suite's shared cache (docs/design/layers.md).
+
+apt fetches from a mirror over one connection, a file after another (~50 ms each here); a few
+connections at once cut a hundred files to about a second. It all goes through apt: the lists
+of mmdebstrap's own `apt-get update` (checked by apt), `apt-get install --print-uris` with an
+empty dpkg status to resolve (each file's SHA-256 from those lists), `apt-helper download-file`
+(apt's fetcher, which checks the hash) in a few processes; devbox checks size and hash again
+before it renames a file into the cache. A fetch that fails or is stopped changes nothing but
+the files it finished; the build downloads what it lacks as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from devbox import nofollow
+from devbox.build import steps
+from devbox.build.builders.context import build_env
+from devbox.errors import DevboxError
+from devbox.plan.recipe import LayerRecipe, Pins, from_archive
+from devbox.sandbox import argv as sandbox
+from devbox.sandbox import host
+
+CONNECTIONS = 4  # apt-helper processes at once
+# apt's own file names in its archives dir (an epoch's ':' is written %3a)
+_DEB = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~%_-]*\.deb")
+_URIS = re.compile(r"^'([^']+)' (\S+) (\d+) (\S+)$")
+FETCHED = "fetched"  # the list of the files a fetch brought, for mmdebstrap's essential hook
+
+
+def wanted(layers: Sequence[LayerRecipe], chain: Sequence[Pins | None]) -> tuple[str, ...]:
+    """What the apt steps above a Debian base will install with the suite's shared cache (every
+    layer below them from the archive): each package, `name=version` when the lock pins it."""
+    out: list[str] = []
+    for i, layer in enumerate(layers[1:], 1):
+        if not all(from_archive(x.kind, x.recipe) for x in layers[:i]):
+            break
+        pins = dict((chain[i] or {}).get("packages", {}))
+        names = [str(p) for p in layer.recipe.get("packages", [])]
+        out += [f"{n}={pins[n]}" if n in pins else n for n in names]
+        out += [f"{n}={v}" for n, v in sorted(pins.items()) if n not in names]
+    return tuple(out)
+
+
+class Fetch:
+    """One fetch ahead, run by a thread: `start`, then `finish` (wait) or `stop` (kill)."""
+
+    def __init__(
+        self, *, root: Path, archives: Path, suite: str, mirror: str, packages: Sequence[str],
+        tier: host.Tier, log: Path, lists_from: Path,
+    ) -> None:  # fmt: skip
+        self.root, self.archives, self.log, self.lists_from = root, archives, log, lists_from
+        self.suite, self.mirror, self.packages, self.tier = suite, mirror, tuple(packages), tier
+        self.status, self.error = "", ""  # what it is doing (the build display), what failed
+        self.fetched: list[str] = []
+        self.bytes = 0
+        self._stop = threading.Event()
+        self._late = threading.Event()  # the bootstrap is over: wait for its lists no more
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._main, name="devbox-fetch", daemon=True)
+        self.started = self.took = 0.0
+        self.list_file = root / FETCHED  # for mmdebstrap's essential hook, once done
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def finish(self) -> None:
+        self._late.set()
+        self._thread.join()
+
+    def stop(self) -> None:
+        """End it now: its processes (and their sessions) killed, the thread joined."""
+        self._stop.set()
+        with self._lock:
+            procs = list(self._procs)
+        for p in procs:
+            host.end_session(p.pid)
+            with contextlib.suppress(OSError):
+                p.kill()
+        self._thread.join()
+
+    def _main(self) -> None:
+        try:
+            self._fetch()
+        except OSError as e:  # a fetch ahead never fails the build
+            self.error = str(e)
+        except Exception as e:
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.status = ""
+            self.took = time.monotonic() - self.started
+
+    def _fetch(self) -> None:
+        arch = self._arch()
+        self._setup(arch)
+        self.status = "waiting for the package lists"
+        self._take_lists(self.lists_from)
+        self.status = "resolving"
+        narrow = steps.apt_narrow(self.suite, arch)
+        essential = self._uris([f"?narrow({narrow},?essential)"], cached=True)
+        if not essential:
+            raise OSError("apt found no essential package in the lists")
+        base = [f"?narrow({narrow},?essential)", f"?narrow({narrow},?priority(required))"]
+        try:
+            everything = self._uris([*base, *self.packages])
+        except OSError:  # a package (or pin) apt cannot find: the layer above will say so
+            everything = self._uris(base)
+        todo = [t for n, t in sorted(everything.items()) if n not in essential]
+        self.status = "waiting for mmdebstrap's downloads to end"
+        self._wait_for(self.root / f"{FETCHED}.go")  # the network is free again
+        self._download(todo)
+
+    def _setup(self, arch: str) -> None:
+        for sub in ("lists/partial", "cache", "state", "parts", "prefs", "dl"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        (self.root / "state" / "status").touch()
+        (self.root / "sources.list").write_text(f"deb {self.mirror} {self.suite} main\n")
+        keys = subprocess.run(
+            ["apt-config", "shell", "T", "Dir::Etc::trusted/f", "P", "Dir::Etc::trustedparts/d"],
+            capture_output=True, text=True, check=True, env=build_env(),
+        ).stdout  # fmt: skip
+        found = dict(re.findall(r"^([TP])='([^']*)'$", keys, re.M))
+        conf = steps.fetch_apt_conf(str(self.root), arch, found.get("T", ""), found.get("P", ""))
+        (self.root / "apt.conf").write_text(conf)
+
+    def _take_lists(self, rootfs: Path) -> None:
+        """Copy the lists mmdebstrap's `apt-get update` leaves in the chroot, once there (apt
+        moves a list there only when it checked it): one update, not two. The chroot is the
+        base's, so it is read without following a link, and only regular files are taken."""
+        while True:
+            over = self._stop.is_set() or self._late.is_set()  # then one last look
+            try:
+                fd = nofollow.open_dir(rootfs, "var/lib/apt/lists")
+            except (OSError, DevboxError):
+                fd = -1
+            if fd >= 0:
+                try:
+                    names = [n for n in os.listdir(fd) if n != "lock"]
+                    signed = any(n.endswith(("_InRelease", "_Release")) for n in names)
+                    if signed and any("_Packages" in n for n in names):
+                        for name in names:
+                            _copy_file(fd, name, self.root / "lists" / name)
+                        return
+                finally:
+                    os.close(fd)
+            if over:
+                raise OSError("the bootstrap went on without it")
+            time.sleep(0.05)
+
+    def _wait_for(self, path: Path) -> None:
+        while not os.path.lexists(path):
+            if self._stop.is_set() or self._late.is_set():
+                raise OSError("the bootstrap went on without it")
+            time.sleep(0.05)
+
+    def _arch(self) -> str:
+        return subprocess.run(
+            ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def _cached(self, name: str) -> bool:
+        return os.path.lexists(self.archives / name)
+
+    def _apt(self, argv: list[str]) -> bytes:
+        """Run one apt command in the build's namespace (as mmdebstrap runs); its output, its
+        errors to the log. Raises OSError when it fails or the fetch was stopped."""
+        if self._stop.is_set():
+            raise OSError("stopped")
+        prefix = sandbox.unshare_argv(
+            host.tool("unshare"), self.tier.userns, pid=True, setpriv=host.tool("setpriv")
+        )
+        full = [host.tool("setpriv"), "--pdeathsig", "KILL", "--", *prefix, *argv]
+        env = {**build_env(), "APT_CONFIG": str(self.root / "apt.conf")}
+        with open(self.log, "ab") as logf:
+            logf.write(f"\n$ (fetching ahead) {' '.join(argv)[:300]}\n".encode())
+            logf.flush()
+            proc = subprocess.Popen(
+                full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf,
+                env=env, start_new_session=True,
+            )  # fmt: skip
+            with self._lock:
+                self._procs.append(proc)
+            if self._stop.is_set():  # stopped while it was starting
+                host.end_session(proc.pid)
+                proc.kill()
+            try:
+                out, _ = proc.communicate()
+            finally:
+                host.end_session(proc.pid)
+                with self._lock:
+                    self._procs.remove(proc)
+        if proc.returncode != 0 or self._stop.is_set():
+            what = argv[0].rsplit("/", 1)[-1]
+            raise OSError(f"{what} failed (exit status {proc.returncode}, see the log)")
+        return out
+
+    def _uris(self, args: list[str], cached: bool = False) -> dict[str, tuple[str, str, int, str]]:
+        """apt's resolution with an empty dpkg status: file name -> (uri, file name, size,
+        sha256) of each package it would download (`cached`: also those the cache has)."""
+        out = self._apt(["apt-get", "-qq", "--print-uris", "-o", "Acquire::ForceHash=SHA256",
+                         "install", "--", *args])  # fmt: skip
+        got: dict[str, tuple[str, str, int, str]] = {}
+        for line in out.decode(errors="replace").splitlines():
+            m = _URIS.match(line)
+            if m and _DEB.fullmatch(m.group(2)) and m.group(4).startswith("SHA256:"):
+                if cached or not self._cached(m.group(2)):
+                    got[m.group(2)] = (m.group(1), m.group(2), int(m.group(3)), m.group(4)[7:])
+        return got
+
+    def _download(self, todo: list[tuple[str, str, int, str]]) -> None:
+        if not todo:
+            return
+        total = sum(t[2] for t in todo)
+        bins: list[list[tuple[str, str, int, str]]] = [[] for _ in range(CONNECTIONS)]
+        for item in sorted(todo, key=lambda t: -t[2]):  # the biggest first, to the lightest bin
+            min(bins, key=lambda b: sum(t[2] for t in b)).append(item)
+        self.status = f"fetching {len(todo)} packages ahead ({total / 2**20:.0f} MiB)"
+        workers = [threading.Thread(target=self._helper, args=(b,), daemon=True) for b in bins if b]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        (tmp := self.root / f"{FETCHED}.tmp").write_text("".join(f"{f}\n" for f in self.fetched))
+        os.rename(tmp, self.list_file)
+
+    def _helper(self, items: list[tuple[str, str, int, str]]) -> None:
+        dl = self.root / "dl"
+        argv = [steps.APT_HELPER, "download-file"]
+        for uri, name, _, sha in items:
+            argv += [uri, str(dl / name), f"SHA256:{sha}"]
+        with contextlib.suppress(OSError):  # what it did finish is still good
+            self._apt(argv)
+        for _, name, size, sha in items:
+            if _verified(dl / name, size, sha):
+                os.replace(dl / name, self.archives / name)
+                with self._lock:
+                    self.fetched.append(name)
+                    self.bytes += size
+
+
+def _copy_file(dirfd: int, name: str, dst: Path) -> None:
+    """A regular file beneath `dirfd`, opened without following a link, copied to `dst`."""
+    try:
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                      dir_fd=dirfd)  # fmt: skip
+    except OSError:  # a directory (partial/, auxfiles/), a link
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            return
+        with open(src, "rb", closefd=False) as f, open(dst, "wb") as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+    finally:
+        os.close(src)
+
+
+def _verified(path: Path, size: int, sha: str) -> bool:
+    try:
+        with open(path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size != size:
+                return False
+            h = hashlib.sha256()
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return False
+    return h.hexdigest() == sha
+
+
+@contextlib.contextmanager
+def running(fetch: Fetch | None) -> Iterator[Fetch | None]:
+    """Run `fetch` (if any) beside the body; on the way out wait for it, or, when the body
+    fails or is interrupted, stop it before anything is cleaned up."""
+    if fetch is None:
+        yield None
+        return
+    fetch.start()
+    try:
+        yield fetch
+        fetch.finish()
+    except BaseException:
+        fetch.stop()
+        raise
