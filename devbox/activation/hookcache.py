@@ -29,7 +29,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -122,15 +121,8 @@ def keep(shell: str, spec_arg: str, values: list[str], output: str, activated: b
 
 def _write(path: Path, text: str) -> None:
     private.mkdirs(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    data = text.encode("utf-8", "surrogateescape")
+    nofollow.write_replace(path.parent, path.name, data, 0o600)
 
 
 def _guard(shell: str, spec_path: Path, values: list[str]) -> str | None:
