@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import subprocess
 import threading
 import time
@@ -256,19 +255,14 @@ class Fetch:
 
 
 def _copy_file(dirfd: int, name: str, dst: Path) -> None:
-    """A regular file beneath `dirfd`, opened without following a link, copied to `dst`."""
+    """A regular file beneath `dirfd`, opened without following a link, copied to `dst`; a
+    directory (partial/, auxfiles/) or a link is skipped."""
     try:
-        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                      dir_fd=dirfd)  # fmt: skip
-    except OSError:  # a directory (partial/, auxfiles/), a link
+        src = nofollow.open_beneath(dirfd, name)
+    except (OSError, DevboxError):
         return
-    try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
-            return
-        with open(src, "rb", closefd=False) as f, open(dst, "wb") as out:
-            shutil.copyfileobj(f, out, 1 << 20)
-    finally:
-        os.close(src)
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        shutil.copyfileobj(f, out, 1 << 20)
 
 
 def _verified(path: Path, size: int, sha: str) -> bool:
