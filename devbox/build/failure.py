@@ -60,7 +60,8 @@ def explain(label: str, rc: int, output: str, log: Path, suite: str | None = Non
         lines = lines[start:]
     head += f" (exit status {rc})"
     shown = [line for line in lines if line.strip()]
-    first = next((line for line in shown if ERROR.search(line)), None)
+    # not a command devbox wrote into the log (`$ ...`): its arguments are not an error
+    first = next((ln for ln in shown if ERROR.search(ln) and not ln.startswith("$ ")), None)
     parts = [head]
     if first is not None:
         parts.append(f"  the first error: {first.strip()}")
