@@ -1,14 +1,18 @@
-"""Fetching ahead: while mmdebstrap bootstraps a Debian base, the `.deb`s of the base's second
-half (the `required` packages, installed after the essential ones) and of the apt layers above
-it are downloaded in parallel into the suite's shared cache (docs/design/layers.md).
+"""Fetching ahead: a cold build downloads its `.deb`s a few at a time instead of apt's one
+after another (docs/design/layers.md). Before mmdebstrap downloads the essential packages (it
+waits in a setup hook), devbox has updated the lists itself and put those packages in the
+suite's shared cache; the base's second half (the `required` packages, installed after the
+essential ones) and the apt layers above it are downloaded while the essential ones install.
 
 apt fetches from a mirror over one connection, a file after another (~50 ms each here); a few
-connections at once cut a hundred files to about a second. It all goes through apt: the lists
-of mmdebstrap's own `apt-get update` (checked by apt), `apt-get install --print-uris` with an
-empty dpkg status to resolve (each file's SHA-256 from those lists), `apt-helper download-file`
-(apt's fetcher, which checks the hash) in a few processes; devbox checks size and hash again
-before it renames a file into the cache. A fetch that fails or is stopped changes nothing but
-the files it finished; the build downloads what it lacks as before.
+connections at once cut a hundred files to about a second. It all goes through apt: its own
+`apt-get update` (the lists checked by apt against the host's keyrings, as mmdebstrap checks
+them, in a private dir of the build; mmdebstrap is given a copy and finds them current),
+`apt-get install --print-uris` with an empty dpkg status to resolve (each file's SHA-256 from
+those lists), `apt-helper download-file` (apt's fetcher, which checks the hash) in a few
+processes; devbox checks size and hash again before it renames a file into the cache. A fetch
+that fails or is stopped changes nothing but the files it finished, and lets the bootstrap go
+on at once; the build downloads what it lacks as before.
 """
 
 from __future__ import annotations
@@ -17,22 +21,19 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from devbox import nofollow
 from devbox.build import steps
 from devbox.build.builders.context import build_env
-from devbox.errors import DevboxError
 from devbox.plan.recipe import LayerRecipe, Pins, from_archive
 from devbox.sandbox import argv as sandbox
 from devbox.sandbox import host
 
-CONNECTIONS = 4  # apt-helper processes at once
+CONNECTIONS = 8  # apt-helper processes at once
 # apt's own file names in its archives dir (an epoch's ':' is written %3a)
 _DEB = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~%_-]*\.deb")
 _URIS = re.compile(r"^'([^']+)' (\S+) (\d+) (\S+)$")
@@ -58,30 +59,34 @@ class Fetch:
 
     def __init__(
         self, *, root: Path, archives: Path, suite: str, mirror: str, packages: Sequence[str],
-        tier: host.Tier, log: Path, lists_from: Path,
+        tier: host.Tier, log: Path,
     ) -> None:  # fmt: skip
-        self.root, self.archives, self.log, self.lists_from = root, archives, log, lists_from
+        self.root, self.archives, self.log = root, archives, log
         self.suite, self.mirror, self.packages, self.tier = suite, mirror, tuple(packages), tier
         self.status, self.error = "", ""  # what it is doing (the build display), what failed
-        self.fetched: list[str] = []
+        self.fetched: list[str] = []  # every file it put in the cache
+        self.listed: list[str] = []  # those after the essential ones (the list file)
         self.bytes = 0
         self._stop = threading.Event()
-        self._late = threading.Event()  # the bootstrap is over: wait for its lists no more
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="devbox-fetch", daemon=True)
         self.started = self.took = 0.0
         self.list_file = root / FETCHED  # for mmdebstrap's essential hook, once done
+        self.ready = root / "ready"  # made once the essential packages are in (or never will be)
 
     def start(self) -> None:
         self.started = time.monotonic()
+        self._setup()  # before mmdebstrap's setup hook looks at it
         self._thread.start()
 
     def running(self) -> bool:
         return self._thread.is_alive()
 
     def finish(self) -> None:
-        self._late.set()
+        if not self.ready.exists():  # the bootstrap ended without it: nothing left to fetch for
+            self.stop()
+            return
         self._thread.join()
 
     def stop(self) -> None:
@@ -94,6 +99,7 @@ class Fetch:
             with contextlib.suppress(OSError):
                 p.kill()
         self._thread.join()
+        self._release()
 
     def _main(self) -> None:
         try:
@@ -103,34 +109,55 @@ class Fetch:
         except Exception as e:
             self.error = f"{type(e).__name__}: {e}"
         finally:
+            self._release()
             self.status = ""
             self.took = time.monotonic() - self.started
 
+    def _release(self) -> None:
+        """Let the bootstrap go on (its setup hook waits for this file)."""
+        with contextlib.suppress(OSError):
+            self.ready.touch()
+
     def _fetch(self) -> None:
         arch = self._arch()
-        self._setup(arch)
-        self.status = "waiting for the package lists"
-        self._take_lists(self.lists_from)
+        self._configure(arch)
+        self.status = "updating the package lists"
+        self._apt(["apt-get", "-qq", "update", "--error-on=any"])
+        (self.root / "updated").touch()  # every list there, checked: mmdebstrap may use them
         self.status = "resolving"
         narrow = steps.apt_narrow(self.suite, arch)
         essential = self._uris([f"?narrow({narrow},?essential)"], cached=True)
         if not essential:
             raise OSError("apt found no essential package in the lists")
         base = [f"?narrow({narrow},?essential)", f"?narrow({narrow},?priority(required))"]
-        try:
-            everything = self._uris([*base, *self.packages])
-        except OSError:  # a package (or pin) apt cannot find: the layer above will say so
-            everything = self._uris(base)
-        todo = [t for n, t in sorted(everything.items()) if n not in essential]
-        self.status = "waiting for mmdebstrap's downloads to end"
-        self._wait_for(self.root / f"{FETCHED}.go")  # the network is free again
-        self._download(todo)
+        rest: dict[str, tuple[str, str, int, str]] = {}
+        resolving = threading.Thread(target=self._resolve, args=(base, rest), daemon=True)
+        resolving.start()  # beside the essential packages' download
+        self._download([t for t in essential.values() if not self._cached(t[1])], listed=False)
+        self._release()
+        self._note(f"the essential packages are in the cache ({len(self.fetched)} fetched)")
+        resolving.join()
+        # while mmdebstrap extracts: done before the essential packages are installed
+        self._download([t for n, t in sorted(rest.items()) if n not in essential])
 
-    def _setup(self, arch: str) -> None:
+    def _note(self, what: str) -> None:
+        with open(self.log, "a") as logf:
+            logf.write(f"devbox: (fetching ahead, {time.monotonic() - self.started:.2f}s) {what}\n")
+
+    def _resolve(self, base: list[str], into: dict[str, tuple[str, str, int, str]]) -> None:
+        with contextlib.suppress(OSError):  # then only the essential packages come ahead
+            try:
+                into.update(self._uris([*base, *self.packages]))
+            except OSError:  # a package (or pin) apt cannot find: the layer above will say so
+                into.update(self._uris(base))
+
+    def _setup(self) -> None:
         for sub in ("lists/partial", "cache", "state", "parts", "prefs", "dl"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "state" / "status").touch()
         (self.root / "sources.list").write_text(f"deb {self.mirror} {self.suite} main\n")
+
+    def _configure(self, arch: str) -> None:
         keys = subprocess.run(
             ["apt-config", "shell", "T", "Dir::Etc::trusted/f", "P", "Dir::Etc::trustedparts/d"],
             capture_output=True, text=True, check=True, env=build_env(),
@@ -138,36 +165,6 @@ class Fetch:
         found = dict(re.findall(r"^([TP])='([^']*)'$", keys, re.M))
         conf = steps.fetch_apt_conf(str(self.root), arch, found.get("T", ""), found.get("P", ""))
         (self.root / "apt.conf").write_text(conf)
-
-    def _take_lists(self, rootfs: Path) -> None:
-        """Copy the lists mmdebstrap's `apt-get update` leaves in the chroot, once there (apt
-        moves a list there only when it checked it): one update, not two. The chroot is the
-        base's, so it is read without following a link, and only regular files are taken."""
-        while True:
-            over = self._stop.is_set() or self._late.is_set()  # then one last look
-            try:
-                fd = nofollow.open_dir(rootfs, "var/lib/apt/lists")
-            except (OSError, DevboxError):
-                fd = -1
-            if fd >= 0:
-                try:
-                    names = [n for n in os.listdir(fd) if n != "lock"]
-                    signed = any(n.endswith(("_InRelease", "_Release")) for n in names)
-                    if signed and any("_Packages" in n for n in names):
-                        for name in names:
-                            _copy_file(fd, name, self.root / "lists" / name)
-                        return
-                finally:
-                    os.close(fd)
-            if over:
-                raise OSError("the bootstrap went on without it")
-            time.sleep(0.05)
-
-    def _wait_for(self, path: Path) -> None:
-        while not os.path.lexists(path):
-            if self._stop.is_set() or self._late.is_set():
-                raise OSError("the bootstrap went on without it")
-            time.sleep(0.05)
 
     def _arch(self) -> str:
         return subprocess.run(
@@ -188,7 +185,8 @@ class Fetch:
         full = [host.tool("setpriv"), "--pdeathsig", "KILL", "--", *prefix, *argv]
         env = {**build_env(), "APT_CONFIG": str(self.root / "apt.conf")}
         with open(self.log, "ab") as logf:
-            logf.write(f"\n$ (fetching ahead) {' '.join(argv)[:300]}\n".encode())
+            at = time.monotonic() - self.started
+            logf.write(f"\n$ (fetching ahead, {at:.2f}s) {' '.join(argv)[:300]}\n".encode())
             logf.flush()
             proc = subprocess.Popen(
                 full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf,
@@ -223,46 +221,52 @@ class Fetch:
                     got[m.group(2)] = (m.group(1), m.group(2), int(m.group(3)), m.group(4)[7:])
         return got
 
-    def _download(self, todo: list[tuple[str, str, int, str]]) -> None:
+    def _download(self, todo: list[tuple[str, str, int, str]], listed: bool = True) -> None:
+        """Fetch `todo` into the cache; `listed`: name them in the list file for the essential
+        hook (the essential packages are in the cache before mmdebstrap syncs it in)."""
         if not todo:
+            if listed:
+                self._write_list()
             return
         total = sum(t[2] for t in todo)
         bins: list[list[tuple[str, str, int, str]]] = [[] for _ in range(CONNECTIONS)]
         for item in sorted(todo, key=lambda t: -t[2]):  # the biggest first, to the lightest bin
             min(bins, key=lambda b: sum(t[2] for t in b)).append(item)
-        self.status = f"fetching {len(todo)} packages ahead ({total / 2**20:.0f} MiB)"
-        workers = [threading.Thread(target=self._helper, args=(b,), daemon=True) for b in bins if b]
+        what = "packages ahead" if listed else "essential packages"
+        self.status = f"fetching {len(todo)} {what} ({total / 2**20:.0f} MiB)"
+        workers = [
+            threading.Thread(target=self._helper, args=(b, listed), daemon=True) for b in bins if b
+        ]
         for w in workers:
             w.start()
         for w in workers:
             w.join()
-        (tmp := self.root / f"{FETCHED}.tmp").write_text("".join(f"{f}\n" for f in self.fetched))
+        if listed:
+            self._write_list()
+
+    def _write_list(self) -> None:
+        with self._lock:
+            names = list(self.listed)
+        (tmp := self.root / f"{FETCHED}.tmp").write_text("".join(f"{f}\n" for f in names))
         os.rename(tmp, self.list_file)
 
-    def _helper(self, items: list[tuple[str, str, int, str]]) -> None:
+    def _helper(self, items: list[tuple[str, str, int, str]], listed: bool) -> None:
         dl = self.root / "dl"
         argv = [steps.APT_HELPER, "download-file"]
         for uri, name, _, sha in items:
             argv += [uri, str(dl / name), f"SHA256:{sha}"]
         with contextlib.suppress(OSError):  # what it did finish is still good
             self._apt(argv)
+        while listed and not (self.root / "synced").exists():  # mmdebstrap copies the cache in
+            if self._stop.wait(0.05):
+                return
         for _, name, size, sha in items:
             if _verified(dl / name, size, sha):
                 os.replace(dl / name, self.archives / name)
                 with self._lock:
                     self.fetched.append(name)
+                    self.listed += [name] if listed else []
                     self.bytes += size
-
-
-def _copy_file(dirfd: int, name: str, dst: Path) -> None:
-    """A regular file beneath `dirfd`, opened without following a link, copied to `dst`; a
-    directory (partial/, auxfiles/) or a link is skipped."""
-    try:
-        src = nofollow.open_beneath(dirfd, name)
-    except (OSError, DevboxError):
-        return
-    with open(src, "rb") as f, open(dst, "wb") as out:
-        shutil.copyfileobj(f, out, 1 << 20)
 
 
 def _verified(path: Path, size: int, sha: str) -> bool:

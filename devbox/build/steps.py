@@ -20,14 +20,13 @@ APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
 
 
-# A step that runs apt more than once (a lock's pins: a check per pinned package, the install,
-# apt-mark) keeps apt's binary cache of the lists in its /tmp (a tmpfs, never in the layer): the
-# first command parses the lists, the others reuse it (~0.7 s each here). A step that runs apt
-# once keeps it in memory, as writing it out would cost more than it saves.
-NO_APT_CACHE_FILES = "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
-APT_CACHE_FILES = (
-    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=/tmp/devbox-apt-srcpkgcache.bin"
-)
+# apt's binary cache of the lists (parsing them: ~0.5 s here) is kept beside them, in the lists
+# dir (a bind of the suite's cache, never in the layer), so that the steps after the first on
+# a suite, and each command of a step after its first, reuse it: apt checks it against the
+# lists' sizes and times and makes it again when they changed. The base's bootstrap leaves
+# the one its own apt made (mmdebstrap_argv). The cache of the dpkg status is not kept.
+SRCPKGCACHE = f"{APT_LISTS}/devbox-srcpkgcache.bin"
+APT_CACHE_FILES = f"-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache={SRCPKGCACHE}"
 
 
 APT_HELPER = "/usr/lib/apt/apt-helper"  # apt's own fetcher (checks a file's hash)
@@ -91,8 +90,7 @@ def apt_script(
     OUT/unavailable and the script fails (status 3) before installing anything.
     `cached_lists`: the suite's lists are already in the cache (the base's bootstrap leaves them
     there): use them, and update only when they do not have or fetch what is asked for."""
-    caches = APT_CACHE_FILES if pins else NO_APT_CACHE_FILES
-    opts = f"{caches} -o APT::Keep-Downloaded-Packages=true"
+    opts = f"{APT_CACHE_FILES} -o APT::Keep-Downloaded-Packages=true"
     if sandbox_root:  # tier 3: apt cannot drop to _apt in a single-uid namespace
         opts += " -o APT::Sandbox::User=root"
     update = f"apt-get {opts} -q update"
@@ -169,6 +167,17 @@ _BIND_DEVS = (
 _UNBIND_DEVS = f'for f in {_DEVS}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done'
 
 
+def _copy_srcpkgcache(lists: str) -> str:
+    """A hook copying the cache the bootstrap's apt made of the lists beside them, as the apt
+    steps over the base name it (SRCPKGCACHE); through the same checks as `_copy_out`."""
+    dst = shlex.quote(f"{lists}/{SRCPKGCACHE.rsplit('/', 1)[1]}")
+    return (
+        '--customize-hook=d="$(cd -P "$1" && pwd)/var/cache/apt" && cd -P "$d" && [ "$PWD" = "$d" ]'
+        f" && if [ -f srcpkgcache.bin ] && [ ! -h srcpkgcache.bin ]; then"
+        f" cp srcpkgcache.bin {dst}.tmp && mv -f {dst}.tmp {dst}; fi"
+    )
+
+
 def _copy_out(inside: str, outside: str) -> str:
     """A hook copying a directory of the chroot to `outside`, as mmdebstrap's `sync-out` does
     but through a plain pipe (sync-out relays tar through perl 4 KiB at a time: ~0.3 s for a
@@ -190,21 +199,25 @@ def mmdebstrap_argv(
     *,
     single_uid: bool = False,
     lists: str | None = None,
-    fetched: str | None = None,
+    fetch: str | None = None,
 ) -> list[str]:
     """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
     apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
     mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map.
-    `fetched`: a file that, once a fetch ahead is done, names the .debs it put in the cache;
-    after the essential packages, those are copied in for the rest of the bootstrap. Its
-    `.go` file is made once the essential packages are downloaded and extracted: the fetch
-    downloads then, not beside mmdebstrap's own downloads."""
+    `fetch`: the dir of a fetch ahead (build.ahead). A setup hook waits (at most WAIT_S) for its
+    `ready` file, made once the fetch has updated its lists and put the essential packages in
+    the cache, then copies those lists in (mmdebstrap's own update finds them current) before
+    the cache is synced in (so mmdebstrap downloads nothing); the fetch adds to the cache again
+    only once its `synced` file says that copy is done. Its `fetched` file names the .debs it
+    put in the cache after that; the essential hook copies those in for the rest."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
     argv = [
         mmdebstrap, "--variant=minbase", "--mode=root", "--skip=essential/unlink",
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+        *(_wait_for_fetch(fetch) if fetch else []),
         f"--setup-hook=sync-in {q(cache)} /var/cache/apt/archives/",
+        *([f"--setup-hook=touch {q(fetch + '/synced')}"] if fetch else []),
     ]  # fmt: skip
     if single_uid:
         argv += [
@@ -213,20 +226,49 @@ def mmdebstrap_argv(
             '--setup-hook=mkdir -p "$1/dev"',
             f"--extract-hook={_BIND_DEVS}",
         ]
-    if fetched:
-        argv.append(f"--extract-hook=touch {q(fetched + '.go')}")
+    if fetch:
+        fetched = f"{fetch}/fetched"
         argv.append(
             f"--essential-hook=if [ -f {q(fetched)} ]; then while IFS= read -r f; do "
             f'cp -p -- {q(cache)}/"$f" "$1"/var/cache/apt/archives/ || :; done < {q(fetched)}; fi'
         )
     argv += [
         _copy_out("var/cache/apt/archives", cache),
-        *([_copy_out("var/lib/apt/lists", lists)] if lists else []),
+        *([_copy_out("var/lib/apt/lists", lists), _copy_srcpkgcache(lists)] if lists else []),
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
     ]
     if single_uid:
         argv.append(f"--customize-hook={_UNBIND_DEVS}")
     return [*argv, suite, target, mirror]
+
+
+WAIT_S = 300  # the longest a bootstrap waits for a fetch ahead's essential packages
+
+
+def _wait_for_fetch(fetch: str) -> list[str]:
+    """The setup hooks that wait for a fetch ahead (`mmdebstrap_argv`). The first waits for its
+    `updated` (or `ready`) file and copies its lists (regular files, not its lock) into the
+    chroot, which nothing but mmdebstrap has written. Lists the fetch's update checked in full
+    are what mmdebstrap's own update would get: apt's caches are made from them, beside the
+    fetch's downloads, which tells mmdebstrap to skip its update. The second waits for
+    `ready`: the essential packages are in the cache."""
+    q = shlex.quote
+    ready, updated, lists = q(f"{fetch}/ready"), q(f"{fetch}/updated"), q(f"{fetch}/lists")
+    ticks = WAIT_S * 50
+
+    def wait(*files: str) -> str:
+        none = " && ".join(f"[ ! -e {f} ]" for f in files)
+        return f'i=0; while {none} && [ "$i" -lt {ticks} ]; do sleep 0.02; i=$((i + 1)); done'
+
+    return [
+        f"--setup-hook={wait(updated, ready)}; "
+        f'L="$1"/var/lib/apt/lists; mkdir -p "$L"/partial && for f in {lists}/*; do '
+        'if [ -f "$f" ] && [ ! -h "$f" ] && [ "${f##*/}" != lock ]; then cp -p -- "$f" "$L"/; fi; '
+        f'done; if [ -e {updated} ]; then mkdir -p "$L"/auxfiles && touch "$L"/lock && '
+        'APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-cache gencaches >/dev/null '
+        '|| rm -f "$1"/var/cache/apt/pkgcache.bin "$1"/var/cache/apt/srcpkgcache.bin; fi',
+        f"--setup-hook={wait(ready)}",
+    ]
 
 
 def apt_narrow(suite: str, arch: str) -> str:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,17 +81,78 @@ def test_the_package_sets_are_narrowed_as_mmdebstrap_narrows_them() -> None:
     )
 
 
-def test_mmdebstrap_copies_what_was_fetched_in_after_the_essential_packages() -> None:
+def test_mmdebstrap_waits_for_the_fetch_and_copies_in_what_it_fetched() -> None:
     args = ("mmdebstrap", "bookworm", "/t", "http://m", "/my cache", "/o")
-    argv = steps.mmdebstrap_argv(*args, fetched="/s/.tmp-d/fetch/fetched")
-    hooks = [a for a in argv if a.startswith(("--essential-hook=", "--extract-hook="))]
+    argv = steps.mmdebstrap_argv(*args, fetch="/s/.tmp-d/fetch")
+    setup = [a for a in argv if a.startswith("--setup-hook=")]
+    assert setup[0] == '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/'
+    assert "/s/.tmp-d/fetch/updated" in setup[1] and "apt-cache gencaches" in setup[1]
+    assert setup[2].endswith("sleep 0.02; i=$((i + 1)); done")  # waits for ready alone
+    assert "/s/.tmp-d/fetch/ready" in setup[2] and "updated" not in setup[2]
+    # the cache is copied in only once the essential packages are in it; the fetch adds to
+    # it again only once that copy is done
+    assert setup[3:] == [
+        "--setup-hook=sync-in '/my cache' /var/cache/apt/archives/",
+        "--setup-hook=touch /s/.tmp-d/fetch/synced",
+    ]
+    hooks = [a for a in argv if a.startswith("--essential-hook=")]
     assert hooks == [
-        "--extract-hook=touch /s/.tmp-d/fetch/fetched.go",  # its downloads start after these
         "--essential-hook=if [ -f /s/.tmp-d/fetch/fetched ]; then while IFS= read -r f; do "
         'cp -p -- \'/my cache\'/"$f" "$1"/var/cache/apt/archives/ || :; done '
         "< /s/.tmp-d/fetch/fetched; fi",
     ]
-    assert [a for a in argv if a not in hooks] == steps.mmdebstrap_argv(*args)
+    plain = steps.mmdebstrap_argv(*args)
+    assert [a for a in argv if a not in hooks and a not in setup[1:3] and a != setup[4]] == plain
+
+
+def _setup_hook(fetch: Path, root: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    argv = steps.mmdebstrap_argv("m", "s", "/t", "http://m", "/c", "/o", fetch=str(fetch))
+    script = next(a for a in argv if "updated" in a).removeprefix("--setup-hook=")
+    (bad := fetch.parent / "apt.conf").write_text('Dir "/x" {\n')  # apt refuses it
+    env = {"PATH": os.environ["PATH"], "MMDEBSTRAP_APT_CONFIG": str(bad)}
+    return subprocess.run(["sh", "-c", script, "sh", str(root)], env=env, text=True,
+                          capture_output=True, timeout=timeout)  # fmt: skip
+
+
+def test_the_setup_hook_waits_for_the_lists_and_copies_plain_files_alone(tmp_path: Path) -> None:
+    fetch, root = tmp_path / "fetch", tmp_path / "root"
+    (fetch / "lists/partial").mkdir(parents=True)
+    root.mkdir()
+    (fetch / "lists/x_InRelease").write_text("signed\n")
+    (fetch / "lists/lock").write_text("")
+    (fetch / "lists/y_Packages").symlink_to("/etc/passwd")  # never followed
+    threading.Timer(0.5, (fetch / "ready").touch).start()  # the fetch failed: no `updated`
+    start = time.monotonic()
+    _setup_hook(fetch, root)
+    assert time.monotonic() - start >= 0.45  # it waited
+    lists = root / "var/lib/apt/lists"
+    assert sorted(p.name for p in lists.iterdir()) == ["partial", "x_InRelease"]
+    assert not (lists / "auxfiles").exists()  # mmdebstrap runs its own update
+
+
+def test_checked_lists_make_mmdebstrap_skip_its_update_or_nothing(tmp_path: Path) -> None:
+    """`updated`: the hook makes apt's caches from the copied lists; when apt cannot (here: a
+    config it refuses), it leaves no cache, so mmdebstrap's own update still runs."""
+    fetch, root = tmp_path / "fetch", tmp_path / "root"
+    (fetch / "lists").mkdir(parents=True)
+    (fetch / "lists/x_InRelease").write_text("signed\n")
+    (root / "var/cache/apt").mkdir(parents=True)
+    (root / "var/cache/apt/pkgcache.bin").write_text("stale")
+    (fetch / "updated").touch()
+    _setup_hook(fetch, root)
+    assert (root / "var/lib/apt/lists/auxfiles").is_dir()
+    assert not (root / "var/cache/apt/pkgcache.bin").exists()
+
+
+def test_the_setup_hook_waits_no_longer_than_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(steps, "WAIT_S", 1)
+    (tmp_path / "fetch/lists").mkdir(parents=True)
+    (tmp_path / "root").mkdir()
+    start = time.monotonic()
+    _setup_hook(tmp_path / "fetch", tmp_path / "root")  # nothing ever comes
+    assert 0.9 < time.monotonic() - start < 10
 
 
 @pytest.mark.parametrize(

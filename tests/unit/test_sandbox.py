@@ -43,8 +43,9 @@ COPY_OUT = (  # mmdebstrap's sync-out, through a plain pipe, refusing a symlink 
     '--customize-hook=d="$(cd -P "$1" && pwd)/{}" && cd -P "$d" && [ "$PWD" = "$d" ]'
     " && tar -c . | tar -C {} -x"
 )
-APT_OPTS = (
-    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Keep-Downloaded-Packages=true"
+APT_OPTS = (  # the lists' binary cache kept beside them (a bind of the suite's cache)
+    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=/var/lib/apt/lists/devbox-srcpkgcache.bin"
+    " -o APT::Keep-Downloaded-Packages=true"
 )
 
 

@@ -33,7 +33,7 @@ def build(ctx: BuildContext, layer: LayerRecipe) -> dict[str, Any]:
         str(ctx.out),
         single_uid=tier.level == 3,
         lists=str(lists),
-        fetched=str(fetch.list_file) if fetch else None,
+        fetch=str(fetch.root) if fetch else None,
     )
     # its own mount (and, rootless, pid) namespace: whatever mmdebstrap mounts dies with it
     prefix = sandbox.unshare_argv(
@@ -72,7 +72,6 @@ def _fetch(ctx: BuildContext, layer: LayerRecipe, archives: Path) -> ahead.Fetch
     return ahead.Fetch(
         root=ctx.build.tmp / "fetch", archives=archives, suite=layer.recipe["suite"],
         mirror=mirror, packages=ctx.ahead, tier=ctx.tier, log=ctx.log,
-        lists_from=ctx.build.rootfs,
     )  # fmt: skip
 
 
