@@ -219,8 +219,11 @@ NOTES = [
     "The project is the prompt hook's (no box is built).",
     "- **Builds.** The cold build is `devbox build` of bookworm plus two packages into an empty "
     "store (empty apt cache, so every .deb is downloaded); mmdebstrap bootstraps the same "
-    "suite, variant and packages in one go, also without a cache; the two alternate, round "
-    "after round (each row's note lists its runs). The incremental build adds "
+    "suite, variant and packages in one go, also without a cache, with its defaults (apt's one "
+    "connection to the mirror); devbox fetches the `.deb`s eight at "
+    "a time and mmdebstrap bootstraps its base from them (docs/design/layers.md), which is "
+    "where its lead is. The two alternate, round after round (each row's note lists its "
+    "runs). The incremental build adds "
     "one package to that project afterwards. The growth is `du` of the store before and after "
     "building a second project with one small package on the same base.",
     "- **Anchors.** Rootless podman 4 with runc and cgroupfs, explicit ulimits and the host's "

@@ -4,15 +4,10 @@ waits in a setup hook), devbox has updated the lists itself and put those packag
 suite's shared cache; the base's second half (the `required` packages, installed after the
 essential ones) and the apt layers above it are downloaded while the essential ones install.
 
-apt fetches from a mirror over one connection, a file after another (~50 ms each here); a few
-connections at once cut a hundred files to about a second. It all goes through apt: its own
-`apt-get update` (the lists checked by apt against the host's keyrings, as mmdebstrap checks
-them, in a private dir of the build; mmdebstrap is given a copy and finds them current),
-`apt-get install --print-uris` with an empty dpkg status to resolve (each file's SHA-256 from
-those lists), `apt-helper download-file` (apt's fetcher, which checks the hash) in a few
-processes; devbox checks size and hash again before it renames a file into the cache. A fetch
-that fails or is stopped changes nothing but the files it finished, and lets the bootstrap go
-on at once; the build downloads what it lacks as before.
+It all goes through apt (its update, `--print-uris` against an empty dpkg status to resolve,
+`apt-helper download-file`); devbox checks size and SHA-256 again before it renames a file into
+the cache. A fetch that fails or is stopped changes nothing but the files it finished, and lets
+the bootstrap go on at once; the build downloads what it lacks as before.
 """
 
 from __future__ import annotations
@@ -37,6 +32,7 @@ CONNECTIONS = 8  # apt-helper processes at once
 # apt's own file names in its archives dir (an epoch's ':' is written %3a)
 _DEB = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~%_-]*\.deb")
 _URIS = re.compile(r"^'([^']+)' (\S+) (\d+) (\S+)$")
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 FETCHED = "fetched"  # the list of the files a fetch brought, for mmdebstrap's essential hook
 
 
@@ -119,7 +115,8 @@ class Fetch:
             self.ready.touch()
 
     def _fetch(self) -> None:
-        arch = self._arch()
+        dpkg = ["dpkg", "--print-architecture"]  # the host's, as mmdebstrap's native one
+        arch = subprocess.run(dpkg, capture_output=True, text=True, check=True).stdout.strip()
         self._configure(arch)
         self.status = "updating the package lists"
         self._apt(["apt-get", "-qq", "update", "--error-on=any"])
@@ -163,13 +160,9 @@ class Fetch:
             capture_output=True, text=True, check=True, env=build_env(),
         ).stdout  # fmt: skip
         found = dict(re.findall(r"^([TP])='([^']*)'$", keys, re.M))
-        conf = steps.fetch_apt_conf(str(self.root), arch, found.get("T", ""), found.get("P", ""))
+        trusted = trusted_keyring(found.get("T", ""))
+        conf = steps.fetch_apt_conf(str(self.root), arch, trusted, found.get("P", ""))
         (self.root / "apt.conf").write_text(conf)
-
-    def _arch(self) -> str:
-        return subprocess.run(
-            ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
-        ).stdout.strip()
 
     def _cached(self, name: str) -> bool:
         return os.path.lexists(self.archives / name)
@@ -267,6 +260,13 @@ class Fetch:
                     self.fetched.append(name)
                     self.listed += [name] if listed else []
                     self.bytes += size
+
+
+def trusted_keyring(host: str, debian: str = DEBIAN_KEYRING) -> str:
+    """The keyring the fetch's update trusts beside the host's trusted.gpg.d: Debian's archive
+    keyring where it is installed (mmdebstrap checks a Debian suite against it when the host's
+    apt does not trust it, as on Ubuntu), else the host's legacy trusted.gpg."""
+    return debian if os.path.isfile(debian) else host
 
 
 def _verified(path: Path, size: int, sha: str) -> bool:

@@ -69,6 +69,15 @@ def test_apt_is_configured_under_the_fetchs_own_dir_only() -> None:
     assert lines["pkgCacheGen::ForceEssential"] == '",";'  # as mmdebstrap's apt
 
 
+def test_the_update_trusts_debians_archive_keyring_where_it_is_installed(tmp_path: Path) -> None:
+    """On an Ubuntu host apt does not trust Debian's keys; mmdebstrap then checks a Debian suite
+    against debian-archive-keyring, and so does the fetch's own update."""
+    keyring = tmp_path / "debian-archive-keyring.gpg"
+    assert ahead.trusted_keyring("/etc/apt/trusted.gpg", str(keyring)) == "/etc/apt/trusted.gpg"
+    keyring.write_bytes(b"keys")
+    assert ahead.trusted_keyring("/etc/apt/trusted.gpg", str(keyring)) == str(keyring)
+
+
 @pytest.mark.parametrize("bad", ['/s/"quoted"', "/s/new\nline"])
 def test_a_path_apt_cannot_quote_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
