@@ -20,18 +20,23 @@ ERROR = re.compile(
 SHOWN = 8  # lines of the step's output quoted
 
 
+def disk_full(label: str, log: Path) -> DevboxError:
+    """Step `label` failed for want of space in the store (`log` is in its logs dir)."""
+    return DevboxError(
+        f"{label} failed: the disk is full (no space left on device under {log.parent.parent})",
+        hint="free some space (`devbox gc` deletes what no project uses), or point "
+        "DEVBOX_HOME at a bigger disk",
+        log=str(log),
+    )
+
+
 def explain(label: str, rc: int, output: str, log: Path, suite: str | None = None) -> DevboxError:
     """The error for step `label` that exited `rc` having printed `output` (to the log)."""
     lines = [line.rstrip() for line in output.splitlines()]
     low = output.lower()
     # ENOSPC from unshare is the user-namespace limit, not the disk (host.userns_failure)
     if "no space left on device" in low and "unshare failed" not in low:
-        return DevboxError(
-            f"{label} failed: the disk is full (no space left on device under {log.parent.parent})",
-            hint="free some space (`devbox gc` deletes what no project uses), or point "
-            "DEVBOX_HOME at a bigger disk",
-            log=str(log),
-        )
+        return disk_full(label, log)
     missing = _apt_missing(lines)
     if missing:
         where = f" in {suite}" if suite else ""

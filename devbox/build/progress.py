@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import shutil
@@ -133,34 +134,40 @@ def run_logged(
     died_with_us = [tool("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     start = time.monotonic()
     private.mkdirs(log.parent)
-    with open(log, "ab") as logf:
-        logf.write(f"\n$ {' '.join(argv)}\n".encode())
-        logf.flush()
-        offset = logf.tell()  # the tool's output starts here, after the scripts it was given
-        try:
-            proc = subprocess.Popen(
-                died_with_us,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
-                pass_fds=tuple(pass_fds),
-                start_new_session=True,  # so its leftovers can be found and ended
-            )
-        except OSError as e:
-            raise DevboxError(f"cannot run {died_with_us[0]}: {e.strerror}") from e
-        assert proc.stdout is not None
-        try:
-            _pump(proc, proc.stdout, logf, display, label, start)
-        except BaseException as e:
-            if isinstance(e, KeyboardInterrupt):
-                display.stopping(label)
-            with uninterrupted(display):
-                _stop(proc, proc.stdout)
+    try:
+        with open(log, "ab") as logf:
+            logf.write(f"\n$ {' '.join(argv)}\n".encode())
+            logf.flush()
+            offset = logf.tell()  # the tool's output starts here, after the scripts it was given
+            try:
+                proc = subprocess.Popen(
+                    died_with_us,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env) if env is not None else None,
+                    pass_fds=tuple(pass_fds),
+                    start_new_session=True,  # so its leftovers can be found and ended
+                )
+            except OSError as e:
+                raise DevboxError(f"cannot run {died_with_us[0]}: {e.strerror}") from e
+            assert proc.stdout is not None
+            try:
+                _pump(proc, proc.stdout, logf, display, label, start)
+            except BaseException as e:
+                if isinstance(e, KeyboardInterrupt):
+                    display.stopping(label)
+                with uninterrupted(display):
+                    _stop(proc, proc.stdout)
+                display.status("")
+                raise
+            rc = proc.wait()
+            end_session(proc.pid)
+    except OSError as e:  # the log could not be written: the store's disk is full
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
             display.status("")
-            raise
-        rc = proc.wait()
-        end_session(proc.pid)
+            raise failure.disk_full(label, log) from None
+        raise
     if rc != 0:
         display.status("")
         raise failure.explain(label, rc, _output(log, offset), log, suite)
