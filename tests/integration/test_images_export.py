@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from devbox.sandbox.boxenv import PASS_THROUGH
 from tests.helpers import write_project
 from tests.images import Podman
 from tests.integration.conftest import Box  # the session's built box (fixture `box`)
-from tests.registry import Registry, free_port
+from tests.registry import Registry
 
 SPEC = """\
 [box]
@@ -130,7 +131,10 @@ def test_bad_input_is_one_line_and_leaves_nothing(box: Box, registry: Registry) 
     registry.trust(nobody)
     line = one_line_error(box("push", registry.ref("team/denied:1"), home=nobody))
     assert "refused access" in line
-    line = one_line_error(box("push", f"127.0.0.1:{free_port()}/team/down:1"))
+    with socket.socket() as held:  # bound, never listening: refused, and no other test's
+        held.bind(("127.0.0.1", 0))  # registry can take the port meanwhile
+        port = held.getsockname()[1]
+        line = one_line_error(box("push", f"127.0.0.1:{port}/team/down:1"))
     assert "cannot reach the registry" in line
     line = one_line_error(box("push", registry.ref("team/notag")))
     assert "names no tag" in line
