@@ -144,18 +144,20 @@ def test_an_exposed_gui_app_gets_a_desktop_entry_that_runs_it_in_the_box(
     home.mkdir()
     with xvfb(home) as display:
         session = {**plain, **display}
-        # the app keeps gio's stdout and stderr: not pipes this test would wait on
-        subprocess.run(
-            ["gio", "launch", str(other)], cwd="/", env=session, check=True, timeout=60,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        # the app keeps gio's stdout and stderr: a file, not pipes this test would wait on
+        app_out = tmp_path / "xosview.out"
+        with open(app_out, "wb") as out:
+            subprocess.run(
+                ["gio", "launch", str(other)], cwd="/", env=session, check=True, timeout=60,
+                stdout=out, stderr=out,
+            )  # fmt: skip
         deadline = time.monotonic() + 120
         while True:
             found = subprocess.run(["xdotool", "search", "--class", "^xosview$"], env=session,
                                    capture_output=True, text=True)  # fmt: skip
             if found.stdout.strip():
                 break
-            assert time.monotonic() < deadline, "no xosview window on the display"
+            assert time.monotonic() < deadline, f"no xosview window: {app_out.read_text()[-2000:]}"
             time.sleep(0.2)
         subprocess.run(["xdotool", "windowkill", found.stdout.split()[0]], env=session)
     status = devbox("status", cwd=project, check=True, env=env).stdout
