@@ -20,11 +20,9 @@ APT_ARCHIVES = "/var/cache/apt/archives"
 APT_LISTS = "/var/lib/apt/lists"
 
 
-# apt's binary cache of the lists (parsing them: ~0.5 s here) is kept beside them, in the lists
-# dir (a bind of the suite's cache, never in the layer), so that the steps after the first on
-# a suite, and each command of a step after its first, reuse it: apt checks it against the
-# lists' sizes and times and makes it again when they changed. The base's bootstrap leaves
-# the one its own apt made (mmdebstrap_argv). The cache of the dpkg status is not kept.
+# apt's binary cache of the lists (parsing them: ~0.5 s here) is kept beside them in the lists
+# dir (a bind of the suite's cache, never in a layer), seeded by the bootstrap's apt: every apt
+# command after it reuses it, and apt makes it again when the lists changed. Not the status's.
 SRCPKGCACHE = f"{APT_LISTS}/devbox-srcpkgcache.bin"
 APT_CACHE_FILES = f"-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache={SRCPKGCACHE}"
 
@@ -167,26 +165,26 @@ _BIND_DEVS = (
 _UNBIND_DEVS = f'for f in {_DEVS}; do umount "$1/dev/$f"; rm -f "$1/dev/$f"; done'
 
 
-def _copy_srcpkgcache(lists: str) -> str:
-    """A hook copying the cache the bootstrap's apt made of the lists beside them, as the apt
-    steps over the base name it (SRCPKGCACHE); through the same checks as `_copy_out`."""
-    dst = shlex.quote(f"{lists}/{SRCPKGCACHE.rsplit('/', 1)[1]}")
+def _in_chroot(inside: str) -> str:
+    """A customize hook's start: into `inside` of the chroot, or the build stops (a link)."""
+    return f'--customize-hook=d="$(cd -P "$1" && pwd)/{inside}" && cd -P "$d" && [ "$PWD" = "$d" ]'
+
+
+def _copy_srcpkgcache(lists: str, out: str) -> str:
+    """A hook keeping the bootstrap apt's cache of the lists beside them (SRCPKGCACHE): not a
+    link, copied to the private `out` and renamed in (replacing a link planted there)."""
+    q = shlex.quote
+    tmp, dst = q(f"{out}/srcpkgcache.bin"), q(f"{lists}/{SRCPKGCACHE.rsplit('/', 1)[1]}")
     return (
-        '--customize-hook=d="$(cd -P "$1" && pwd)/var/cache/apt" && cd -P "$d" && [ "$PWD" = "$d" ]'
-        f" && if [ -f srcpkgcache.bin ] && [ ! -h srcpkgcache.bin ]; then"
-        f" cp srcpkgcache.bin {dst}.tmp && mv -f {dst}.tmp {dst}; fi"
+        f"{_in_chroot('var/cache/apt')} && if [ -f srcpkgcache.bin ] && [ ! -h srcpkgcache.bin ];"
+        f" then cp srcpkgcache.bin {tmp} && mv -f {tmp} {dst}; fi"
     )
 
 
 def _copy_out(inside: str, outside: str) -> str:
-    """A hook copying a directory of the chroot to `outside`, as mmdebstrap's `sync-out` does
-    but through a plain pipe (sync-out relays tar through perl 4 KiB at a time: ~0.3 s for a
-    base's .debs or lists here, ~0.1 s this way). A symlink on the way, which no Debian base
-    has there, stops the build rather than being followed."""
-    return (
-        f'--customize-hook=d="$(cd -P "$1" && pwd)/{inside}" && cd -P "$d" && [ "$PWD" = "$d" ]'
-        f" && tar -c . | tar -C {shlex.quote(outside)} -x"
-    )
+    """A hook copying a chroot dir to `outside` as `sync-out` does, through a plain pipe (its
+    tar relayed by perl 4 KiB at a time: ~0.3 s for a base's .debs or lists, ~0.1 s so)."""
+    return f"{_in_chroot(inside)} && tar -c . | tar -C {shlex.quote(outside)} -x"
 
 
 def mmdebstrap_argv(
@@ -204,12 +202,12 @@ def mmdebstrap_argv(
     """A minbase bootstrap; .debs are synced in from and out to a per-suite cache, and
     apt's lists out to `lists` (so apt layers on this suite need no `apt-get update`).
     mmdebstrap runs as (namespace) root in our own namespace, so the layer gets our uid map.
-    `fetch`: the dir of a fetch ahead (build.ahead). A setup hook waits (at most WAIT_S) for its
-    `ready` file, made once the fetch has updated its lists and put the essential packages in
-    the cache, then copies those lists in (mmdebstrap's own update finds them current) before
-    the cache is synced in (so mmdebstrap downloads nothing); the fetch adds to the cache again
-    only once its `synced` file says that copy is done. Its `fetched` file names the .debs it
-    put in the cache after that; the essential hook copies those in for the rest."""
+    `fetch`: the dir of a fetch ahead (build.ahead). Setup hooks wait (at most WAIT_S) for it
+    (`_wait_for_fetch`): its checked lists are copied in and mmdebstrap skips its own update,
+    and the cache is synced in only once the essential packages are in it, so mmdebstrap
+    downloads nothing; the fetch adds to the cache again only once its `synced` file says that
+    copy is done. Its `fetched` file names the .debs it put in the cache after that; the
+    essential hook copies those in (not a link) for the rest."""
     fmt = r"${Package}\t${Version}\t${Architecture}\n"
     q = shlex.quote
     argv = [
@@ -230,11 +228,12 @@ def mmdebstrap_argv(
         fetched = f"{fetch}/fetched"
         argv.append(
             f"--essential-hook=if [ -f {q(fetched)} ]; then while IFS= read -r f; do "
-            f'cp -p -- {q(cache)}/"$f" "$1"/var/cache/apt/archives/ || :; done < {q(fetched)}; fi'
+            f'g={q(cache)}/"$f"; if [ -f "$g" ] && [ ! -h "$g" ]; then '
+            f'cp -p -- "$g" "$1"/var/cache/apt/archives/ || :; fi; done < {q(fetched)}; fi'
         )
     argv += [
         _copy_out("var/cache/apt/archives", cache),
-        *([_copy_out("var/lib/apt/lists", lists), _copy_srcpkgcache(lists)] if lists else []),
+        *([_copy_out("var/lib/apt/lists", lists), _copy_srcpkgcache(lists, out)] if lists else []),
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f '{fmt}' > {q(out)}/packages.tsv",
     ]
     if single_uid:

@@ -107,7 +107,8 @@ def test_mmdebstrap_waits_for_the_fetch_and_copies_in_what_it_fetched() -> None:
     hooks = [a for a in argv if a.startswith("--essential-hook=")]
     assert hooks == [
         "--essential-hook=if [ -f /s/.tmp-d/fetch/fetched ]; then while IFS= read -r f; do "
-        'cp -p -- \'/my cache\'/"$f" "$1"/var/cache/apt/archives/ || :; done '
+        'g=\'/my cache\'/"$f"; if [ -f "$g" ] && [ ! -h "$g" ]; then '
+        'cp -p -- "$g" "$1"/var/cache/apt/archives/ || :; fi; done '
         "< /s/.tmp-d/fetch/fetched; fi",
     ]
     plain = steps.mmdebstrap_argv(*args)
