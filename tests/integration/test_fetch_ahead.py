@@ -130,3 +130,28 @@ def test_a_fetch_whose_update_fails_lets_the_bootstrap_go_on_and_changes_nothing
     assert not (tmp_path / "fetch/updated").exists()  # so mmdebstrap runs its own update
     assert list(archives.iterdir()) == [] and not fetch.list_file.exists()
     assert _procs_mentioning(str(tmp_path)) == []
+
+
+def test_a_fetch_that_resolves_no_essential_package_changes_nothing(tmp_path: Path) -> None:
+    """Lists that hold no essential package (bookworm-updates: a handful of packages, none of
+    them essential): the update succeeds, the fetch says what it found, releases the bootstrap,
+    and downloads nothing."""
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    fetch = ahead.Fetch(
+        root=tmp_path / "fetch", archives=archives, suite="bookworm-updates",
+        mirror="http://deb.debian.org/debian", packages=("jq",), tier=host.current_tier(),
+        log=tmp_path / "log",
+    )  # fmt: skip
+    with ahead.running(fetch):
+        deadline = time.monotonic() + 120
+        while not fetch.ready.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    lists = "".join(p.read_text() for p in (tmp_path / "fetch/lists").glob("*_Packages"))
+    if "\nEssential: yes" in lists:
+        pytest.skip("bookworm-updates holds an essential package now")
+    assert (tmp_path / "fetch/updated").exists()  # the lists themselves were good
+    assert fetch.error == "apt found no essential package in the lists"
+    assert list(archives.iterdir()) == [] and not fetch.list_file.exists()
+    assert _procs_mentioning(str(tmp_path)) == []
